@@ -1,0 +1,33 @@
+# `make run` and `make test` do everything on a fresh machine (see README.md).
+SHELL := /bin/bash
+NODE_MODULES := node_modules/.package-lock.json
+NATIVE := dist/native/baton_native.node
+
+.PHONY: all install build run test unit clean
+
+all: build
+
+install: $(NODE_MODULES)
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(NATIVE): $(NODE_MODULES) src/native/baton_native.c src/native/binding.gyp
+	npm run --silent build:native
+	mkdir -p dist/native
+	cp src/native/build/Release/baton_native.node $@
+
+build: $(NATIVE)
+	npx tsc -p tsconfig.json
+	@test -x bin/baton
+
+run: build
+	@echo "baton: serving examples/hello on http://127.0.0.1:8080/ (try: curl 127.0.0.1:8080); ^C stops"
+	exec ./bin/baton run -c examples/hello/baton.json
+
+test: build
+	npx jest --ci
+
+clean:
+	rm -rf dist src/native/build .run

@@ -1,0 +1,113 @@
+import { findMaster, NoMasterError, request, waitForExit, type Target } from '../control/client';
+import type { ControlReply } from '../control/protocol';
+import { configOrExit } from './load';
+
+const out = (s: string) => process.stdout.write(s + '\n');
+const err = (s: string) => process.stderr.write(`baton: ${s}\n`);
+
+async function target(file: string): Promise<Target | number> {
+  try {
+    return await findMaster(configOrExit(file));
+  } catch (e) {
+    if (e instanceof NoMasterError) {
+      err(e.message);
+      return 3;
+    }
+    throw e;
+  }
+}
+
+export async function reloadCommand(file: string): Promise<number> {
+  const t = await target(file);
+  if (typeof t === 'number') return 1;
+  if (t.kind === 'pid') {
+    process.kill(t.pid, 'SIGHUP');
+    err(`sent SIGHUP to pid ${t.pid}, but cannot wait for the outcome (${t.why}); see the master's log`);
+    return 0;
+  }
+  const reply = await request(t.path, { cmd: 'reload' });
+  if (!reply.ok) {
+    err(reply.error);
+    return 1;
+  }
+  out(`reloaded: generation ${reply.generation} serving (${reply.ms} ms)`);
+  return 0;
+}
+
+export async function stopCommand(file: string, fast: boolean): Promise<number> {
+  const t = await target(file);
+  if (typeof t === 'number') return 1;
+  const t0 = Date.now();
+  let pid: number;
+  if (t.kind === 'pid') {
+    pid = t.pid;
+    process.kill(pid, fast ? 'SIGINT' : 'SIGTERM');
+  } else {
+    const reply = await request(t.path, { cmd: 'stop', fast });
+    if (!reply.ok) {
+      err(reply.error);
+      return 1;
+    }
+    pid = reply.pid as number;
+  }
+  await waitForExit(pid);
+  out(`stopped: master pid ${pid} exited after ${Date.now() - t0} ms`);
+  return 0;
+}
+
+interface StatusWorker {
+  slot: number;
+  pid: number;
+  state: string;
+  restarts: number;
+  uptimeMs: number;
+  status?: string;
+}
+
+export async function statusCommand(file: string, json: boolean): Promise<number> {
+  const t = await target(file);
+  if (typeof t === 'number') return t;
+  if (t.kind === 'pid') {
+    if (json) out(JSON.stringify({ pid: t.pid, detail: null, why: t.why }));
+    else out(`master pid ${t.pid} is running; no details: ${t.why}`);
+    return 0;
+  }
+  const reply = await request(t.path, { cmd: 'status' });
+  if (!reply.ok) {
+    err(reply.error);
+    return 1;
+  }
+  if (json) {
+    out(JSON.stringify(reply, null, 2));
+    return 0;
+  }
+  printStatus(reply);
+  return 0;
+}
+
+function duration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+function printStatus(r: ControlReply & Record<string, unknown>): void {
+  out(`${r.name}: baton ${r.version}, master pid ${r.pid}, ${r.phase}, up ${duration(r.uptimeMs as number)}`);
+  out(`  config     ${r.config}`);
+  out(`  status     ${r.statusLine}`);
+  for (const l of r.listeners as Array<{ name: string; source: string; addresses: string[] }>) {
+    out(`  listener   ${l.name}: ${l.addresses.join(', ')} (from ${l.source})`);
+  }
+  const lr = r.lastReload as { ok: boolean; generation?: number; error?: string; ms: number; at: string } | null;
+  if (lr) out(`  last reload ${lr.at}: ${lr.ok ? `generation ${lr.generation} in ${lr.ms} ms` : `failed: ${lr.error}`}`);
+  for (const g of r.generations as Array<{ id: number; state: string; count: number; workers: StatusWorker[] }>) {
+    out(`  generation ${g.id} (${g.state}, ${g.count} wanted)`);
+    out(`    ${'slot'.padEnd(5)}${'pid'.padEnd(9)}${'state'.padEnd(10)}${'restarts'.padEnd(10)}${'uptime'.padEnd(9)}status`);
+    for (const w of g.workers) {
+      out(
+        `    ${String(w.slot).padEnd(5)}${String(w.pid).padEnd(9)}${w.state.padEnd(10)}${String(w.restarts).padEnd(10)}${duration(w.uptimeMs).padEnd(9)}${w.status ?? ''}`,
+      );
+    }
+  }
+}

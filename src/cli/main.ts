@@ -1,0 +1,60 @@
+import yargs from 'yargs';
+import { VERSION } from '../version';
+import { checkCommand } from './check';
+import { reloadCommand, statusCommand, stopCommand } from './client-commands';
+import { runCommand } from './run';
+
+/** Exit codes: 0 ok, 1 failure, 2 usage, 3 not running (status), 78 config error (EX_CONFIG). */
+export function main(argv: string[]): void {
+  const configOpt = {
+    alias: 'c',
+    type: 'string',
+    demandOption: true,
+    describe: 'the JSON config file',
+    normalize: true,
+  } as const;
+  const finish = (p: Promise<number>) =>
+    p.then(
+      (code) => process.exit(code),
+      (e: Error) => {
+        process.stderr.write(`baton: ${e.message}\n`);
+        process.exit(1);
+      },
+    );
+  yargs(argv)
+    .scriptName('baton')
+    .usage('$0 <command> -c FILE\n\nZero-downtime process manager for network services under systemd.')
+    .command('run', 'run the master in the foreground (what systemd runs)', (y) => y.option('config', configOpt), (a) =>
+      finish(runCommand(a.config)),
+    )
+    .command('check', 'validate the config and exit (0 good, 78 bad), like nginx -t', (y) => y.option('config', configOpt), (a) =>
+      finish(checkCommand(a.config)),
+    )
+    .command('reload', 'reload the config and wait: exit 0 once the new generation serves', (y) => y.option('config', configOpt), (a) =>
+      finish(reloadCommand(a.config)),
+    )
+    .command(
+      'status',
+      'show the master, its generations, workers and listeners',
+      (y) => y.option('config', configOpt).option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
+      (a) => finish(statusCommand(a.config, a.json)),
+    )
+    .command(
+      'stop',
+      'stop gracefully and wait until the master has exited',
+      (y) => y.option('config', configOpt).option('fast', { type: 'boolean', default: false, describe: 'no drain: kill the workers at once' }),
+      (a) => finish(stopCommand(a.config, a.fast)),
+    )
+    .demandCommand(1, 'give a command: run, check, reload, status or stop')
+    .strict()
+    .version(VERSION)
+    .help()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      process.stderr.write(`${y.help()}\n`);
+      process.stderr.write(`\nbaton: ${msg}\n`);
+      process.exit(2);
+    })
+    .parse();
+}

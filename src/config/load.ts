@@ -1,0 +1,166 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Ajv, { type ErrorObject } from 'ajv';
+import schema from './baton.schema.json';
+import { parseTcp } from '../sockets/address';
+import { findExecutable } from './executable';
+import { ConfigError, type Config, type ListenerConfig } from './types';
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validate = ajv.compile(schema);
+
+/** Reads, validates and resolves a config file. Throws ConfigError naming every problem. */
+export function loadConfig(file: string): Config {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = fs.readFileSync(abs, 'utf8');
+  } catch (e) {
+    throw new ConfigError(abs, [`cannot read the config file: ${(e as Error).message}`]);
+  }
+  return parseConfig(text, abs);
+}
+
+export function parseConfig(text: string, abs: string): Config {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(abs, [`invalid JSON: ${jsonErrorWhere(text, (e as Error).message)}`]);
+  }
+  if (!validate(raw)) {
+    throw new ConfigError(abs, dedupe((validate.errors || []).map(describeAjvError)));
+  }
+  const valid = raw as unknown as RawConfig;
+  const rawProblems = listenerProblems(valid);
+  if (rawProblems.length) throw new ConfigError(abs, rawProblems);
+  const cfg = resolve(valid, abs);
+  const problems = semanticProblems(cfg);
+  if (problems.length) throw new ConfigError(abs, problems);
+  return cfg;
+}
+
+interface RawConfig {
+  name?: string;
+  pidfile?: string;
+  runtimeDir?: string;
+  listeners?: Array<{ name: string; tcp?: string; unix?: string; mode?: string; backlog?: number }>;
+  workers: {
+    command: string[];
+    count?: number;
+    cwd?: string;
+    env?: Record<string, string>;
+    ready?: 'notify' | 'spawn';
+    readyTimeoutMs?: number;
+    stopSignal?: NodeJS.Signals;
+    stopTimeoutMs?: number;
+  };
+  upgrade?: { mode?: 'auto' | 'manual'; timeoutMs?: number };
+  log?: { level?: Config['log']['level']; format?: Config['log']['format']; file?: string };
+}
+
+/** The runtime folder a config without `runtimeDir` uses; the client commands find the master there. */
+export function defaultRuntimeDir(name: string): string {
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return path.join('/run/baton', name);
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'baton', name);
+  return path.join(os.tmpdir(), `baton-${uid}`, name);
+}
+
+function resolve(raw: RawConfig, abs: string): Config {
+  const dir = path.dirname(abs);
+  const rel = (p: string) => path.resolve(dir, p);
+  const name = raw.name ?? path.basename(abs).replace(/\.json$/i, '');
+  const runtimeDir = raw.runtimeDir ? rel(raw.runtimeDir) : defaultRuntimeDir(name);
+  const listeners = raw.listeners?.map(
+    (l): ListenerConfig => ({
+      name: l.name,
+      // listenerProblems() has rejected every tcp value parseTcp() refuses
+      bind: l.tcp !== undefined ? (parseTcp(l.tcp) as ListenerConfig['bind'])
+        : l.unix !== undefined ? { kind: 'unix', path: rel(l.unix), text: rel(l.unix) } : undefined,
+      mode: parseInt(l.mode ?? '0660', 8),
+      backlog: l.backlog,
+    }),
+  );
+  const w = raw.workers;
+  return {
+    file: abs,
+    name,
+    runtimeDir,
+    pidfile: raw.pidfile ? rel(raw.pidfile) : path.join(runtimeDir, 'baton.pid'),
+    listeners,
+    workers: {
+      command: w.command,
+      count: w.count ?? 1,
+      cwd: rel(w.cwd ?? '.'),
+      env: w.env ?? {},
+      ready: w.ready ?? 'notify',
+      readyTimeoutMs: w.readyTimeoutMs ?? 30000,
+      stopSignal: w.stopSignal ?? 'SIGTERM',
+      stopTimeoutMs: w.stopTimeoutMs ?? 30000,
+    },
+    upgrade: { mode: raw.upgrade?.mode ?? 'auto', timeoutMs: raw.upgrade?.timeoutMs ?? 60000 },
+    log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text', file: raw.log?.file && rel(raw.log.file) },
+  };
+}
+
+/** What JSON Schema cannot say about listeners: address syntax, unique names, one address kind. */
+function listenerProblems(raw: RawConfig): string[] {
+  const out: string[] = [];
+  const seen = new Map<string, number>();
+  raw.listeners?.forEach((l, i) => {
+    const prev = seen.get(l.name);
+    if (prev !== undefined) out.push(`/listeners/${i}/name: '${l.name}' is already the name of /listeners/${prev}`);
+    seen.set(l.name, i);
+    if (l.tcp !== undefined && l.unix !== undefined) out.push(`/listeners/${i}: give either tcp or unix, not both`);
+    if (l.mode !== undefined && l.unix === undefined) out.push(`/listeners/${i}/mode: only applies to a unix listener`);
+    if (l.tcp !== undefined) {
+      const parsed = parseTcp(l.tcp);
+      if (typeof parsed === 'string') out.push(`/listeners/${i}/tcp: ${parsed}`);
+    }
+  });
+  return out;
+}
+
+/** The worker's folder and program must exist: a typo is a config error, not a crash loop. */
+function semanticProblems(cfg: Config): string[] {
+  const out: string[] = [];
+  if (!fs.existsSync(cfg.workers.cwd) || !fs.statSync(cfg.workers.cwd).isDirectory()) {
+    out.push(`/workers/cwd: '${cfg.workers.cwd}' is not an existing folder`);
+  } else {
+    const exe = findExecutable(cfg.workers.command[0], cfg.workers.cwd, cfg.workers.env.PATH ?? process.env.PATH);
+    if (typeof exe === 'string' && exe.startsWith('!')) out.push(`/workers/command/0: ${exe.slice(1)}`);
+  }
+  return out;
+}
+
+function describeAjvError(e: ErrorObject): string {
+  const at = e.instancePath || '';
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${at}/${(e.params as { additionalProperty: string }).additionalProperty}: unknown key`;
+    case 'required':
+      return `${at}/${(e.params as { missingProperty: string }).missingProperty}: is required`;
+    case 'enum':
+      return `${at || '/'}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'pattern':
+      if (at.endsWith('/mode')) return `${at}: must be an octal file mode such as "0660"`;
+      return `${at}: must be 1 to 64 letters, digits or _ . @ - (pattern ${(e.params as { pattern: string }).pattern})`;
+    default:
+      return `${at || '/'}: ${e.message}`;
+  }
+}
+
+function dedupe(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+function jsonErrorWhere(text: string, message: string): string {
+  const m = /at position (\d+)/.exec(message);
+  if (!m || /line \d+ column \d+/.test(message)) return message;
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos).split('\n');
+  return `${message} (line ${before.length} column ${before[before.length - 1].length + 1})`;
+}

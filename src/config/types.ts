@@ -1,0 +1,60 @@
+// The resolved configuration: every default filled in, every path absolute.
+
+export type ListenerSpec =
+  | { kind: 'tcp'; host: string; family: 4 | 6; port: number; text: string }
+  | { kind: 'unix'; path: string; text: string };
+
+export interface ListenerConfig {
+  name: string;
+  /** Where to bind when the socket is not inherited; undefined = must be inherited. */
+  bind?: ListenerSpec;
+  /** Permissions of a unix socket file baton creates. */
+  mode: number;
+  backlog?: number;
+}
+
+export type ReadyMode = 'notify' | 'spawn';
+
+export interface WorkersConfig {
+  command: string[];
+  count: number;
+  cwd: string;
+  env: Record<string, string>;
+  ready: ReadyMode;
+  readyTimeoutMs: number;
+  stopSignal: NodeJS.Signals;
+  stopTimeoutMs: number;
+}
+
+export interface Config {
+  /** Absolute path of the file this was read from. */
+  file: string;
+  name: string;
+  pidfile: string;
+  runtimeDir: string;
+  /** undefined: no `listeners` key, use every inherited socket in inherited order. */
+  listeners?: ListenerConfig[];
+  workers: WorkersConfig;
+  upgrade: { mode: 'auto' | 'manual'; timeoutMs: number };
+  log: LogConfig;
+}
+
+export interface LogConfig {
+  level: 'error' | 'warn' | 'info' | 'debug';
+  format: 'text' | 'json';
+  file?: string;
+}
+
+/** sysexits.h EX_CONFIG: what `baton check`, `baton run` and systemd's RestartPreventExitStatus= use. */
+export const EX_CONFIG = 78;
+
+export class ConfigError extends Error {
+  readonly exitCode = EX_CONFIG;
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}: ${problems.length === 1 ? problems[0] : '\n  ' + problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}

@@ -1,0 +1,61 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { native } from '../native';
+import { unixSocketAnswers } from '../sockets/probe';
+import type { ControlReply, ControlRequest } from './protocol';
+
+const MAX_REQUEST = 64 * 1024;
+
+/**
+ * The master's control socket: owner-only (0600 from creation, via the addon's bind), one
+ * request per connection.
+ */
+export class ControlServer {
+  private server: net.Server;
+
+  private constructor(
+    readonly path: string,
+    fd: number,
+    handler: (req: ControlRequest) => Promise<ControlReply>,
+  ) {
+    this.server = net.createServer((sock) => {
+      let buf = '';
+      sock.setEncoding('utf8');
+      sock.on('error', () => sock.destroy());
+      sock.on('data', (chunk: string) => {
+        buf += chunk;
+        if (buf.length > MAX_REQUEST) return sock.destroy();
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        sock.removeAllListeners('data');
+        let req: ControlRequest;
+        try {
+          req = JSON.parse(buf.slice(0, nl));
+        } catch {
+          sock.end(JSON.stringify({ ok: false, error: 'malformed request' }) + '\n');
+          return;
+        }
+        handler(req).then(
+          (reply) => sock.writable && sock.end(JSON.stringify(reply) + '\n'),
+          (e: Error) => sock.writable && sock.end(JSON.stringify({ ok: false, error: e.message }) + '\n'),
+        );
+      });
+    });
+    this.server.listen({ fd });
+  }
+
+  /** Binds `path`; refuses when a live master answers there already. */
+  static async open(path: string, handler: (req: ControlRequest) => Promise<ControlReply>): Promise<ControlServer> {
+    if (fs.existsSync(path)) {
+      if (await unixSocketAnswers(path)) throw new Error(`another baton master is running for this config (its control socket ${path} answers)`);
+      fs.rmSync(path, { force: true });
+    }
+    const fd = native.listenSocket(0, path, 0, 64, 0o600);
+    return new ControlServer(path, fd, handler);
+  }
+
+  close(): void {
+    this.server.close();
+    fs.rmSync(this.path, { force: true });
+  }
+}

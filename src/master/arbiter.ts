@@ -1,0 +1,538 @@
+// The master's state machine, in one place (as gunicorn's arbiter.py or nginx's
+// ngx_master_process_cycle).
+//
+//   phase      starting ──ready──▶ running ◀──▶ reloading
+//                 │                  │
+//                 └──────────────────┴──TERM/QUIT/INT/stop──▶ stopping ──▶ exit
+//
+// Generations (see workers/generation.ts) live inside it: one `serving` generation at
+// most, a `starting` one during start-up or a reload, and any number of `draining` or
+// `failed` ones whose workers are on their way out. The master holds the sockets; every
+// worker of every generation gets the same ones, so a socket never closes while any
+// generation serves.
+import fs from 'node:fs';
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/types';
+import { ControlServer } from '../control/server';
+import { controlSocketPath, type ControlReply, type ControlRequest } from '../control/protocol';
+import { reconfigureLogger, type Logger } from '../log/logger';
+import type { InheritedFd } from '../sockets/listen-fds';
+import {
+  closeListener,
+  describeAll,
+  describeListener,
+  inheritedListeners,
+  planListeners,
+  type Listener,
+  type ListenerPlan,
+  type ListenerSource,
+} from '../sockets/listeners';
+import { SystemdNotifier } from '../systemd/notifier';
+import { attribute, NotifyReceiver, type NotifySender } from '../systemd/receiver';
+import { VERSION } from '../version';
+import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from '../workers/backoff';
+import type { WorkerExit } from '../workers/exit';
+import { Generation } from '../workers/generation';
+import { Worker } from '../workers/worker';
+import { removePidfile, writePidfile } from './pidfile';
+
+export type Phase = 'starting' | 'running' | 'reloading' | 'stopping';
+
+export interface ArbiterOptions {
+  config: Config;
+  logger: Logger;
+  inherited: InheritedFd[];
+  inheritedFrom: ListenerSource;
+}
+
+/** How often EXTEND_TIMEOUT_USEC is renewed while a drain or a reload goes on. */
+const EXTEND_EVERY_MS = 5000;
+
+export class Arbiter {
+  private cfg: Config;
+  private readonly log: Logger;
+  private readonly systemd: SystemdNotifier;
+  private receiver!: NotifyReceiver;
+  private control!: ControlServer;
+  private phase: Phase = 'starting';
+  private listeners: Listener[] = [];
+  private readonly generations: Generation[] = [];
+  /** The serving generation; null before the first is ready and after WINCH. */
+  private current: Generation | null = null;
+  private nextGeneration = 1;
+  private readonly byPid = new Map<number, Worker>();
+  private readonly readyTimers = new Map<Worker, NodeJS.Timeout>();
+  /** Workers stopped for not getting ready: their exit counts as a crash. */
+  private readonly timedOut = new Set<Worker>();
+  /** The environment every worker starts from (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* removed). */
+  private readonly baseEnv: NodeJS.ProcessEnv;
+  private readonly startedAt = Date.now();
+  private fastStop = false;
+  /** Settles with the exit code once the master has stopped. */
+  private readonly stopped: Promise<number>;
+  private resolveStopped!: (code: number) => void;
+  private extendTimer: NodeJS.Timeout | null = null;
+  private lastReload: { at: string; ok: boolean; generation?: number; error?: string; ms: number } | null = null;
+  private readonly inherited: InheritedFd[];
+  private readonly inheritedFrom: ListenerSource;
+
+  constructor(opts: ArbiterOptions) {
+    this.cfg = opts.config;
+    this.log = opts.logger;
+    this.inherited = opts.inherited;
+    this.inheritedFrom = opts.inheritedFrom;
+    this.systemd = new SystemdNotifier(process.env, (m) => this.log.warn(m));
+    this.baseEnv = { ...process.env };
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+  }
+
+  /** Runs the master until it stops; resolves with the process exit code. */
+  async run(): Promise<number> {
+    const cfg = this.cfg;
+    this.log.info(`baton ${VERSION} master starting (pid ${process.pid}, config ${cfg.file})`);
+    fs.mkdirSync(cfg.runtimeDir, { recursive: true, mode: 0o755 });
+    this.control = await ControlServer.open(controlSocketPath(cfg.runtimeDir), (req) => this.onControl(req));
+    this.receiver = new NotifyReceiver(cfg.name, (sender, fields) => this.onNotify(sender, fields));
+    this.installSignals();
+    try {
+      const held = inheritedListeners(this.inherited, this.inheritedFrom);
+      const plan = await planListeners(held, cfg.listeners);
+      for (const l of plan.removed) {
+        this.log.warn(`inherited socket '${l.name}' is not among the configured listeners: closing it`);
+        closeListener(l);
+      }
+      this.listeners = plan.active;
+    } catch (e) {
+      this.log.error(`cannot start: ${(e as Error).message}`);
+      this.cleanup();
+      return 1;
+    }
+    writePidfile(cfg.pidfile);
+    this.log.info(`listening: ${describeAll(this.listeners) || '(no sockets)'}`);
+
+    const gen = this.startGeneration(cfg, this.listeners);
+    this.systemd.status(`starting generation ${gen.id}`);
+    try {
+      await gen.ready;
+    } catch (e) {
+      if (this.phase === 'stopping') return this.stopped;
+      const reason = (e as Error).message;
+      this.log.error(`cannot start: ${reason}`);
+      this.systemd.status(`failed to start: ${reason}`);
+      await this.stop(false, 'start-up failed');
+      return 1;
+    }
+    this.current = gen;
+    this.phase = 'running';
+    this.log.info(`generation ${gen.id} ready: ${gen.count} worker(s) in ${gen.readyAt! - gen.startedAt} ms`);
+    this.systemd.ready(this.statusLine());
+    this.systemd.startWatchdog();
+    return this.stopped;
+  }
+
+  // ---- signals ----
+
+  private installSignals(): void {
+    const on = (sig: NodeJS.Signals, fn: () => void) =>
+      process.on(sig, () => {
+        try {
+          fn();
+        } catch (e) {
+          this.log.error(`handling ${sig} failed: ${(e as Error).stack}`);
+        }
+      });
+    on('SIGHUP', () => void this.reload('SIGHUP').catch(() => undefined));
+    on('SIGTERM', () => void this.stop(false, 'SIGTERM'));
+    on('SIGQUIT', () => void this.stop(false, 'SIGQUIT'));
+    on('SIGINT', () => void this.stop(true, 'SIGINT'));
+    on('SIGWINCH', () => this.winch());
+    on('SIGUSR1', () => {
+      this.log.reopen();
+      this.log.info('SIGUSR1: log file reopened');
+    });
+    on('SIGTTIN', () => this.resize(+1));
+    on('SIGTTOU', () => this.resize(-1));
+    on('SIGUSR2', () => this.log.warn('SIGUSR2: binary upgrade is not available in this version; ignored'));
+  }
+
+  // ---- generations and workers ----
+
+  private startGeneration(cfg: Config, listeners: Listener[]): Generation {
+    const gen = new Generation(this.nextGeneration++, cfg, listeners);
+    this.generations.push(gen);
+    this.log.info(`starting generation ${gen.id}: ${gen.count} x ${JSON.stringify(cfg.workers.command)}`);
+    for (let slot = 0; slot < gen.count; slot++) this.spawnWorker(gen, slot, 0);
+    return gen;
+  }
+
+  private spawnWorker(gen: Generation, slot: number, restarts: number): Worker {
+    const wc = gen.config.workers;
+    const w = new Worker({
+      slot,
+      generation: gen.id,
+      config: wc,
+      fds: gen.fds,
+      names: gen.fdNames,
+      notifySocket: this.receiver.address,
+      baseEnv: this.baseEnv,
+      restarts,
+    });
+    gen.slots.set(slot, w);
+    if (w.pid > 0) this.byPid.set(w.pid, w);
+    w.on('exit', (e: WorkerExit) => this.onWorkerExit(gen, w, e));
+    w.on('kill-timeout', () =>
+      this.log.warn(`worker ${slot} (pid ${w.pid}) of generation ${gen.id} still running ${wc.stopTimeoutMs} ms after ${wc.stopSignal}: SIGKILL`),
+    );
+    if (wc.ready === 'spawn') {
+      w.once('spawn', () => this.onWorkerReady(w));
+    } else {
+      const t = setTimeout(() => this.onReadyTimeout(gen, w), wc.readyTimeoutMs);
+      this.readyTimers.set(w, t);
+    }
+    this.log.debug(`worker ${slot} of generation ${gen.id} started (pid ${w.pid})`);
+    return w;
+  }
+
+  private generationOf(w: Worker): Generation | undefined {
+    return this.generations.find((g) => g.id === w.generation);
+  }
+
+  private onWorkerReady(w: Worker): void {
+    if (!w.markReady()) return;
+    this.clearReadyTimer(w);
+    const gen = this.generationOf(w);
+    if (!gen) return;
+    this.log.info(`worker ${w.slot} (pid ${w.pid}) of generation ${gen.id} ready in ${w.readyAt! - w.startedAt} ms`);
+    gen.promoteIfReady();
+    this.updateStatus();
+  }
+
+  private onReadyTimeout(gen: Generation, w: Worker): void {
+    this.readyTimers.delete(w);
+    if (w.state !== 'starting') return;
+    const reason =
+      `worker ${w.slot} (pid ${w.pid}) of generation ${gen.id} did not send READY=1 within ${gen.config.workers.readyTimeoutMs} ms` +
+      ' (a program that does not speak sd_notify needs "ready": "spawn")';
+    if (gen.state === 'starting') {
+      this.failGeneration(gen, reason);
+    } else {
+      this.log.error(`${reason}: stopping it`);
+      this.timedOut.add(w);
+      w.stop(gen.config.workers.stopSignal, gen.config.workers.stopTimeoutMs);
+    }
+  }
+
+  private clearReadyTimer(w: Worker): void {
+    const t = this.readyTimers.get(w);
+    if (t) clearTimeout(t);
+    this.readyTimers.delete(w);
+  }
+
+  private failGeneration(gen: Generation, reason: string): void {
+    if (!gen.fail(reason)) return;
+    gen.clearRestartTimers();
+    // A worker that never said READY=1 may still have accepted connections: stop it gently.
+    for (const w of gen.workers()) w.stop(gen.config.workers.stopSignal, gen.config.workers.stopTimeoutMs);
+    this.forgetIfEmpty(gen);
+  }
+
+  private drain(gen: Generation): void {
+    gen.state = 'draining';
+    gen.clearRestartTimers();
+    const wc = gen.config.workers;
+    this.log.info(`stopping generation ${gen.id} (${gen.slots.size} worker(s), ${wc.stopSignal}, deadline ${wc.stopTimeoutMs} ms)`);
+    for (const w of gen.workers()) w.stop(wc.stopSignal, wc.stopTimeoutMs);
+    this.forgetIfEmpty(gen);
+  }
+
+  private onWorkerExit(gen: Generation, w: Worker, e: WorkerExit): void {
+    this.byPid.delete(w.pid);
+    this.clearReadyTimer(w);
+    if (gen.slots.get(w.slot) === w) gen.slots.delete(w.slot);
+    const crashed = !w.stopRequested || this.timedOut.delete(w);
+    // what a crashed worker left behind (its own children) is not to be trusted with sockets
+    if (crashed) w.killGroup();
+    const what = gen.describeWorkerExit(w, e);
+    if (gen.state === 'starting') {
+      this.log.error(`${what} before it was ready`);
+      this.failGeneration(gen, `${what} before it was ready`);
+    } else if (gen.state === 'serving' && crashed) {
+      this.scheduleRestart(gen, w, what);
+    } else {
+      this.log.info(what);
+    }
+    this.forgetIfEmpty(gen);
+    this.updateStatus();
+  }
+
+  private scheduleRestart(gen: Generation, w: Worker, what: string): void {
+    if (this.phase === 'stopping') {
+      this.log.info(what);
+      return;
+    }
+    let n = gen.crashes.get(w.slot) ?? 0;
+    if (w.readyAt !== undefined && Date.now() - w.readyAt >= STABLE_AFTER_MS) n = 0;
+    gen.crashes.set(w.slot, ++n);
+    const delay = restartDelayMs(n);
+    const loop = delay >= MAX_DELAY_MS ? ' (crash loop: restarts slowed to the maximum)' : '';
+    this.log.error(`${what}; restarting slot ${w.slot} in ${delay} ms, crash ${n} in a row${loop}`);
+    const t = setTimeout(() => {
+      gen.restartTimers.delete(w.slot);
+      if (gen.state !== 'serving' || this.phase === 'stopping' || w.slot >= gen.count || gen.slots.has(w.slot)) return;
+      this.spawnWorker(gen, w.slot, w.restarts + 1);
+      this.updateStatus();
+    }, delay);
+    gen.restartTimers.set(w.slot, t);
+  }
+
+  private forgetIfEmpty(gen: Generation): void {
+    if ((gen.state === 'draining' || gen.state === 'failed') && gen.slots.size === 0) {
+      const i = this.generations.indexOf(gen);
+      if (i >= 0) {
+        this.generations.splice(i, 1);
+        this.log.info(`generation ${gen.id} has stopped`);
+      }
+    }
+    this.maybeFinishStop();
+  }
+
+  // ---- worker notifications ----
+
+  private onNotify(sender: NotifySender, fields: Map<string, string>): void {
+    // A message counts for the worker that sent it (or whose descendant did), never for another.
+    const pid = attribute(sender.pid, new Set(this.byPid.keys()));
+    const w = pid === undefined ? undefined : this.byPid.get(pid);
+    if (!w) {
+      this.log.debug(`ignored a notification from pid ${sender.pid}, which is not a worker: ${[...fields.keys()].join(',')}`);
+      return;
+    }
+    for (const [k, v] of fields) {
+      if (k === 'READY' && v === '1') this.onWorkerReady(w);
+      else if (k === 'STATUS') w.status = v;
+      else if (k === 'STOPPING' && v === '1') this.log.debug(`worker ${w.slot} (pid ${w.pid}) is stopping`);
+      else if (k === 'WATCHDOG' && v === '1') w.lastWatchdog = Date.now();
+      else if (k !== 'BARRIER') this.log.debug(`ignored ${k}= from worker ${w.slot} (pid ${w.pid})`);
+    }
+  }
+
+  // ---- reload, resize, WINCH ----
+
+  /** HUP: a new generation from the config on disk; the old one drains once it is all ready. */
+  async reload(source: string): Promise<number> {
+    if (this.phase !== 'running') {
+      const why = this.phase === 'reloading' ? 'a reload is already under way' : `the master is ${this.phase}`;
+      this.log.warn(`${source}: reload refused: ${why}`);
+      throw new Error(`reload refused: ${why}`);
+    }
+    this.phase = 'reloading';
+    const t0 = Date.now();
+    this.log.info(`${source}: reloading ${this.cfg.file}`);
+    this.systemd.reloading(`reloading: generation ${this.current?.id ?? '-'} serving`);
+    let plan: ListenerPlan | undefined;
+    let gen: Generation | undefined;
+    try {
+      const cfg = loadConfig(this.cfg.file);
+      plan = await planListeners(this.listeners, cfg.listeners);
+      gen = this.startGeneration(cfg, plan.active);
+      this.keepExtendingTimeout(cfg.workers.readyTimeoutMs);
+      await gen.ready;
+      if (this.phase !== 'reloading') throw new Error(`the master is ${this.phase}`);
+      const old = this.current;
+      this.current = gen;
+      this.listeners = plan.active;
+      for (const l of plan.removed) {
+        this.log.info(`listener '${l.name}' is no longer configured: closing it`);
+        closeListener(l);
+      }
+      if (old) this.drain(old);
+      if (JSON.stringify(cfg.log) !== JSON.stringify(this.cfg.log)) reconfigureLogger(this.log, cfg.log, cfg.name);
+      this.cfg = cfg;
+      this.phase = 'running';
+      const ms = Date.now() - t0;
+      this.lastReload = { at: new Date().toISOString(), ok: true, generation: gen.id, ms };
+      this.log.info(`reload done: generation ${gen.id} serving (${gen.count} worker(s)) in ${ms} ms`);
+      this.stopExtendingTimeout();
+      this.systemd.ready(this.statusLine());
+      return gen.id;
+    } catch (e) {
+      const reason = (e as Error).message;
+      plan?.added.forEach(closeListener);
+      if (gen) this.failGeneration(gen, reason);
+      this.stopExtendingTimeout();
+      this.lastReload = { at: new Date().toISOString(), ok: false, generation: gen?.id, error: reason, ms: Date.now() - t0 };
+      if (this.phase === 'reloading') {
+        this.phase = 'running';
+        this.log.error(`reload failed, generation ${this.current?.id ?? '-'} keeps serving: ${reason}`);
+        // READY=1 ends the reload for systemd (Type=notify-reload) even when it failed
+        this.systemd.ready(`reload failed: ${reason}; ${this.statusLine()}`);
+      }
+      throw new Error(`reload failed: ${reason}`);
+    }
+  }
+
+  private resize(delta: 1 | -1): void {
+    const sig = delta > 0 ? 'SIGTTIN' : 'SIGTTOU';
+    const gen = this.current;
+    if (this.phase !== 'running' || !gen) {
+      this.log.warn(`${sig} refused: ${this.phase !== 'running' ? `the master is ${this.phase}` : 'no generation is serving'}`);
+      return;
+    }
+    if (delta < 0 && gen.count <= 1) {
+      this.log.warn(`${sig} refused: generation ${gen.id} is down to one worker`);
+      return;
+    }
+    if (delta > 0) {
+      this.spawnWorker(gen, gen.count++, 0);
+    } else {
+      const slot = --gen.count;
+      clearTimeout(gen.restartTimers.get(slot));
+      gen.restartTimers.delete(slot);
+      gen.slots.get(slot)?.stop(gen.config.workers.stopSignal, gen.config.workers.stopTimeoutMs);
+    }
+    this.log.info(`${sig}: generation ${gen.id} now has ${gen.count} worker(s)`);
+    this.updateStatus();
+  }
+
+  /** nginx's WINCH: stop every worker gracefully; the sockets stay open, HUP starts workers again. */
+  private winch(): void {
+    if (this.phase !== 'running') return void this.log.warn(`SIGWINCH refused: the master is ${this.phase}`);
+    const gen = this.current;
+    if (!gen) return void this.log.info('SIGWINCH: no workers are running');
+    this.log.info('SIGWINCH: stopping all workers; the master keeps the sockets (HUP starts a new generation)');
+    this.current = null;
+    this.drain(gen);
+    this.updateStatus();
+  }
+
+  // ---- stop ----
+
+  /** Graceful (stopSignal, then SIGKILL at stopTimeoutMs) or fast (SIGKILL now). Idempotent. */
+  stop(fast: boolean, why: string): Promise<number> {
+    if (this.phase === 'stopping') {
+      if (fast && !this.fastStop) {
+        this.fastStop = true;
+        this.log.warn(`${why}: fast stop, killing every worker now`);
+        for (const g of this.generations) for (const w of g.workers()) w.stop('SIGKILL', 0);
+      }
+      return this.stopped;
+    }
+    this.phase = 'stopping';
+    this.fastStop = fast;
+    this.log.info(`${why}: ${fast ? 'fast stop (no drain)' : 'graceful stop'}`);
+    this.systemd.stopping('stopping');
+    this.current = null;
+    for (const gen of [...this.generations]) {
+      if (gen.state === 'starting') gen.fail('the master is stopping');
+      if (gen.state === 'serving') gen.state = 'draining';
+      gen.clearRestartTimers();
+      const wc = gen.config.workers;
+      for (const w of gen.workers()) (fast ? w.stop('SIGKILL', 0) : w.stop(wc.stopSignal, wc.stopTimeoutMs));
+    }
+    if (!fast) this.keepExtendingTimeout(Math.max(0, ...this.generations.map((g) => g.config.workers.stopTimeoutMs)));
+    this.maybeFinishStop();
+    return this.stopped;
+  }
+
+  private maybeFinishStop(): void {
+    if (this.phase !== 'stopping' || this.cleanedUp || this.generations.some((g) => g.slots.size > 0)) return;
+    this.cleanup();
+    this.log.info('stopped');
+    this.resolveStopped(0);
+  }
+
+  private cleanedUp = false;
+
+  private cleanup(): void {
+    this.cleanedUp = true;
+    this.stopExtendingTimeout();
+    this.systemd.stopWatchdog();
+    for (const t of this.readyTimers.values()) clearTimeout(t);
+    this.listeners.forEach(closeListener);
+    this.receiver?.close();
+    this.control?.close();
+    removePidfile(this.cfg.pidfile);
+  }
+
+  /** While something long is under way, keep systemd's timeout from firing first. */
+  private keepExtendingTimeout(deadlineMs: number): void {
+    this.stopExtendingTimeout();
+    const until = Date.now() + deadlineMs;
+    const extend = () => this.systemd.extendTimeout(Math.max(until - Date.now(), 0) + 2 * EXTEND_EVERY_MS);
+    extend();
+    this.extendTimer = setInterval(extend, EXTEND_EVERY_MS);
+    this.extendTimer.unref();
+  }
+
+  private stopExtendingTimeout(): void {
+    if (this.extendTimer) clearInterval(this.extendTimer);
+    this.extendTimer = null;
+  }
+
+  // ---- control socket ----
+
+  private async onControl(req: ControlRequest): Promise<ControlReply> {
+    switch (req.cmd) {
+      case 'status':
+        return { ok: true, ...this.status() };
+      case 'reload':
+        try {
+          const generation = await this.reload('control');
+          return { ok: true, generation, ms: this.lastReload?.ms };
+        } catch (e) {
+          return { ok: false, error: (e as Error).message };
+        }
+      case 'stop':
+        void this.stop(Boolean(req.fast), `stop requested${req.fast ? ' (fast)' : ''}`);
+        return { ok: true, pid: process.pid };
+      default:
+        return { ok: false, error: `unknown command ${JSON.stringify((req as { cmd?: unknown }).cmd)}` };
+    }
+  }
+
+  // ---- status ----
+
+  private statusLine(): string {
+    const gen = this.current;
+    if (this.phase === 'stopping') return 'stopping';
+    if (!gen) return this.phase === 'starting' ? 'starting' : 'no workers (SIGWINCH); HUP starts a new generation';
+    const ready = gen.workers().filter((w) => w.state === 'ready').length;
+    const tail = this.phase === 'reloading' ? '; reloading' : '';
+    return `generation ${gen.id}: ${ready}/${gen.count} workers ready${tail}`;
+  }
+
+  private updateStatus(): void {
+    if (this.phase === 'running' || this.phase === 'reloading') this.systemd.status(this.statusLine());
+  }
+
+  status(): Record<string, unknown> {
+    const now = Date.now();
+    return {
+      name: this.cfg.name,
+      version: VERSION,
+      pid: process.pid,
+      config: this.cfg.file,
+      phase: this.phase,
+      uptimeMs: now - this.startedAt,
+      generation: this.current?.id ?? null,
+      generations: this.generations.map((g) => ({
+        id: g.id,
+        state: g.state,
+        count: g.count,
+        workers: [...g.slots.values()]
+          .sort((a, b) => a.slot - b.slot)
+          .map((w) => ({
+            slot: w.slot,
+            pid: w.pid,
+            state: w.state,
+            restarts: w.restarts,
+            uptimeMs: now - w.startedAt,
+            status: w.status,
+          })),
+      })),
+      listeners: this.listeners.map(describeListener),
+      lastReload: this.lastReload,
+      upgrade: { state: 'none' },
+      statusLine: this.statusLine(),
+    };
+  }
+}

@@ -1,0 +1,409 @@
+// baton's native helpers: the few socket calls Node does not expose.
+//
+// - listenSocket: socket()+bind()+listen() with no accept loop, so the master holds a
+//   listening socket without ever accepting on it (a net.Server in the master would).
+// - sockInfo / setCloexec / listenFd: inspect and prepare inherited sockets.
+// - notifySend / NotifyReceiver: AF_UNIX datagrams for sd_notify, including abstract
+//   addresses ("@name") and sender credentials (SO_PASSCRED), which no npm package offers.
+#define NAPI_VERSION 8
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "N-API call failed: " #call);       \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *what) {
+  char msg[512];
+  const char *code = NULL;
+  switch (err) {
+#define E(x) case x: code = #x; break;
+    E(EADDRINUSE) E(EADDRNOTAVAIL) E(EACCES) E(EPERM) E(ENOENT) E(EBADF) E(ENOTSOCK)
+    E(EINVAL) E(ECONNREFUSED) E(EAFNOSUPPORT) E(ENAMETOOLONG) E(EAGAIN) E(ENOTDIR)
+    E(EROFS) E(EMFILE) E(ENOBUFS) E(EMSGSIZE)
+#undef E
+    default: code = "EUNKNOWN";
+  }
+  snprintf(msg, sizeof msg, "%s %s%s%s: %s", syscall, what ? what : "", what ? " " : "", code,
+           strerror(err));
+  napi_value m, c, e, s, n;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_create_error(env, c, m, &e);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, e, "syscall", s);
+  napi_create_int32(env, -err, &n);
+  napi_set_named_property(env, e, "errno", n);
+  napi_throw(env, e);
+  return NULL;
+}
+
+static int get_string(napi_env env, napi_value v, char *buf, size_t len) {
+  size_t got;
+  if (napi_get_value_string_utf8(env, v, buf, len, &got) != napi_ok) return -1;
+  return (int)got;
+}
+
+// Fills a sockaddr_un; "@name" is an abstract address. Returns the address length or -1.
+static socklen_t unix_addr(const char *path, size_t plen, struct sockaddr_un *sa) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if (plen == 0 || plen >= sizeof sa->sun_path) return 0;
+  memcpy(sa->sun_path, path, plen);
+  if (path[0] == '@') sa->sun_path[0] = 0;
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + (path[0] == '@' ? 0 : 1));
+}
+
+// listenSocket(family: 4|6|0, address: string, port: number, backlog: number, mode: number)
+// family 0 is a unix stream socket at `address` created with permissions `mode` (before
+// bind, fchmod on the socket sets the mode bind() gives the file, so it never exists wider).
+static napi_value ListenSocket(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t family, port, backlog, mode;
+  char addr[256];
+  CHECK(napi_get_value_int32(env, argv[0], &family));
+  int alen = get_string(env, argv[1], addr, sizeof addr);
+  CHECK(napi_get_value_int32(env, argv[2], &port));
+  CHECK(napi_get_value_int32(env, argv[3], &backlog));
+  CHECK(napi_get_value_int32(env, argv[4], &mode));
+  if (alen < 0) { napi_throw_type_error(env, NULL, "address must be a string"); return NULL; }
+
+  int domain = family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNIX;
+  int fd = socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", addr);
+  int one = 1, rc;
+  if (domain == AF_UNIX) {
+    struct sockaddr_un sa;
+    socklen_t sl = unix_addr(addr, (size_t)alen, &sa);
+    if (sl == 0) { close(fd); return throw_errno(env, ENAMETOOLONG, "bind", addr); }
+    if (fchmod(fd, (mode_t)mode) < 0) { int e = errno; close(fd); return throw_errno(env, e, "fchmod", addr); }
+    rc = bind(fd, (struct sockaddr *)&sa, sl);
+  } else {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (domain == AF_INET) {
+      struct sockaddr_in sa = {0};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons((uint16_t)port);
+      if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) { close(fd); return throw_errno(env, EINVAL, "inet_pton", addr); }
+      rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    } else {
+      struct sockaddr_in6 sa = {0};
+      sa.sin6_family = AF_INET6;
+      sa.sin6_port = htons((uint16_t)port);
+      if (inet_pton(AF_INET6, addr, &sa.sin6_addr) != 1) { close(fd); return throw_errno(env, EINVAL, "inet_pton", addr); }
+      rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    }
+  }
+  if (rc < 0) { int e = errno; close(fd); return throw_errno(env, e, "bind", addr); }
+  if (listen(fd, backlog) < 0) { int e = errno; close(fd); return throw_errno(env, e, "listen", addr); }
+  napi_value out;
+  CHECK(napi_create_int32(env, fd, &out));
+  return out;
+}
+
+// listenFd(fd, backlog): listen() on a socket we hold (a bound but not listening inherited one).
+static napi_value ListenFd(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd, backlog;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_int32(env, argv[1], &backlog));
+  if (listen(fd, backlog) < 0) return throw_errno(env, errno, "listen", NULL);
+  return NULL;
+}
+
+static void set_str(napi_env env, napi_value obj, const char *key, const char *val) {
+  napi_value v;
+  napi_create_string_utf8(env, val, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, key, v);
+}
+static void set_int(napi_env env, napi_value obj, const char *key, int64_t val) {
+  napi_value v;
+  napi_create_int64(env, val, &v);
+  napi_set_named_property(env, obj, key, v);
+}
+
+// sockInfo(fd) -> { type: 'stream'|'dgram'|'seqpacket'|'other', family: 'inet'|'inet6'|'unix'|'other',
+//                   listening: boolean, address, port, path, cloexec }
+static napi_value SockInfo(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  int type = 0, acc = 0;
+  socklen_t l = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0) return throw_errno(env, errno, "getsockopt", "SO_TYPE");
+  l = sizeof acc;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0) acc = 0;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) return throw_errno(env, errno, "getsockname", NULL);
+  napi_value out, b;
+  CHECK(napi_create_object(env, &out));
+  set_str(env, out, "type", type == SOCK_STREAM ? "stream" : type == SOCK_DGRAM ? "dgram"
+                            : type == SOCK_SEQPACKET ? "seqpacket" : "other");
+  napi_get_boolean(env, acc != 0, &b);
+  napi_set_named_property(env, out, "listening", b);
+  int flags = fcntl(fd, F_GETFD);
+  napi_get_boolean(env, flags >= 0 && (flags & FD_CLOEXEC), &b);
+  napi_set_named_property(env, out, "cloexec", b);
+  char buf[INET6_ADDRSTRLEN + 1];
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    set_str(env, out, "family", "inet");
+    set_str(env, out, "address", inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf));
+    set_int(env, out, "port", ntohs(in->sin_port));
+  } else if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    set_str(env, out, "family", "inet6");
+    set_str(env, out, "address", inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf));
+    set_int(env, out, "port", ntohs(in6->sin6_port));
+  } else if (ss.ss_family == AF_UNIX) {
+    struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+    set_str(env, out, "family", "unix");
+    size_t n = sl > offsetof(struct sockaddr_un, sun_path) ? sl - offsetof(struct sockaddr_un, sun_path) : 0;
+    char p[sizeof un->sun_path + 1];
+    if (n > 0 && un->sun_path[0] == 0) {  // abstract
+      p[0] = '@';
+      memcpy(p + 1, un->sun_path + 1, n - 1);
+      p[n] = 0;
+    } else {
+      memcpy(p, un->sun_path, n);
+      p[n] = 0;
+    }
+    set_str(env, out, "path", p);
+  } else {
+    set_str(env, out, "family", "other");
+  }
+  return out;
+}
+
+static napi_value SetCloexec(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  bool on;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_bool(env, argv[1], &on));
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0) return throw_errno(env, errno, "fcntl", NULL);
+  if (fcntl(fd, F_SETFD, on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC)) < 0)
+    return throw_errno(env, errno, "fcntl", NULL);
+  return NULL;
+}
+
+// notifySend(socketPath, data): one datagram to an sd_notify socket (path or "@abstract").
+static napi_value NotifySend(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int plen = get_string(env, argv[0], path, sizeof path);
+  if (plen < 0) { napi_throw_type_error(env, NULL, "socket path must be a string"); return NULL; }
+  void *data;
+  size_t dlen;
+  CHECK(napi_get_buffer_info(env, argv[1], &data, &dlen));
+  struct sockaddr_un sa;
+  socklen_t sl = unix_addr(path, (size_t)plen, &sa);
+  if (sl == 0) return throw_errno(env, ENAMETOOLONG, "sendto", path);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", path);
+  ssize_t n = sendto(fd, data, dlen, MSG_NOSIGNAL, (struct sockaddr *)&sa, sl);
+  int e = errno;
+  close(fd);
+  if (n < 0) return throw_errno(env, e, "sendto", path);
+  return NULL;
+}
+
+// ---- NotifyReceiver: a bound datagram socket watched by libuv, reporting sender pids ----
+
+typedef struct {
+  napi_env env;
+  napi_ref callback;
+  napi_ref self;
+  uv_poll_t poll;
+  int fd;
+  int closed;
+} receiver_t;
+
+static void on_poll_closed(uv_handle_t *h) { free(h->data); }
+
+static void receiver_close(receiver_t *r) {
+  if (r->closed) return;
+  r->closed = 1;
+  uv_poll_stop(&r->poll);
+  close(r->fd);
+  if (r->callback) napi_delete_reference(r->env, r->callback);
+  r->callback = NULL;
+  if (r->self) napi_delete_reference(r->env, r->self);
+  r->self = NULL;
+  r->poll.data = r;
+  uv_close((uv_handle_t *)&r->poll, on_poll_closed);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events) {
+  receiver_t *r = h->data;
+  (void)events;
+  if (status < 0 || r->closed) return;
+  char buf[4096];
+  union {
+    struct cmsghdr align;
+    char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
+  } ctl;
+  for (int i = 0; i < 64 && !r->closed; i++) {  // bounded, so a flood cannot starve the loop
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.space;
+    msg.msg_controllen = sizeof ctl.space;
+    ssize_t n = recvmsg(r->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) break;
+    int64_t pid = -1, uid = -1, gid = -1, nfds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type == SCM_CREDENTIALS) {
+        struct ucred cr;
+        memcpy(&cr, CMSG_DATA(c), sizeof cr);
+        pid = cr.pid; uid = cr.uid; gid = cr.gid;
+      } else if (c->cmsg_type == SCM_RIGHTS) {
+        // Nobody hands fds to baton's notify socket; closing them at once also releases a
+        // sender waiting on BARRIER=1 (systemd-notify), as sd_notify_barrier expects.
+        int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int k = 0; k < cnt; k++) {
+          int f;
+          memcpy(&f, CMSG_DATA(c) + k * sizeof(int), sizeof f);
+          close(f);
+          nfds++;
+        }
+      }
+    }
+    napi_env env = r->env;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value cb, self, msgobj, data;
+    napi_get_reference_value(env, r->callback, &cb);
+    napi_get_reference_value(env, r->self, &self);
+    napi_create_object(env, &msgobj);
+    napi_create_buffer_copy(env, (size_t)n, buf, NULL, &data);
+    napi_set_named_property(env, msgobj, "data", data);
+    set_int(env, msgobj, "pid", pid);
+    set_int(env, msgobj, "uid", uid);
+    set_int(env, msgobj, "gid", gid);
+    set_int(env, msgobj, "fds", nfds);
+    napi_async_context ctx = NULL;
+    napi_value resource, resname, result;
+    napi_create_object(env, &resource);
+    napi_create_string_utf8(env, "baton.notify", NAPI_AUTO_LENGTH, &resname);
+    napi_async_init(env, resource, resname, &ctx);
+    napi_make_callback(env, ctx, self, cb, 1, &msgobj, &result);
+    napi_async_destroy(env, ctx);
+    napi_close_handle_scope(env, scope);
+  }
+}
+
+static receiver_t *unwrap_receiver(napi_env env, napi_callback_info info) {
+  napi_value self;
+  void *p = NULL;
+  if (napi_get_cb_info(env, info, NULL, NULL, &self, &p) != napi_ok) return NULL;
+  return p;
+}
+
+static napi_value ReceiverClose(napi_env env, napi_callback_info info) {
+  receiver_t *r = unwrap_receiver(env, info);
+  if (r) receiver_close(r);
+  return NULL;
+}
+
+static napi_value ReceiverUnref(napi_env env, napi_callback_info info) {
+  receiver_t *r = unwrap_receiver(env, info);
+  if (r && !r->closed) uv_unref((uv_handle_t *)&r->poll);
+  return NULL;
+}
+
+// notifyBind(path, callback(msg)) -> { fd, close(), unref() }
+static napi_value NotifyBind(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int plen = get_string(env, argv[0], path, sizeof path);
+  if (plen < 0) { napi_throw_type_error(env, NULL, "socket path must be a string"); return NULL; }
+  struct sockaddr_un sa;
+  socklen_t sl = unix_addr(path, (size_t)plen, &sa);
+  if (sl == 0) return throw_errno(env, ENAMETOOLONG, "bind", path);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", path);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+  int rcv = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  if (bind(fd, (struct sockaddr *)&sa, sl) < 0) { int e = errno; close(fd); return throw_errno(env, e, "bind", path); }
+
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  receiver_t *r = calloc(1, sizeof *r);
+  r->env = env;
+  r->fd = fd;
+  if (uv_poll_init(loop, &r->poll, fd) != 0) { close(fd); free(r); napi_throw_error(env, NULL, "uv_poll_init failed"); return NULL; }
+  r->poll.data = r;
+  napi_value obj, fdv, fclose, funref;
+  CHECK(napi_create_object(env, &obj));
+  CHECK(napi_create_reference(env, argv[1], 1, &r->callback));
+  CHECK(napi_create_reference(env, obj, 1, &r->self));
+  CHECK(napi_create_int32(env, fd, &fdv));
+  CHECK(napi_set_named_property(env, obj, "fd", fdv));
+  CHECK(napi_create_function(env, "close", NAPI_AUTO_LENGTH, ReceiverClose, r, &fclose));
+  CHECK(napi_set_named_property(env, obj, "close", fclose));
+  CHECK(napi_create_function(env, "unref", NAPI_AUTO_LENGTH, ReceiverUnref, r, &funref));
+  CHECK(napi_set_named_property(env, obj, "unref", funref));
+  uv_poll_start(&r->poll, UV_READABLE, on_readable);
+  return obj;
+}
+
+// setChildSubreaper(): orphaned descendants are re-parented to this process instead of PID 1.
+static napi_value SetChildSubreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return throw_errno(env, errno, "prctl", NULL);
+  return NULL;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"listenSocket", NULL, ListenSocket, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"listenFd", NULL, ListenFd, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sockInfo", NULL, SockInfo, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setCloexec", NULL, SetCloexec, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"notifySend", NULL, NotifySend, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"notifyBind", NULL, NotifyBind, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setChildSubreaper", NULL, SetChildSubreaper, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,58 @@
+// Typed access to the C addon (baton_native.c). The .node file is copied next to the
+// compiled JS by `make build`; in a checkout run by ts-jest it is found in node-gyp's folder.
+import path from 'node:path';
+
+export interface SockInfo {
+  type: 'stream' | 'dgram' | 'seqpacket' | 'other';
+  family: 'inet' | 'inet6' | 'unix' | 'other';
+  listening: boolean;
+  cloexec: boolean;
+  address?: string;
+  port?: number;
+  path?: string;
+}
+
+export interface NotifyMessage {
+  data: Buffer;
+  /** Sender's pid from SCM_CREDENTIALS, -1 when the kernel gave none. */
+  pid: number;
+  uid: number;
+  gid: number;
+  /** File descriptors the sender attached (already closed). */
+  fds: number;
+}
+
+export interface NotifyReceiverHandle {
+  fd: number;
+  close(): void;
+  unref(): void;
+}
+
+interface Native {
+  listenSocket(family: 0 | 4 | 6, address: string, port: number, backlog: number, mode: number): number;
+  listenFd(fd: number, backlog: number): void;
+  sockInfo(fd: number): SockInfo;
+  setCloexec(fd: number, on: boolean): void;
+  notifySend(socketPath: string, data: Buffer): void;
+  notifyBind(socketPath: string, onMessage: (m: NotifyMessage) => void): NotifyReceiverHandle;
+  setChildSubreaper(): void;
+}
+
+function load(): Native {
+  const candidates = [
+    path.join(__dirname, 'baton_native.node'),
+    path.join(__dirname, 'build', 'Release', 'baton_native.node'),
+  ];
+  let firstError: unknown;
+  for (const c of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(c) as Native;
+    } catch (e) {
+      firstError ??= e;
+    }
+  }
+  throw new Error(`baton's native addon is missing (run 'make build'): ${(firstError as Error).message}`);
+}
+
+export const native: Native = load();

@@ -1,0 +1,66 @@
+import { native, type SockInfo } from '../native';
+
+/** sd_listen_fds(3): inherited sockets start at fd 3. */
+export const SD_LISTEN_FDS_START = 3;
+
+export interface InheritedFd {
+  fd: number;
+  /** From LISTEN_FDNAMES; "unknown" when unnamed, as sd_listen_fds_with_names(3) says. */
+  name: string;
+  info: SockInfo;
+}
+
+export class ListenFdsError extends Error {
+  override name = 'ListenFdsError';
+}
+
+/**
+ * Takes the sockets handed over in LISTEN_FDS/LISTEN_FDNAMES/LISTEN_PID (by systemd or by a
+ * predecessor master) and removes the variables from `env`, as sd_listen_fds(unset=1) does, so
+ * no child inherits stale values. Unlike sd_listen_fds, a LISTEN_FDS that is present but wrong
+ * is an error rather than "no sockets": silently binding from config instead would hide it.
+ */
+export function takeListenFds(env: NodeJS.ProcessEnv = process.env, pid = process.pid): InheritedFd[] {
+  const fdsText = env.LISTEN_FDS;
+  const pidText = env.LISTEN_PID;
+  const namesText = env.LISTEN_FDNAMES;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+  if (fdsText === undefined) {
+    if (pidText !== undefined || namesText !== undefined) {
+      throw new ListenFdsError(`LISTEN_PID or LISTEN_FDNAMES is set but LISTEN_FDS is not`);
+    }
+    return [];
+  }
+  if (!/^\d+$/.test(fdsText)) throw new ListenFdsError(`LISTEN_FDS='${fdsText}' is not a count of file descriptors`);
+  const n = Number(fdsText);
+  if (pidText === undefined) throw new ListenFdsError(`LISTEN_FDS=${n} is set but LISTEN_PID is not`);
+  if (!/^\d+$/.test(pidText)) throw new ListenFdsError(`LISTEN_PID='${pidText}' is not a process id`);
+  if (Number(pidText) !== pid) {
+    throw new ListenFdsError(
+      `LISTEN_PID=${pidText} names another process (this is pid ${pid}): the LISTEN_FDS=${n} sockets were meant for it`,
+    );
+  }
+  if (n > 4096) throw new ListenFdsError(`LISTEN_FDS=${n} is implausibly large`);
+  const names = namesText === undefined ? [] : namesText.split(':');
+  if (namesText !== undefined && names.length !== n) {
+    throw new ListenFdsError(`LISTEN_FDNAMES has ${names.length} name(s) (${namesText}) but LISTEN_FDS=${n}`);
+  }
+  const out: InheritedFd[] = [];
+  for (let i = 0; i < n; i++) {
+    const fd = SD_LISTEN_FDS_START + i;
+    let info: SockInfo;
+    try {
+      info = native.sockInfo(fd);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'EBADF' ? 'is not open' : code === 'ENOTSOCK' ? 'is not a socket' : (e as Error).message;
+      throw new ListenFdsError(`LISTEN_FDS=${n}: fd ${fd} ${why}`);
+    }
+    // Our copy stays out of every program we start; workers get theirs by explicit mapping.
+    native.setCloexec(fd, true);
+    out.push({ fd, name: names[i] || 'unknown', info });
+  }
+  return out;
+}

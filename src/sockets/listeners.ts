@@ -1,0 +1,179 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ListenerConfig, ListenerSpec } from '../config/types';
+import { native } from '../native';
+import { formatSockAddr } from './address';
+import type { InheritedFd } from './listen-fds';
+import { unixSocketAnswers } from './probe';
+
+export type ListenerSource = 'systemd' | 'predecessor' | 'config';
+
+/** One named listener: one or more sockets (systemd gives one fd per Listen*= line of a unit). */
+export interface Listener {
+  name: string;
+  fds: number[];
+  source: ListenerSource;
+  /** What it was bound from, when baton bound it (to tell a changed address on reload). */
+  spec?: ListenerSpec;
+  /** A unix socket file baton created and removes when it closes the listener. */
+  ownedPath?: string;
+}
+
+/** A listener as status shows it. */
+export function describeListener(l: Listener): { name: string; source: ListenerSource; addresses: string[]; fds: number[] } {
+  return {
+    name: l.name,
+    source: l.source,
+    fds: l.fds,
+    addresses: l.fds.map((fd) => {
+      try {
+        return formatSockAddr(native.sockInfo(fd));
+      } catch {
+        return '(closed)';
+      }
+    }),
+  };
+}
+
+export class ListenerError extends Error {
+  override name = 'ListenerError';
+}
+
+/** The kernel's largest backlog: what systemd asks for by default (listen() clamps to it). */
+export function maxBacklog(): number {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim()) || 4096;
+  } catch {
+    return 4096;
+  }
+}
+
+function sameSpec(a: ListenerSpec | undefined, b: ListenerSpec | undefined): boolean {
+  if (!a || !b || a.kind !== b.kind) return false;
+  if (a.kind === 'unix' && b.kind === 'unix') return a.path === b.path;
+  if (a.kind === 'tcp' && b.kind === 'tcp') return a.host === b.host && a.port === b.port && a.family === b.family;
+  return false;
+}
+
+/** Groups inherited fds by name, in inherited order. */
+export function inheritedListeners(fds: InheritedFd[], source: ListenerSource): Listener[] {
+  const byName = new Map<string, Listener>();
+  for (const f of fds) {
+    let l = byName.get(f.name);
+    if (!l) byName.set(f.name, (l = { name: f.name, fds: [], source }));
+    if (f.info.type === 'stream' && !f.info.listening) native.listenFd(f.fd, maxBacklog());
+    l.fds.push(f.fd);
+  }
+  return [...byName.values()];
+}
+
+export interface ListenerPlan {
+  /** The listeners the next generation gets, in config order. */
+  active: Listener[];
+  /** Bound for this plan: close them if the plan is abandoned. */
+  added: Listener[];
+  /** Held now but not in `active`: close them once the plan has taken effect. */
+  removed: Listener[];
+}
+
+/**
+ * Works out the listeners a config asks for against the ones held: a held listener with the
+ * same name is kept (inherited ones whatever their address; bound ones while the address is
+ * the same), the rest are bound. Nothing held is closed here.
+ */
+export async function planListeners(held: Listener[], wanted: ListenerConfig[] | undefined): Promise<ListenerPlan> {
+  if (wanted === undefined) return { active: held.slice(), added: [], removed: [] };
+  const heldByName = new Map(held.map((l) => [l.name, l]));
+  const active: Listener[] = [];
+  const added: Listener[] = [];
+  try {
+    for (const w of wanted) {
+      const h = heldByName.get(w.name);
+      if (h && (h.source !== 'config' || w.bind === undefined || sameSpec(h.spec, w.bind))) {
+        active.push(h);
+        continue;
+      }
+      if (!w.bind) {
+        const names = held.map((l) => l.name).join(', ') || 'none';
+        throw new ListenerError(
+          `listener '${w.name}' has no tcp or unix address and no inherited socket has that name (inherited: ${names})`,
+        );
+      }
+      const l = await bindListener(w.name, w.bind, w.mode, w.backlog ?? maxBacklog());
+      added.push(l);
+      active.push(l);
+    }
+  } catch (e) {
+    added.forEach(closeListener);
+    throw e;
+  }
+  const keep = new Set(active);
+  return { active, added, removed: held.filter((l) => !keep.has(l)) };
+}
+
+export async function bindListener(name: string, spec: ListenerSpec, mode: number, backlog: number): Promise<Listener> {
+  if (spec.kind === 'tcp') {
+    const fd = tryBind(name, spec, () => native.listenSocket(spec.family, spec.host, spec.port, backlog, 0));
+    return { name, fds: [fd], source: 'config', spec };
+  }
+  fs.mkdirSync(path.dirname(spec.path), { recursive: true, mode: 0o755 });
+  await removeStaleSocket(name, spec.path);
+  // Created owner-only by the addon (fchmod before bind), then opened up to `mode`.
+  const fd = tryBind(name, spec, () => native.listenSocket(0, spec.path, 0, backlog, 0o600));
+  try {
+    fs.chmodSync(spec.path, mode);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw new ListenerError(`listener '${name}': chmod ${spec.path}: ${(e as Error).message}`);
+  }
+  return { name, fds: [fd], source: 'config', spec, ownedPath: spec.path };
+}
+
+function tryBind(name: string, spec: ListenerSpec, bind: () => number): number {
+  try {
+    return bind();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const hint =
+      code === 'EADDRINUSE' ? ' (another process is listening there)'
+      : code === 'EACCES' ? ' (a port below 1024 needs root or CAP_NET_BIND_SERVICE; a unix path needs write access)'
+      : code === 'EADDRNOTAVAIL' ? ' (no interface has that address)'
+      : '';
+    throw new ListenerError(`listener '${name}': cannot bind ${spec.text}: ${(e as Error).message}${hint}`);
+  }
+}
+
+/** A socket file nobody listens on any more (a crashed master's) is removed; a live one is an error. */
+async function removeStaleSocket(name: string, p: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new ListenerError(`listener '${name}': ${p} exists and is not a socket`);
+  if (await unixSocketAnswers(p)) throw new ListenerError(`listener '${name}': cannot bind ${p}: another process is listening there`);
+  fs.unlinkSync(p);
+}
+
+export function closeListener(l: Listener): void {
+  for (const fd of l.fds) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+  }
+  l.fds = [];
+  if (l.ownedPath) {
+    try {
+      fs.unlinkSync(l.ownedPath);
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+export function describeAll(ls: Listener[]): string {
+  return ls.map((l) => `${l.name}=${describeListener(l).addresses.join(',')}`).join(' ');
+}

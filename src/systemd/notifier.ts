@@ -1,0 +1,80 @@
+import { native } from '../native';
+import { formatNotify, monotonicUsec } from './notify-message';
+
+/**
+ * The master's side of sd_notify(3), towards systemd (or whoever set NOTIFY_SOCKET).
+ * Without NOTIFY_SOCKET every call is a no-op, as with sd_notify.
+ */
+export class SystemdNotifier {
+  readonly socket: string | undefined;
+  private watchdogTimer: NodeJS.Timeout | null = null;
+  private readonly watchdogUsec: number;
+  private lastStatus = '';
+
+  constructor(
+    env: NodeJS.ProcessEnv,
+    private readonly onError: (message: string) => void,
+  ) {
+    this.socket = env.NOTIFY_SOCKET || undefined;
+    const wPid = env.WATCHDOG_PID;
+    const wUsec = Number(env.WATCHDOG_USEC);
+    // WATCHDOG_PID, when set, says which process the watchdog is for (sd_watchdog_enabled(3))
+    this.watchdogUsec = Number.isFinite(wUsec) && wUsec > 0 && (!wPid || Number(wPid) === process.pid) ? wUsec : 0;
+    // Children must not talk to systemd in our name; workers get the master's own socket instead.
+    delete env.NOTIFY_SOCKET;
+    delete env.WATCHDOG_USEC;
+    delete env.WATCHDOG_PID;
+  }
+
+  send(fields: Record<string, string | number>): boolean {
+    if (!this.socket) return false;
+    try {
+      native.notifySend(this.socket, formatNotify(fields));
+      return true;
+    } catch (e) {
+      this.onError(`sd_notify to ${this.socket} failed: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  ready(status: string): void {
+    this.lastStatus = status;
+    this.send({ READY: 1, STATUS: status });
+  }
+
+  status(status: string): void {
+    if (status === this.lastStatus) return;
+    this.lastStatus = status;
+    this.send({ STATUS: status });
+  }
+
+  /** Type=notify-reload (systemd >= 253) wants RELOADING=1 with the time the reload began. */
+  reloading(status: string): void {
+    this.lastStatus = status;
+    this.send({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec().toString(), STATUS: status });
+  }
+
+  stopping(status: string): void {
+    this.lastStatus = status;
+    this.send({ STOPPING: 1, STATUS: status });
+  }
+
+  /** Asks systemd for `ms` more than its start/stop/reload timeout would allow. */
+  extendTimeout(ms: number): void {
+    this.send({ EXTEND_TIMEOUT_USEC: Math.ceil(ms * 1000) });
+  }
+
+  /** Pings the watchdog at half its period while the master lives, if systemd asked for one. */
+  startWatchdog(): void {
+    if (!this.watchdogUsec || this.watchdogTimer) return;
+    const every = Math.max(1, Math.floor(this.watchdogUsec / 2000));
+    this.send({ WATCHDOG: 1 });
+    this.watchdogTimer = setInterval(() => this.send({ WATCHDOG: 1 }), every);
+    this.watchdogTimer.unref();
+  }
+
+  stopWatchdog(): void {
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
+    this.watchdogTimer = null;
+  }
+}

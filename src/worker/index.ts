@@ -1,0 +1,182 @@
+// baton/worker: the one call a Node worker makes to serve on baton's (or systemd's) sockets.
+//
+//   const { serve } = require('baton/worker');
+//   serve(http.createServer(handler));
+//
+// It listens on the inherited fds, sends READY=1, ignores the master's signals, and on
+// SIGTERM/SIGINT/SIGQUIT stops without losing a request: the listeners close, each open
+// keep-alive connection's next request is answered with `Connection: close`, a connection
+// that sends nothing is closed only after it has been idle for `idleGraceMs`, and the
+// process exits once every connection is gone.
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { native } from '../native';
+import { takeListenFds } from '../sockets/listen-fds';
+import { maxBacklog } from '../sockets/listeners';
+import { formatNotify } from '../systemd/notify-message';
+
+// USR2, HUP and WINCH are for the master (`systemctl kill` sends them to every process of the
+// unit). Node resets an inherited SIG_IGN at start-up, so they are ignored here, as early as
+// this module is loaded.
+for (const sig of ['SIGUSR2', 'SIGHUP', 'SIGWINCH'] as const) process.on(sig, () => undefined);
+
+export interface ServeOptions {
+  /** Serve only the inherited sockets with these names (LISTEN_FDNAMES); default: all of them. */
+  names?: string[];
+  /** listen() backlog; default the kernel maximum, which is what systemd and baton bind with. */
+  backlog?: number;
+  /** On stop, an idle keep-alive connection is closed after this long without a request. Default 2000. */
+  idleGraceMs?: number;
+  /** When not started by baton or systemd (no LISTEN_FDS): listen here instead, for development. */
+  fallback?: { port: number; host?: string };
+  /** Called once when the stop begins (close database pools, etc.); the exit waits for it. */
+  onStop?: () => void | Promise<void>;
+  /** Log lines of the module; default: to stderr. */
+  log?: (message: string) => void;
+}
+
+export interface Served {
+  /** Names of the sockets served, one per fd. */
+  names: string[];
+  /** Starts the graceful stop (what the stop signals do); resolves when the process may exit. */
+  stop(): Promise<void>;
+}
+
+/** Sends an sd_notify message to NOTIFY_SOCKET (the master's); false when there is none. */
+export function notify(fields: Record<string, string | number>): boolean {
+  const sock = process.env.NOTIFY_SOCKET;
+  if (!sock) return false;
+  native.notifySend(sock, formatNotify(fields));
+  return true;
+}
+
+interface ConnState {
+  active: number;
+  lastActive: number;
+}
+
+export async function serve(server: net.Server, opts: ServeOptions = {}): Promise<Served> {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`[worker ${process.pid}] ${m}\n`));
+  const idleGraceMs = opts.idleGraceMs ?? 2000;
+  const backlog = opts.backlog ?? maxBacklog();
+  const isHttp = server instanceof http.Server || server instanceof https.Server;
+  const conns = new Map<net.Socket, ConnState>();
+  let draining = false;
+
+  const track = (sock: net.Socket) => {
+    const st: ConnState = { active: 0, lastActive: Date.now() };
+    conns.set(sock, st);
+    sock.once('close', () => {
+      conns.delete(sock);
+      if (draining) maybeDone();
+    });
+  };
+  server.on('connection', track);
+  if (isHttp) {
+    // prepended, so the header is set before the application's handler writes anything
+    server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const st = conns.get(req.socket);
+      if (st) {
+        st.active++;
+        st.lastActive = Date.now();
+        res.once('close', () => {
+          st.active--;
+          st.lastActive = Date.now();
+        });
+      }
+      if (draining && !res.headersSent) res.setHeader('Connection', 'close');
+    });
+  }
+
+  // ---- listen ----
+  const inherited = takeListenFds().filter((f) => !opts.names || opts.names.includes(f.name));
+  const extra: net.Server[] = [];
+  const listen = (s: net.Server, arg: { fd: number } | { port: number; host?: string }) =>
+    new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      // listen({fd}) calls listen(2) again: without a backlog Node would shrink it to 511
+      s.listen(arg, backlog, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+  if (inherited.length === 0) {
+    if (!opts.fallback) throw new Error('baton/worker: no sockets inherited (LISTEN_FDS is not set) and no fallback given');
+    await listen(server, opts.fallback);
+  } else {
+    await listen(server, { fd: inherited[0].fd });
+    for (const f of inherited.slice(1)) {
+      // one application server, several sockets: the others hand their connections over
+      const s = net.createServer({ pauseOnConnect: false }, (sock) => server.emit('connection', sock));
+      await listen(s, { fd: f.fd });
+      extra.push(s);
+    }
+  }
+  const names = inherited.map((f) => f.name);
+
+  // ---- stop ----
+  let stopped: Promise<void> | null = null;
+  let finish!: () => void;
+  let sweeper: NodeJS.Timeout | null = null;
+  const maybeDone = () => {
+    if (conns.size === 0) finish();
+  };
+  const sweepIdle = () => {
+    const now = Date.now();
+    for (const [sock, st] of conns) {
+      if (st.active === 0 && now - st.lastActive >= idleGraceMs) sock.end();
+    }
+  };
+  const stop = (): Promise<void> => {
+    if (stopped) return stopped;
+    draining = true;
+    stopped = new Promise<void>((resolve) => (finish = resolve));
+    try {
+      notify({ STOPPING: 1 });
+    } catch {
+      /* the master may be gone */
+    }
+    // net.Server#close, not http.Server#close: since Node 19 the latter also closes idle
+    // keep-alive connections at once, which loses the request a client is sending on one.
+    net.Server.prototype.close.call(server);
+    for (const s of extra) s.close();
+    if (isHttp) {
+      sweepIdle();
+      sweeper = setInterval(sweepIdle, Math.max(10, Math.min(250, idleGraceMs / 4)));
+    }
+    maybeDone();
+    return stopped.then(async () => {
+      if (sweeper) clearInterval(sweeper);
+      await opts.onStop?.();
+    });
+  };
+  const stopAndExit = (sig: string) => {
+    if (stopped) {
+      log(`${sig} again: exiting now`);
+      process.exit(0);
+    }
+    log(`${sig}: stopping gracefully (${conns.size} connection(s) open)`);
+    void stop().then(() => process.exit(0));
+  };
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(sig, () => stopAndExit(sig));
+
+  // The master gone (ppid changed) means nobody will stop us: stop by ourselves, as gunicorn's workers do.
+  if (process.env.BATON_WORKER_ID !== undefined) {
+    const ppid = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid !== ppid) {
+        clearInterval(watch);
+        stopAndExit('master exited');
+      }
+    }, 1000);
+    watch.unref();
+  }
+
+  try {
+    notify({ READY: 1, STATUS: `serving ${names.join(',') || 'fallback'}` });
+  } catch (e) {
+    log(`READY=1 could not be sent: ${(e as Error).message}`);
+  }
+  return { names, stop };
+}

@@ -1,0 +1,14 @@
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Set when the process could not be started at all. */
+  error?: string;
+}
+
+export function describeExit(e: WorkerExit): string {
+  if (e.error) return `could not be started: ${e.error}`;
+  if (e.signal) return `was killed by ${e.signal}`;
+  if (e.code === 127) return 'exited with status 127 (command not found)';
+  if (e.code === 126) return 'exited with status 126 (command not executable)';
+  return `exited with status ${e.code}`;
+}
