@@ -1,13 +1,13 @@
 import { findMaster, NoMasterError, request, waitForExit, type Target } from '../control/client';
 import type { ControlReply } from '../control/protocol';
-import { configOrExit } from './load';
+import { locateMaster } from '../config/load';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(`baton: ${s}\n`);
 
 async function target(file: string): Promise<Target | number> {
   try {
-    return await findMaster(configOrExit(file));
+    return await findMaster(locateMaster(file));
   } catch (e) {
     if (e instanceof NoMasterError) {
       err(e.message);

@@ -69,11 +69,42 @@ export function defaultRuntimeDir(name: string): string {
   return path.join(os.tmpdir(), `baton-${uid}`, name);
 }
 
+export interface MasterLocation {
+  file: string;
+  name: string;
+  runtimeDir: string;
+  pidfile: string;
+}
+
+function locate(raw: { name?: unknown; runtimeDir?: unknown; pidfile?: unknown }, abs: string): MasterLocation {
+  const rel = (p: string) => path.resolve(path.dirname(abs), p);
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const name = str(raw.name) ?? path.basename(abs).replace(/\.json$/i, '');
+  const runtimeDir = str(raw.runtimeDir) ? rel(str(raw.runtimeDir)!) : defaultRuntimeDir(name);
+  const pidfile = str(raw.pidfile) ? rel(str(raw.pidfile)!) : path.join(runtimeDir, 'baton.pid');
+  return { file: abs, name, runtimeDir, pidfile };
+}
+
+/**
+ * Where the master of a config file keeps its control socket and pidfile, read leniently:
+ * a config broken on disk must not stop `baton reload` from reaching the running master,
+ * which validates it and reports what is wrong.
+ */
+export function locateMaster(file: string): MasterLocation {
+  const abs = path.resolve(file);
+  let raw: unknown = {};
+  try {
+    raw = JSON.parse(fs.readFileSync(abs, 'utf8'));
+  } catch {
+    /* defaults from the file name */
+  }
+  return locate(raw !== null && typeof raw === 'object' ? raw : {}, abs);
+}
+
 function resolve(raw: RawConfig, abs: string): Config {
   const dir = path.dirname(abs);
   const rel = (p: string) => path.resolve(dir, p);
-  const name = raw.name ?? path.basename(abs).replace(/\.json$/i, '');
-  const runtimeDir = raw.runtimeDir ? rel(raw.runtimeDir) : defaultRuntimeDir(name);
+  const { name, runtimeDir, pidfile } = locate(raw, abs);
   const listeners = raw.listeners?.map(
     (l): ListenerConfig => ({
       name: l.name,
@@ -89,7 +120,7 @@ function resolve(raw: RawConfig, abs: string): Config {
     file: abs,
     name,
     runtimeDir,
-    pidfile: raw.pidfile ? rel(raw.pidfile) : path.join(runtimeDir, 'baton.pid'),
+    pidfile,
     listeners,
     workers: {
       command: w.command,

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { Config } from '../config/types';
+import type { MasterLocation } from '../config/load';
 import { isAlive, readPidfile } from '../master/pidfile';
 import { unixSocketAnswers } from '../sockets/probe';
 import { controlSocketPath, type ControlReply, type ControlRequest } from './protocol';
@@ -32,7 +32,7 @@ export function request(socketPath: string, req: ControlRequest): Promise<Contro
 export type Target = { kind: 'socket'; path: string } | { kind: 'pid'; pid: number; why: string };
 
 /** Finds the master: its control socket if it answers, else the pid in the pidfile. */
-export async function findMaster(cfg: Config): Promise<Target> {
+export async function findMaster(cfg: MasterLocation): Promise<Target> {
   const sock = controlSocketPath(cfg.runtimeDir);
   if (await unixSocketAnswers(sock)) return { kind: 'socket', path: sock };
   const why = `nothing answers on the control socket ${sock}`;

@@ -1,0 +1,193 @@
+// Helpers that run the real thing: the built bin/baton, real workers, real sockets.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from '../../src/control/client';
+import { controlSocketPath } from '../../src/control/protocol';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const BATON = path.join(ROOT, 'bin', 'baton');
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+
+export function tmpdir(prefix = 'baton-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20000, everyMs = 25): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // a zombie is not alive
+  try {
+    return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Writes a config file into `dir` and returns its path. */
+export function writeConfig(dir: string, cfg: Record<string, unknown>, file = 'baton.json'): string {
+  const p = path.join(dir, file);
+  const full = { runtimeDir: path.join(dir, 'run'), ...cfg };
+  fs.writeFileSync(p, JSON.stringify(full, null, 2));
+  return p;
+}
+
+export interface Master {
+  proc: ChildProcess;
+  pid: number;
+  config: string;
+  runtimeDir: string;
+  output(): string;
+  waitForOutput(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  status(): Promise<Status>;
+}
+
+export interface Status {
+  pid: number;
+  phase: string;
+  generation: number | null;
+  generations: Array<{ id: number; state: string; count: number; workers: Array<{ slot: number; pid: number; state: string; restarts: number }> }>;
+  listeners: Array<{ name: string; source: string; addresses: string[]; fds: number[] }>;
+  version: string;
+}
+
+/** Starts `baton run -c config` (optionally through a wrapper command such as systemd-socket-activate). */
+export function startMaster(config: string, opts: { env?: NodeJS.ProcessEnv; wrapper?: string[] } = {}): Master {
+  const argv = [...(opts.wrapper ?? []), process.execPath, BATON, 'run', '-c', config];
+  const proc = spawn(argv[0], argv.slice(1), {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const cfg = JSON.parse(fs.readFileSync(config, 'utf8'));
+  const runtimeDir = path.resolve(path.dirname(config), cfg.runtimeDir);
+  const m: Master = {
+    proc,
+    pid: proc.pid!,
+    config,
+    runtimeDir,
+    output: () => out,
+    exited,
+    waitForOutput: (re, timeoutMs = 20000) => waitFor(`output ${re}`, () => out.match(re) ?? undefined, timeoutMs),
+    status: async () => {
+      const r = await request(controlSocketPath(runtimeDir), { cmd: 'status' });
+      if (!r.ok) throw new Error(r.error);
+      return r as unknown as Status;
+    },
+  };
+  return m;
+}
+
+/** Waits until the master's first generation is ready; returns its status. */
+export async function ready(m: Master, timeoutMs = 20000): Promise<Status> {
+  await Promise.race([
+    m.waitForOutput(/generation \d+ ready: /, timeoutMs),
+    m.exited.then((e) => {
+      throw new Error(`master exited (${e.code ?? e.signal}) before it was ready:\n${m.output()}`);
+    }),
+  ]);
+  return m.status();
+}
+
+export function portOf(s: Status, name = 'http'): number {
+  const l = s.listeners.find((x) => x.name === name);
+  if (!l) throw new Error(`no listener ${name}`);
+  return Number(/:(\d+)$/.exec(l.addresses[0])![1]);
+}
+
+export function workerPids(s: Status): number[] {
+  return s.generations.flatMap((g) => g.workers.map((w) => w.pid));
+}
+
+/** Stops the master if a test left it running (SIGKILL to it and its workers' groups). */
+export async function cleanup(m: Master | undefined): Promise<void> {
+  if (!m || m.proc.exitCode !== null || m.proc.signalCode !== null) return;
+  let pids: number[] = [];
+  try {
+    pids = workerPids(await m.status());
+  } catch {
+    /* no control socket */
+  }
+  m.proc.kill('SIGINT');
+  const t = setTimeout(() => m.proc.kill('SIGKILL'), 5000);
+  await m.exited;
+  clearTimeout(t);
+  for (const p of pids) {
+    try {
+      process.kill(-p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+export function get(port: number, urlPath = '/', host = '127.0.0.1'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path: urlPath, agent: false, timeout: 30000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+export function getUnix(socketPath: string, urlPath = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath, path: urlPath, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Runs bin/baton synchronously (check, reload, status, stop). */
+export function baton(args: string[], env?: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BATON, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs bin/baton asynchronously (so the test's event loop keeps going, e.g. a fake notify socket). */
+export function batonAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BATON, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The node worker fixture, with its knobs in the environment (see fixtures/node-worker.js). */
+export function nodeWorker(): string[] {
+  return [process.execPath, path.join(FIXTURES, 'node-worker.js')];
+}
