@@ -27,19 +27,7 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | false |
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // a zombie is not alive
-  try {
-    return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+export { isAlive } from '../../src/master/pidfile';
 
 /** Writes a config file into `dir` and returns its path. */
 export function writeConfig(dir: string, cfg: Record<string, unknown>, file = 'baton.json'): string {
