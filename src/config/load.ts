@@ -93,10 +93,15 @@ function locate(raw: { name?: unknown; runtimeDir?: unknown; pidfile?: unknown }
 export function locateMaster(file: string): MasterLocation {
   const abs = path.resolve(file);
   let raw: unknown = {};
+  let text = '';
   try {
-    raw = JSON.parse(fs.readFileSync(abs, 'utf8'));
+    text = fs.readFileSync(abs, 'utf8');
+    raw = JSON.parse(text);
   } catch {
-    /* defaults from the file name */
+    // Not JSON (a typo on disk): pick the three top-level strings out of the text, so the
+    // running master can still be asked, and say what is wrong.
+    const pick = (key: string) => new RegExp(`"${key}"\\s*:\\s*"((?:[^"\\\\]|\\\\.)*)"`).exec(text)?.[1];
+    raw = { name: pick('name'), runtimeDir: pick('runtimeDir'), pidfile: pick('pidfile') };
   }
   return locate(raw !== null && typeof raw === 'object' ? raw : {}, abs);
 }

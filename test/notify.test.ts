@@ -1,0 +1,164 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { native } from '../src/native';
+import { FakeSystemd } from './helpers/fake-systemd';
+import { BATON, batonAsync, cleanup, nodeWorker, ready, sleep, startMaster, tmpdir, workerPids, writeConfig, type Master } from './helpers/proc';
+
+describe('sd_notify, both ways', () => {
+  let m: Master | undefined;
+  let sd: FakeSystemd | undefined;
+  afterEach(async () => {
+    await cleanup(m);
+    sd?.close();
+  });
+
+  const setup = (workers: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => {
+    const dir = tmpdir();
+    sd = new FakeSystemd(dir);
+    const cfg = writeConfig(dir, {
+      name: 'notify',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: nodeWorker(), count: 2, ...workers },
+    });
+    m = startMaster(cfg, { env: { NOTIFY_SOCKET: sd.socket, ...env } });
+    return { dir, cfg };
+  };
+
+  test('READY=1 only after every worker of the first generation sent READY=1', async () => {
+    const dir = tmpdir();
+    setup({ env: { WORKER_READY_DELAY_MS: '400', WORKER_READY_MARK: dir } });
+    const [r] = await sd!.waitFor('READY', '1');
+    const marks = fs.readdirSync(dir).filter((f) => f.startsWith('ready-'));
+    expect(marks).toHaveLength(2);
+    const lastWorkerReady = Math.max(...marks.map((f) => Number(fs.readFileSync(path.join(dir, f), 'utf8'))));
+    expect(r.at).toBeGreaterThanOrEqual(lastWorkerReady);
+    expect(r.pid).toBe(m!.pid);
+    expect(r.fields.get('STATUS')).toBe('generation 1: 2/2 workers ready');
+    // nothing claimed readiness earlier
+    expect(sd!.messages.indexOf(r)).toBe(sd!.messages.findIndex((x) => x.fields.has('READY')));
+  });
+
+  test('reload: RELOADING=1 with MONOTONIC_USEC, then READY=1 once the new generation is ready; also when it fails', async () => {
+    const { cfg } = setup({});
+    await ready(m!);
+    await sd!.waitFor('READY', '1');
+    const before = process.hrtime.bigint() / 1000n;
+    const r = await batonAsync(['reload', '-c', cfg]);
+    const after = process.hrtime.bigint() / 1000n;
+    expect(r.code).toBe(0);
+    const [reloading] = await sd!.waitFor('RELOADING', '1');
+    const usec = BigInt(reloading.fields.get('MONOTONIC_USEC')!);
+    expect(usec).toBeGreaterThanOrEqual(before);
+    expect(usec).toBeLessThanOrEqual(after);
+    const readies = await sd!.waitFor('READY', '1', 2);
+    expect(readies[1].at).toBeGreaterThanOrEqual(reloading.at);
+    expect(readies[1].fields.get('STATUS')).toBe('generation 2: 2/2 workers ready');
+
+    // a typo: the file is no longer JSON, but its runtimeDir can still be read by the client
+    fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace(/}\s*$/, ''));
+    const bad = await batonAsync(['reload', '-c', cfg]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/invalid JSON/);
+    await sd!.waitFor('RELOADING', '1', 2);
+    const third = (await sd!.waitFor('READY', '1', 3))[2];
+    expect(third.fields.get('STATUS')).toMatch(/^reload failed: .*invalid JSON.*; generation 2: 2\/2 workers ready$/);
+  });
+
+  test('STOPPING=1 when the stop begins', async () => {
+    setup({});
+    await ready(m!);
+    m!.proc.kill('SIGTERM');
+    const [s] = await sd!.waitFor('STOPPING', '1');
+    expect(s.pid).toBe(m!.pid);
+    expect((await m!.exited).code).toBe(0);
+  });
+
+  test('WATCHDOG=1 at half of WATCHDOG_USEC; none when WATCHDOG_PID names another process', async () => {
+    setup({}, { WATCHDOG_USEC: '200000' });
+    await ready(m!);
+    const t0 = Date.now();
+    await sd!.waitFor('WATCHDOG', '1', 6);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await cleanup(m);
+    sd!.close();
+
+    setup({}, { WATCHDOG_USEC: '200000', WATCHDOG_PID: '1' });
+    await ready(m!);
+    await sleep(600);
+    expect(sd!.with('WATCHDOG')).toHaveLength(0);
+  });
+
+  test('a process that is not the worker cannot make it ready; a worker\'s MAINPID= never reaches systemd', async () => {
+    // worker 0 speaks through a child (systemd-notify), which counts for it;
+    // the test process sends READY=1 for the silent worker 1, which must not count.
+    const script =
+      'if [ "$BATON_WORKER_ID" = 0 ]; then systemd-notify MAINPID=4242 STATUS=shell READY=1; fi; exec sleep 600';
+    setup({ command: ['sh', '-c', script], readyTimeoutMs: 1500, stopTimeoutMs: 1000 });
+    await m!.waitForOutput(/worker 0 \(pid \d+\) of generation 1 ready/);
+    const addr = `@baton/notify/${m!.pid}/notify`;
+    for (let i = 0; i < 5; i++) native.notifySend(addr, Buffer.from('READY=1'));
+    const e = await m!.exited;
+    expect(e.code).toBe(1);
+    expect(m!.output()).toMatch(/worker 1 \(pid \d+\) of generation 1 did not send READY=1/);
+    expect(m!.output()).not.toMatch(/worker 1 \(pid \d+\) of generation 1 ready/);
+    expect(sd!.with('MAINPID')).toHaveLength(0);
+    expect(sd!.with('READY')).toHaveLength(0);
+  });
+
+  test('under journald (JOURNAL_STREAM matches stderr) log lines carry <N> priority prefixes', async () => {
+    const dir = tmpdir();
+    const cfg = writeConfig(dir, {
+      name: 'journal',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: ['sh', '-c', 'exit 9'] },
+    });
+    const logFile = path.join(dir, 'stderr.log');
+    const fd = fs.openSync(logFile, 'w');
+    const st = fs.fstatSync(fd);
+    const p = spawn(process.execPath, [BATON, 'run', '-c', cfg], {
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+    });
+    const code = await new Promise((r) => p.once('exit', r));
+    fs.closeSync(fd);
+    expect(code).toBe(1);
+    const lines = fs.readFileSync(logFile, 'utf8').trim().split('\n');
+    expect(lines[0]).toMatch(/^<6>baton \S+ master starting/);
+    expect(lines).toContainEqual(expect.stringMatching(/^<3>cannot start: worker 0 .* exited with status 9 before it was ready$/));
+  });
+
+  test('log file: USR1 reopens it (logrotate\'s move-then-signal)', async () => {
+    const dir = tmpdir();
+    const logFile = path.join(dir, 'baton.log');
+    const cfg = writeConfig(dir, {
+      name: 'logfile',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: nodeWorker() },
+      log: { file: 'baton.log', format: 'json' },
+    });
+    m = startMaster(cfg);
+    await new Promise((r) => setTimeout(r, 100));
+    const s = await (async () => {
+      for (;;) {
+        try {
+          return await m!.status();
+        } catch {
+          await sleep(50);
+        }
+      }
+    })();
+    expect(workerPids(s).length).toBeGreaterThanOrEqual(0);
+    fs.renameSync(logFile, `${logFile}.1`);
+    m.proc.kill('SIGUSR1');
+    await sleep(300);
+    m.proc.kill('SIGHUP');
+    await sleep(500);
+    const fresh = fs.readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(fresh[0].message).toBe('SIGUSR1: log file reopened');
+    expect(fresh.map((x) => x.message)).toContainEqual(expect.stringMatching(/^SIGHUP: reloading/));
+    const old = fs.readFileSync(`${logFile}.1`, 'utf8');
+    expect(old).toMatch(/master starting/);
+    expect(old).not.toMatch(/reloading/);
+  });
+});
