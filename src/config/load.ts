@@ -183,7 +183,7 @@ function describeAjvError(e: ErrorObject): string {
       return `${at || '/'}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'pattern':
       if (at.endsWith('/mode')) return `${at}: must be an octal file mode such as "0660"`;
-      return `${at}: must be 1 to 64 letters, digits or _ . @ - (pattern ${(e.params as { pattern: string }).pattern})`;
+      return `${at}: must be letters, digits or _ . @ - (pattern ${(e.params as { pattern: string }).pattern})`;
     default:
       return `${at || '/'}: ${e.message}`;
   }

@@ -1,0 +1,133 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig, locateMaster } from '../src/config/load';
+import { ConfigError } from '../src/config/types';
+import { baton, startMaster, tmpdir } from './helpers/proc';
+
+function problems(cfg: unknown, raw?: string): string[] {
+  const dir = tmpdir();
+  const f = path.join(dir, 'svc.json');
+  fs.writeFileSync(f, raw ?? JSON.stringify(cfg));
+  try {
+    loadConfig(f);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+describe('config', () => {
+  test('a minimal config gets every default; paths resolve against its folder', () => {
+    const dir = tmpdir();
+    fs.mkdirSync(path.join(dir, 'app'));
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, JSON.stringify({ runtimeDir: 'run', workers: { command: ['node', 'x.js'], cwd: 'app' }, listeners: [{ name: 'u', unix: 's.sock' }, { name: 't', tcp: '8080' }] }));
+    const c = loadConfig(f);
+    expect(c.name).toBe('svc');
+    expect(c.runtimeDir).toBe(path.join(dir, 'run'));
+    expect(c.pidfile).toBe(path.join(dir, 'run', 'baton.pid'));
+    expect(c.workers).toMatchObject({ count: 1, cwd: path.join(dir, 'app'), ready: 'notify', readyTimeoutMs: 30000, stopSignal: 'SIGTERM', stopTimeoutMs: 30000, env: {} });
+    expect(c.upgrade).toEqual({ mode: 'auto', timeoutMs: 60000 });
+    expect(c.log).toEqual({ level: 'info', format: 'text', file: undefined });
+    expect(c.listeners![0]).toMatchObject({ name: 'u', mode: 0o660, bind: { kind: 'unix', path: path.join(dir, 's.sock') } });
+    expect(c.listeners![1].bind).toMatchObject({ kind: 'tcp', host: '::', family: 6, port: 8080 });
+  });
+
+  test.each([
+    [{ workers: { command: ['sh'], count: 0 } }, '/workers/count: must be >= 1'],
+    [{ workers: { command: ['sh'], count: 'two' } }, '/workers/count: must be integer'],
+    [{ workers: { command: ['sh'] }, colour: 'blue' }, '/colour: unknown key'],
+    [{ workers: { command: ['sh'], cmd: ['x'] } }, '/workers/cmd: unknown key'],
+    [{ workers: {} }, '/workers/command: is required'],
+    [{}, '/workers: is required'],
+    [{ workers: { command: [] } }, '/workers/command: must NOT have fewer than 1 items'],
+    [{ workers: { command: ['sh'], ready: 'yes' } }, '/workers/ready: must be one of "notify", "spawn"'],
+    [{ workers: { command: ['sh'], stopSignal: 'SIGFOO' } }, '/workers/stopSignal: must be one of "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGKILL"'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '127.0.0.1:99999' }] }, "/listeners/0/tcp: '127.0.0.1:99999': port 99999 is out of range (0-65535)"],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: 'example.com:80' }] }, "/listeners/0/tcp: 'example.com:80': 'example.com' is not an IP address (host names are not resolved)"],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '::1:80' }] }, "/listeners/0/tcp: '::1:80': write an IPv6 address in brackets, as [::1]:80"],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: ':80', unix: '/x' }] }, '/listeners/0: give either tcp or unix, not both'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a' }, { name: 'a' }] }, "/listeners/1/name: 'a' is already the name of /listeners/0"],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', unix: '/x', mode: 'rw' }] }, '/listeners/0/mode: must be an octal file mode such as "0660"'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a b' }] }, '/listeners/0/name: must be letters, digits or _ . @ - (pattern ^[A-Za-z0-9_.@-]{1,255}$)'],
+    [{ workers: { command: ['no-such-program-here'] } }, "/workers/command/0: 'no-such-program-here' was not found in PATH"],
+    [{ workers: { command: ['./missing.sh'] } }, "/workers/command/0: './missing.sh' does not exist or is not an executable file"],
+    [{ workers: { command: ['sh'], cwd: 'nowhere' } }, '/workers/cwd: '],
+    [{ workers: { command: ['sh'] }, upgrade: { mode: 'magic' } }, '/upgrade/mode: must be one of "auto", "manual"'],
+  ])('%j → %s', (cfg, expected) => {
+    const p = problems(cfg);
+    expect(p.some((x) => x.startsWith(expected))).toBe(true);
+  });
+
+  test('every problem is reported at once', () => {
+    const p = problems({ workers: { command: ['sh'], count: 0, readyTimeoutMs: -1 }, extra: 1 });
+    expect(p).toEqual(expect.arrayContaining(['/extra: unknown key', '/workers/count: must be >= 1', '/workers/readyTimeoutMs: must be >= 1']));
+  });
+
+  test('malformed JSON names the line and column', () => {
+    const p = problems(undefined, '{\n  "workers": {\n    "command": ["sh"],\n  }\n}');
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(/^invalid JSON: .*line 4 column 3/);
+  });
+
+  test('locateMaster reads runtimeDir out of a file that is no longer JSON', () => {
+    const dir = tmpdir();
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, '{ "runtimeDir": "rt", "workers": { "command": ["sh"], }');
+    expect(locateMaster(f)).toEqual({ file: f, name: 'svc', runtimeDir: path.join(dir, 'rt'), pidfile: path.join(dir, 'rt', 'baton.pid') });
+  });
+});
+
+describe('baton check / run with a bad config', () => {
+  test('check: exit 0 and a summary for a good config, 78 and the key path for a bad one', () => {
+    const dir = tmpdir();
+    const good = path.join(dir, 'good.json');
+    fs.writeFileSync(good, JSON.stringify({ workers: { command: ['sh'] }, listeners: [{ name: 'http', tcp: '127.0.0.1:8080' }] }));
+    const ok = baton(['check', '-c', good]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/is valid: 1 x \["sh"\], listeners: http=127.0.0.1:8080/);
+
+    const bad = path.join(dir, 'bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ workers: { command: ['sh'], count: 0 }, typo: true }));
+    const r = baton(['check', '-c', bad]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`config error in ${bad}:`);
+    expect(r.stderr).toContain('/workers/count: must be >= 1');
+    expect(r.stderr).toContain('/typo: unknown key');
+  });
+
+  test('check: a missing file is a config error too', () => {
+    const r = baton(['check', '-c', '/nonexistent/baton.json']);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/cannot read the config file: ENOENT/);
+  });
+
+  test('run: exit 78 before anything starts, with the reason', async () => {
+    const dir = tmpdir();
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, JSON.stringify({ runtimeDir: 'run', workers: { command: ['no-such-program-here'] } }));
+    const m = startMaster(f);
+    expect((await m.exited).code).toBe(78);
+    expect(m.output()).toMatch(/\/workers\/command\/0: 'no-such-program-here' was not found in PATH/);
+    expect(fs.existsSync(path.join(dir, 'run'))).toBe(false);
+  });
+
+  test('usage errors exit 2 with help', () => {
+    const r = baton(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Unknown argument: frobnicate/);
+    expect(baton(['run']).stderr).toMatch(/Missing required argument: config/);
+  });
+
+  test('client commands with no master running say so', () => {
+    const dir = tmpdir();
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, JSON.stringify({ runtimeDir: 'run', workers: { command: ['sh'] } }));
+    const s = baton(['status', '-c', f]);
+    expect(s.code).toBe(3);
+    expect(s.stderr).toMatch(/no baton master is running for .*svc\.json/);
+    expect(baton(['reload', '-c', f]).code).toBe(1);
+    expect(baton(['stop', '-c', f]).code).toBe(1);
+  });
+});
