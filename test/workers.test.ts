@@ -76,8 +76,10 @@ describe('workers', () => {
     });
     await flowing(load);
     const stats = await load.stop();
-    // fresh connections never reached the dead worker: the socket stayed open in the master
-    expect(stats.failed).toBe(0);
+    // Only what the killed worker held in flight can fail (at most one request per client);
+    // no connection was refused: the socket stayed open in the master and the other worker.
+    expect(stats.failed).toBeLessThanOrEqual(4);
+    expect(stats.errors.ECONNREFUSED).toBeUndefined();
     const ws = after.generations[0].workers;
     expect(ws.find((w) => w.slot === other.slot)!.pid).toBe(other.pid);
     expect(ws.find((w) => w.slot === victim.slot)!.restarts).toBe(1);
