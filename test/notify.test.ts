@@ -11,6 +11,7 @@ describe('sd_notify, both ways', () => {
   afterEach(async () => {
     await cleanup(m);
     sd?.close();
+    sd = undefined;
   });
 
   const setup = (workers: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => {
@@ -82,6 +83,7 @@ describe('sd_notify, both ways', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     await cleanup(m);
     sd!.close();
+    sd = undefined;
 
     setup({}, { WATCHDOG_USEC: '200000', WATCHDOG_PID: '1' });
     await ready(m!);

@@ -241,6 +241,9 @@ static napi_value NotifySend(napi_env env, napi_callback_info info) {
 
 // ---- NotifyReceiver: a bound datagram socket watched by libuv, reporting sender pids ----
 
+// Lifetime: the JS object owns the struct (napi_wrap). It is freed when both the object has
+// been collected and libuv has finished closing the poll handle, whichever comes last; while
+// open, a strong reference keeps the object (and so the struct) alive.
 typedef struct {
   napi_env env;
   napi_ref callback;
@@ -248,9 +251,22 @@ typedef struct {
   uv_poll_t poll;
   int fd;
   int closed;
+  int poll_closed;
+  int finalized;
 } receiver_t;
 
-static void on_poll_closed(uv_handle_t *h) { free(h->data); }
+static void on_poll_closed(uv_handle_t *h) {
+  receiver_t *r = h->data;
+  r->poll_closed = 1;
+  if (r->finalized) free(r);
+}
+
+static void on_finalize(napi_env env, void *data, void *hint) {
+  receiver_t *r = data;
+  (void)env; (void)hint;
+  r->finalized = 1;
+  if (r->poll_closed) free(r);
+}
 
 static void receiver_close(receiver_t *r) {
   if (r->closed) return;
@@ -261,7 +277,6 @@ static void receiver_close(receiver_t *r) {
   r->callback = NULL;
   if (r->self) napi_delete_reference(r->env, r->self);
   r->self = NULL;
-  r->poll.data = r;
   uv_close((uv_handle_t *)&r->poll, on_poll_closed);
 }
 
@@ -329,7 +344,11 @@ static void on_readable(uv_poll_t *h, int status, int events) {
 static receiver_t *unwrap_receiver(napi_env env, napi_callback_info info) {
   napi_value self;
   void *p = NULL;
-  if (napi_get_cb_info(env, info, NULL, NULL, &self, &p) != napi_ok) return NULL;
+  if (napi_get_cb_info(env, info, NULL, NULL, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, &p) != napi_ok) {
+    napi_throw_type_error(env, NULL, "not a notify receiver");
+    return NULL;
+  }
   return p;
 }
 
@@ -377,9 +396,10 @@ static napi_value NotifyBind(napi_env env, napi_callback_info info) {
   CHECK(napi_create_reference(env, obj, 1, &r->self));
   CHECK(napi_create_int32(env, fd, &fdv));
   CHECK(napi_set_named_property(env, obj, "fd", fdv));
-  CHECK(napi_create_function(env, "close", NAPI_AUTO_LENGTH, ReceiverClose, r, &fclose));
+  CHECK(napi_wrap(env, obj, r, on_finalize, NULL, NULL));
+  CHECK(napi_create_function(env, "close", NAPI_AUTO_LENGTH, ReceiverClose, NULL, &fclose));
   CHECK(napi_set_named_property(env, obj, "close", fclose));
-  CHECK(napi_create_function(env, "unref", NAPI_AUTO_LENGTH, ReceiverUnref, r, &funref));
+  CHECK(napi_create_function(env, "unref", NAPI_AUTO_LENGTH, ReceiverUnref, NULL, &funref));
   CHECK(napi_set_named_property(env, obj, "unref", funref));
   uv_poll_start(&r->poll, UV_READABLE, on_readable);
   return obj;
