@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { native } from '../src/native';
 import { FakeSystemd } from './helpers/fake-systemd';
-import { BATON, batonAsync, cleanup, nodeWorker, ready, sleep, startMaster, tmpdir, workerPids, writeConfig, type Master } from './helpers/proc';
+import { BATON, batonAsync, cleanup, get, nodeWorker, portOf, ready, sleep, startMaster, tmpdir, workerPids, writeConfig, type Master } from './helpers/proc';
 
 describe('sd_notify, both ways', () => {
   let m: Master | undefined;
@@ -66,12 +66,19 @@ describe('sd_notify, both ways', () => {
     expect(third.fields.get('STATUS')).toMatch(/^reload failed: .*invalid JSON.*; generation 2: 2\/2 workers ready$/);
   });
 
-  test('STOPPING=1 when the stop begins', async () => {
-    setup({});
-    await ready(m!);
+  test('STOPPING=1 when the stop begins, EXTEND_TIMEOUT_USEC while the drain goes on', async () => {
+    setup({ stopTimeoutMs: 20000 });
+    const port = portOf(await ready(m!));
+    const slow = get(port, '/?delay=6000');
+    await sleep(200);
     m!.proc.kill('SIGTERM');
     const [s] = await sd!.waitFor('STOPPING', '1');
     expect(s.pid).toBe(m!.pid);
+    // renewed every 5 s, each covering what is left of the drain deadline plus a margin
+    const ext = await sd!.waitFor('EXTEND_TIMEOUT_USEC', undefined, 2, 15000);
+    expect(Number(ext[0].fields.get('EXTEND_TIMEOUT_USEC'))).toBeGreaterThan(20_000_000);
+    expect(Number(ext[1].fields.get('EXTEND_TIMEOUT_USEC'))).toBeLessThan(Number(ext[0].fields.get('EXTEND_TIMEOUT_USEC')));
+    expect((await slow).status).toBe(200);
     expect((await m!.exited).code).toBe(0);
   });
 

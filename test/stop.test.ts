@@ -93,6 +93,26 @@ describe('stop', () => {
     await waitFor('worker gone', () => !isAlive(pid));
   });
 
+  test('IPv6 and all-address listeners', async () => {
+    const dir = tmpdir();
+    const cfg = writeConfig(dir, {
+      name: 'v6',
+      listeners: [
+        { name: 'v6', tcp: '[::1]:0' },
+        { name: 'any', tcp: '*:0' },
+      ],
+      workers: { command: nodeWorker() },
+    });
+    m = startMaster(cfg);
+    const s = await ready(m);
+    expect(s.listeners[0].addresses[0]).toMatch(/^\[::1\]:\d+$/);
+    expect(s.listeners[1].addresses[0]).toMatch(/^\[::\]:\d+$/);
+    expect((await get(portOf(s, 'v6'), '/', '::1')).status).toBe(200);
+    // [::] is dual-stack (the kernel default, as systemd's BindIPv6Only=default): v4 clients too
+    expect((await get(portOf(s, 'any'), '/', '127.0.0.1')).status).toBe(200);
+    expect((await get(portOf(s, 'any'), '/', '::1')).status).toBe(200);
+  });
+
   test('a stale unix socket file from a dead process is replaced; a live one is an error', async () => {
     const dir = tmpdir();
     const net = await import('node:net');
