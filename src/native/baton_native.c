@@ -72,6 +72,21 @@ static socklen_t unix_addr(const char *path, size_t plen, struct sockaddr_un *sa
   return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + (path[0] == '@' ? 0 : 1));
 }
 
+typedef char sun_path_buf[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+
+// Reads a socket path argument ("@name" = abstract) into `sa`; returns the address length,
+// or 0 after throwing.
+static socklen_t unix_arg(napi_env env, napi_value v, struct sockaddr_un *sa, sun_path_buf path) {
+  int plen = get_string(env, v, path, sizeof(sun_path_buf));
+  if (plen < 0) {
+    napi_throw_type_error(env, NULL, "socket path must be a string");
+    return 0;
+  }
+  socklen_t sl = unix_addr(path, (size_t)plen, sa);
+  if (sl == 0) throw_errno(env, ENAMETOOLONG, "socket", path);
+  return sl;
+}
+
 // listenSocket(family: 4|6|0, address: string, port: number, backlog: number, mode: number)
 // family 0 is a unix stream socket at `address` created with permissions `mode` (before
 // bind, fchmod on the socket sets the mode bind() gives the file, so it never exists wider).
@@ -220,16 +235,14 @@ static napi_value SetCloexec(napi_env env, napi_callback_info info) {
 static napi_value NotifySend(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+  sun_path_buf path;
+  struct sockaddr_un sa;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int plen = get_string(env, argv[0], path, sizeof path);
-  if (plen < 0) { napi_throw_type_error(env, NULL, "socket path must be a string"); return NULL; }
+  socklen_t sl = unix_arg(env, argv[0], &sa, path);
+  if (sl == 0) return NULL;
   void *data;
   size_t dlen;
   CHECK(napi_get_buffer_info(env, argv[1], &data, &dlen));
-  struct sockaddr_un sa;
-  socklen_t sl = unix_addr(path, (size_t)plen, &sa);
-  if (sl == 0) return throw_errno(env, ENAMETOOLONG, "sendto", path);
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socket", path);
   ssize_t n = sendto(fd, data, dlen, MSG_NOSIGNAL, (struct sockaddr *)&sa, sl);
@@ -368,13 +381,11 @@ static napi_value ReceiverUnref(napi_env env, napi_callback_info info) {
 static napi_value NotifyBind(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int plen = get_string(env, argv[0], path, sizeof path);
-  if (plen < 0) { napi_throw_type_error(env, NULL, "socket path must be a string"); return NULL; }
+  sun_path_buf path;
   struct sockaddr_un sa;
-  socklen_t sl = unix_addr(path, (size_t)plen, &sa);
-  if (sl == 0) return throw_errno(env, ENAMETOOLONG, "bind", path);
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  socklen_t sl = unix_arg(env, argv[0], &sa, path);
+  if (sl == 0) return NULL;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return throw_errno(env, errno, "socket", path);
   int one = 1;
