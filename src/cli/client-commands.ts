@@ -34,6 +34,28 @@ export async function reloadCommand(file: string): Promise<number> {
   return 0;
 }
 
+export async function upgradeCommand(file: string): Promise<number> {
+  const t = await target(file);
+  if (typeof t === 'number') return 1;
+  if (t.kind === 'pid') {
+    process.kill(t.pid, 'SIGUSR2');
+    err(`sent SIGUSR2 to pid ${t.pid}, but cannot wait for the outcome (${t.why}); see the master's log`);
+    return 0;
+  }
+  const reply = await request(t.path, { cmd: 'upgrade' });
+  if (!reply.ok) {
+    err(reply.error);
+    return 1;
+  }
+  if (reply.manual) {
+    out(`successor pid ${reply.newPid} is ready beside master pid ${reply.oldPid} after ${reply.ms} ms (manual mode): ` +
+      `finish with WINCH then QUIT to ${reply.oldPid}, or roll back with HUP to ${reply.oldPid} and QUIT to ${reply.newPid}`);
+  } else {
+    out(`upgraded: master pid ${reply.oldPid} -> ${reply.newPid} in ${reply.ms} ms`);
+  }
+  return 0;
+}
+
 export async function stopCommand(file: string, fast: boolean): Promise<number> {
   const t = await target(file);
   if (typeof t === 'number') return 1;

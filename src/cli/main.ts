@@ -1,7 +1,7 @@
 import yargs from 'yargs';
 import { VERSION } from '../version';
 import { checkCommand } from './check';
-import { reloadCommand, statusCommand, stopCommand } from './client-commands';
+import { reloadCommand, statusCommand, stopCommand, upgradeCommand } from './client-commands';
 import { runCommand } from './run';
 
 /** Exit codes: 0 ok, 1 failure, 2 usage, 3 not running (status), 78 config error (EX_CONFIG). */
@@ -33,6 +33,9 @@ export function main(argv: string[]): void {
     .command('reload', 'reload the config and wait: exit 0 once the new generation serves', (y) => y.option('config', configOpt), (a) =>
       finish(reloadCommand(a.config)),
     )
+    .command('upgrade', 'binary upgrade and wait: exit 0 once the new master has taken over', (y) => y.option('config', configOpt), (a) =>
+      finish(upgradeCommand(a.config)),
+    )
     .command(
       'status',
       'show the master, its generations, workers and listeners',
@@ -45,7 +48,7 @@ export function main(argv: string[]): void {
       (y) => y.option('config', configOpt).option('fast', { type: 'boolean', default: false, describe: 'no drain: kill the workers at once' }),
       (a) => finish(stopCommand(a.config, a.fast)),
     )
-    .demandCommand(1, 'give a command: run, check, reload, status or stop')
+    .demandCommand(1, 'give a command: run, check, reload, upgrade, status or stop')
     .strict()
     .version(VERSION)
     .help()

@@ -2,15 +2,18 @@ import { EX_CONFIG } from '../config/types';
 import { createLogger } from '../log/logger';
 import { Arbiter } from '../master/arbiter';
 import { ListenFdsError, takeListenFds, type InheritedFd } from '../sockets/listen-fds';
+import { takeUpgradeEnv, UpgradeEnvError, type UpgradeEnv } from '../upgrade/env';
 import { configOrExit } from './load';
 
 export async function runCommand(file: string): Promise<number> {
   const cfg = configOrExit(file);
   let inherited: InheritedFd[];
+  let upgrade: UpgradeEnv | null;
   try {
+    upgrade = takeUpgradeEnv();
     inherited = takeListenFds();
   } catch (e) {
-    if (e instanceof ListenFdsError) {
+    if (e instanceof ListenFdsError || e instanceof UpgradeEnvError) {
       process.stderr.write(`baton: bad inherited sockets: ${e.message}\n`);
       return EX_CONFIG;
     }
@@ -20,7 +23,16 @@ export async function runCommand(file: string): Promise<number> {
   // The master's job is to keep the service up: a bug in it is logged, not fatal to the workers.
   process.on('uncaughtException', (e) => logger.error(`internal error: ${e.stack ?? e}`));
   process.on('unhandledRejection', (e) => logger.error(`internal error (promise): ${(e as Error)?.stack ?? e}`));
-  const arbiter = new Arbiter({ config: cfg, logger, inherited, inheritedFrom: 'systemd' });
+  const arbiter = new Arbiter({
+    config: cfg,
+    logger,
+    inherited,
+    upgrade,
+    // read afresh from disk by the successor: a package upgrade runs its new code
+    program: [process.execPath, ...process.execArgv, process.argv[1]],
+    args: process.argv.slice(2),
+    cwd: process.cwd(),
+  });
   try {
     return await arbiter.run();
   } catch (e) {

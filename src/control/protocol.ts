@@ -5,6 +5,7 @@ import path from 'node:path';
 export type ControlRequest =
   | { cmd: 'status' }
   | { cmd: 'reload' }
+  | { cmd: 'upgrade' }
   | { cmd: 'stop'; fast?: boolean };
 
 export type ControlReply = { ok: true; [k: string]: unknown } | { ok: false; error: string };

@@ -13,8 +13,11 @@ const MAX_REQUEST = 64 * 1024;
 export class ControlServer {
   private server: net.Server;
 
+  /** The socket file's inode: another master may have renamed its own over our path. */
+  private readonly ino: number;
+
   private constructor(
-    readonly path: string,
+    public path: string,
     fd: number,
     handler: (req: ControlRequest) => Promise<ControlReply>,
   ) {
@@ -42,6 +45,7 @@ export class ControlServer {
       });
     });
     this.server.listen({ fd });
+    this.ino = fs.statSync(path).ino;
   }
 
   /** Binds `path`; refuses when a live master answers there already. */
@@ -54,8 +58,18 @@ export class ControlServer {
     return new ControlServer(path, fd, handler);
   }
 
+  /** Moves the socket file to `finalPath` in one step (a successor taking over the control socket). */
+  adopt(finalPath: string): void {
+    fs.renameSync(this.path, finalPath);
+    this.path = finalPath;
+  }
+
   close(): void {
     this.server.close();
-    fs.rmSync(this.path, { force: true });
+    try {
+      if (fs.statSync(this.path).ino === this.ino) fs.rmSync(this.path, { force: true });
+    } catch {
+      /* gone already */
+    }
   }
 }

@@ -7,6 +7,11 @@ import type { LogConfig } from '../config/types';
 const JOURNAL_PRIORITY: Record<string, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 const MESSAGE = Symbol.for('message');
 
+// winston loads each format lazily on first use. Touch them all now, at start-up: a package
+// upgrade replaces these files under a running master, and a reload that switched format
+// must not load a newer version's file into the old process.
+void [winston.format.json, winston.format.timestamp, winston.format.printf, winston.format.combine];
+
 /** True when stderr is the journal stream systemd connected (JOURNAL_STREAM is "dev:ino"). */
 export function stderrIsJournal(): boolean {
   const js = process.env.JOURNAL_STREAM;
@@ -70,7 +75,8 @@ export function createLogger(cfg: LogConfig, service: string): Logger {
   } else {
     format = winston.format.combine(
       winston.format.timestamp(),
-      winston.format.printf((i) => `${i.timestamp} ${i.level.padEnd(5)} [${service}] ${i.message}${fields(i)}`),
+      // the pid tells the masters of an upgrade apart
+      winston.format.printf((i) => `${i.timestamp} ${i.level.padEnd(5)} [${service} ${process.pid}] ${i.message}${fields(i)}`),
     );
   }
   const transport = new LineTransport(cfg.file);

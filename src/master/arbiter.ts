@@ -25,10 +25,12 @@ import {
   planListeners,
   type Listener,
   type ListenerPlan,
-  type ListenerSource,
 } from '../sockets/listeners';
 import { SystemdNotifier } from '../systemd/notifier';
 import { attribute, NotifyReceiver, type NotifySender } from '../systemd/receiver';
+import { SuccessorLink } from '../upgrade/successor-link';
+import type { UpgradeEnv } from '../upgrade/env';
+import { precheck, SuccessorProcess } from '../upgrade/predecessor';
 import { VERSION } from '../version';
 import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from '../workers/backoff';
 import type { WorkerExit } from '../workers/exit';
@@ -36,13 +38,18 @@ import { Generation } from '../workers/generation';
 import { Worker } from '../workers/worker';
 import { removePidfile, writePidfile } from './pidfile';
 
-export type Phase = 'starting' | 'running' | 'reloading' | 'stopping';
+export type Phase = 'starting' | 'running' | 'reloading' | 'upgrading' | 'stopping';
 
 export interface ArbiterOptions {
   config: Config;
   logger: Logger;
   inherited: InheritedFd[];
-  inheritedFrom: ListenerSource;
+  /** Set when a predecessor master started this one (binary upgrade). */
+  upgrade: UpgradeEnv | null;
+  /** How this master was started: the program (node, its options, the script) and its arguments. */
+  program: string[];
+  args: string[];
+  cwd: string;
 }
 
 /** How often EXTEND_TIMEOUT_USEC is renewed while a drain or a reload goes on. */
@@ -73,29 +80,51 @@ export class Arbiter {
   private resolveStopped!: (code: number) => void;
   private extendTimer: NodeJS.Timeout | null = null;
   private lastReload: { at: string; ok: boolean; generation?: number; error?: string; ms: number } | null = null;
-  private readonly inherited: InheritedFd[];
-  private readonly inheritedFrom: ListenerSource;
+  private readonly opts: ArbiterOptions;
+  /** Our end of the channel while we are a successor the predecessor has not confirmed yet. */
+  private link: SuccessorLink | null = null;
+  /** The successor we started (USR2), until it has taken over or been rolled back. */
+  private successor: SuccessorProcess | null = null;
+  private lastUpgrade: { at: string; ok: boolean; successor?: number; error?: string; ms: number } | null = null;
+  /** Handing over to a successor: its pidfile, control socket and socket files are not ours to remove. */
+  private retiring = false;
 
   constructor(opts: ArbiterOptions) {
+    this.opts = opts;
     this.cfg = opts.config;
     this.log = opts.logger;
-    this.inherited = opts.inherited;
-    this.inheritedFrom = opts.inheritedFrom;
     this.systemd = new SystemdNotifier(process.env, (m) => this.log.warn(m));
     this.baseEnv = { ...process.env };
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    if (opts.upgrade) {
+      this.nextGeneration = opts.upgrade.nextGeneration;
+      this.systemd.muted = true;
+    }
+  }
+
+  private get isSuccessor(): boolean {
+    return this.link !== null && !this.link.confirmed;
   }
 
   /** Runs the master until it stops; resolves with the process exit code. */
   async run(): Promise<number> {
     const cfg = this.cfg;
-    this.log.info(`baton ${VERSION} master starting (pid ${process.pid}, config ${cfg.file})`);
+    const up = this.opts.upgrade;
+    this.log.info(`baton ${VERSION} master starting (pid ${process.pid}, config ${cfg.file}${up ? ', successor of an upgrade' : ''})`);
+    if (up) {
+      this.link = new SuccessorLink(up.channelFd, {
+        onConfirm: () => this.onConfirmed(),
+        onAbort: (reason) => void this.stop(false, reason),
+      });
+    }
     fs.mkdirSync(cfg.runtimeDir, { recursive: true, mode: 0o755 });
-    this.control = await ControlServer.open(controlSocketPath(cfg.runtimeDir), (req) => this.onControl(req));
+    // A successor's control socket waits beside the predecessor's and replaces it when confirmed.
+    const controlPath = controlSocketPath(cfg.runtimeDir);
+    this.control = await ControlServer.open(up ? `${controlPath}.${process.pid}` : controlPath, (req) => this.onControl(req));
     this.receiver = new NotifyReceiver(cfg.name, (sender, fields) => this.onNotify(sender, fields));
     this.installSignals();
     try {
-      const held = inheritedListeners(this.inherited, this.inheritedFrom);
+      const held = inheritedListeners(this.opts.inherited, (i) => up?.sources[i] ?? 'systemd');
       const plan = await planListeners(held, cfg.listeners);
       for (const l of plan.removed) {
         this.log.warn(`inherited socket '${l.name}' is not among the configured listeners: closing it`);
@@ -107,7 +136,7 @@ export class Arbiter {
       this.cleanup();
       return 1;
     }
-    writePidfile(cfg.pidfile);
+    if (!up) writePidfile(cfg.pidfile);
     this.log.info(`listening: ${describeAll(this.listeners) || '(no sockets)'}`);
 
     const gen = this.startGeneration(cfg, this.listeners);
@@ -119,14 +148,21 @@ export class Arbiter {
       const reason = (e as Error).message;
       this.log.error(`cannot start: ${reason}`);
       this.systemd.status(`failed to start: ${reason}`);
+      this.link?.send({ t: 'failed', reason });
       await this.stop(false, 'start-up failed');
       return 1;
     }
     this.current = gen;
     this.phase = 'running';
     this.log.info(`generation ${gen.id} ready: ${gen.count} worker(s) in ${gen.readyAt! - gen.startedAt} ms`);
-    this.systemd.ready(this.statusLine());
-    this.systemd.startWatchdog();
+    if (this.link) {
+      // SPEC step 5: ready, so write the pidfile and tell the predecessor, then wait for it
+      writePidfile(cfg.pidfile);
+      this.link.send({ t: 'ready', generation: gen.id });
+    } else {
+      this.systemd.ready(this.statusLine());
+      this.systemd.startWatchdog();
+    }
     return this.stopped;
   }
 
@@ -152,7 +188,7 @@ export class Arbiter {
     });
     on('SIGTTIN', () => this.resize(+1));
     on('SIGTTOU', () => this.resize(-1));
-    on('SIGUSR2', () => this.log.warn('SIGUSR2: binary upgrade is not available in this version; ignored'));
+    on('SIGUSR2', () => void this.upgrade('SIGUSR2').catch(() => undefined));
   }
 
   // ---- generations and workers ----
@@ -190,6 +226,8 @@ export class Arbiter {
       this.readyTimers.set(w, t);
     }
     this.log.debug(`worker ${slot} of generation ${gen.id} started (pid ${w.pid})`);
+    // the predecessor must be able to stop our workers if we die before it confirms us
+    if (this.isSuccessor && w.pid > 0) this.link!.send({ t: 'worker', pid: w.pid });
     return w;
   }
 
@@ -319,8 +357,12 @@ export class Arbiter {
 
   /** HUP: a new generation from the config on disk; the old one drains once it is all ready. */
   async reload(source: string): Promise<number> {
-    if (this.phase !== 'running') {
-      const why = this.phase === 'reloading' ? 'a reload is already under way' : `the master is ${this.phase}`;
+    if (this.phase !== 'running' || this.isSuccessor) {
+      const why =
+        this.phase === 'reloading' ? 'a reload is already under way'
+        : this.phase === 'upgrading' ? 'an upgrade is under way'
+        : this.isSuccessor ? 'this master is a successor its predecessor has not confirmed yet'
+        : `the master is ${this.phase}`;
       this.log.warn(`${source}: reload refused: ${why}`);
       throw new Error(`reload refused: ${why}`);
     }
@@ -404,10 +446,140 @@ export class Arbiter {
     this.updateStatus();
   }
 
+  // ---- binary upgrade (USR2), predecessor side ----
+
+  /**
+   * SPEC "Binary upgrade". Resolves with the successor's pid once it is the master (auto
+   * mode) or once it is ready beside us (manual mode); rejects with the reason after a
+   * rollback, which leaves this master serving as before.
+   */
+  async upgrade(source: string): Promise<{ successor: number; ms: number; manual: boolean }> {
+    const refuse = (why: string): never => {
+      this.log.warn(`${source}: upgrade refused: ${why}`);
+      throw new Error(`upgrade refused: ${why}`);
+    };
+    // nginx's `getppid() > 1 || ngx_new_binary` rule, made explicit
+    if (this.isSuccessor) refuse('this master is a successor its predecessor has not confirmed yet');
+    if (this.successor) refuse(`an upgrade is already under way (successor pid ${this.successor.pid ?? 'starting'})`);
+    if (this.phase !== 'running') refuse(this.phase === 'reloading' ? 'a reload is under way' : `the master is ${this.phase}`);
+    this.phase = 'upgrading';
+    const t0 = Date.now();
+    const cfg = this.cfg;
+    const oldbin = `${cfg.pidfile}.oldbin`;
+    let renamed = false;
+    let succ: SuccessorProcess | undefined;
+    this.log.info(`${source}: binary upgrade: checking ${cfg.file} with the code on disk`);
+    this.systemd.status(`upgrading; ${this.statusLine()}`);
+    try {
+      const problem = await precheck(this.opts.program, this.opts.cwd, this.baseEnv, cfg.file);
+      if (problem) throw new Error(`the code on disk refuses the config: ${problem}`);
+      if (this.phase !== 'upgrading') throw new Error(`the master is ${this.phase}`);
+      fs.renameSync(cfg.pidfile, oldbin);
+      renamed = true;
+      succ = new SuccessorProcess({
+        argv: [...this.opts.program, ...this.opts.args],
+        cwd: this.opts.cwd,
+        env: { ...this.baseEnv, ...this.systemd.envForSuccessor() },
+        fds: this.listeners.flatMap((l) => l.fds),
+        names: this.listeners.flatMap((l) => l.fds.map(() => l.name)),
+        origins: this.listeners.flatMap((l) => l.fds.map(() => (l.source === 'systemd' ? 'systemd' : 'config'))),
+        nextGeneration: this.nextGeneration,
+      });
+      this.successor = succ;
+      const s = succ;
+      const timer = setTimeout(() => s.fail(`the successor was not ready within ${cfg.upgrade.timeoutMs} ms`), cfg.upgrade.timeoutMs);
+      try {
+        await succ.ready;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (this.phase !== 'upgrading') throw new Error(`the master is ${this.phase}`);
+      const ms = Date.now() - t0;
+      this.log.info(`successor pid ${succ.pid} is ready after ${ms} ms (its parent is now pid ${succ.reparentedTo})`);
+      if (cfg.upgrade.mode === 'manual') {
+        this.phase = 'running';
+        void succ.closed.then(() => this.onSuccessorGone(s));
+        this.log.info(
+          `manual upgrade: both masters serve. To finish: WINCH, then QUIT to this master (pid ${process.pid}). ` +
+            `To roll back: HUP to this master, QUIT to the successor (pid ${succ.pid})`,
+        );
+        this.systemd.status(`successor pid ${succ.pid} ready (manual upgrade); ${this.statusLine()}`);
+        return { successor: succ.pid!, ms, manual: true };
+      }
+      this.handOver(succ, ms);
+      return { successor: succ.pid!, ms, manual: false };
+    } catch (e) {
+      const reason = (e as Error).message;
+      if (succ) void succ.abort(reason, cfg.workers.stopSignal, cfg.workers.stopTimeoutMs + 2000);
+      if (renamed) this.restorePidfile();
+      this.successor = null;
+      this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: succ?.pid, error: reason, ms: Date.now() - t0 };
+      if (this.phase === 'upgrading') this.phase = 'running';
+      this.log.error(`upgrade failed and rolled back, generation ${this.current?.id ?? '-'} keeps serving: ${reason}`);
+      this.systemd.status(`upgrade failed: ${reason}; ${this.statusLine()}`);
+      throw new Error(`upgrade failed: ${reason}`);
+    }
+  }
+
+  private restorePidfile(): void {
+    try {
+      fs.renameSync(`${this.cfg.pidfile}.oldbin`, this.cfg.pidfile);
+    } catch (e) {
+      this.log.warn(`cannot rename ${this.cfg.pidfile}.oldbin back: ${(e as Error).message}; writing the pidfile anew`);
+      writePidfile(this.cfg.pidfile);
+    }
+  }
+
+  /** SPEC step 6: systemd gets the new main pid, the successor its confirmation; we drain and exit. */
+  private handOver(succ: SuccessorProcess, ms: number): void {
+    // systemd reads notifications before SIGCHLD, so MAINPID= lands before our exit does
+    this.systemd.send({ MAINPID: succ.pid!, STATUS: `handing over to pid ${succ.pid}` });
+    succ.confirm();
+    this.lastUpgrade = { at: new Date().toISOString(), ok: true, successor: succ.pid, ms };
+    this.log.info(`upgrade done: master pid ${process.pid} -> ${succ.pid} in ${ms} ms; this master now drains and exits`);
+    this.retiring = true;
+    // no longer systemd's main process: it would refuse our STOPPING=1/STATUS= (NotifyAccess=main)
+    this.systemd.muted = true;
+    this.systemd.stopWatchdog();
+    for (const l of this.listeners) l.ownedPath = undefined;
+    setImmediate(() => void this.stop(false, 'handed over to the successor'));
+  }
+
+  /** Manual mode: the successor exited before we handed over (QUIT to it): roll back. */
+  private onSuccessorGone(succ: SuccessorProcess): void {
+    if (this.successor !== succ || this.retiring) return;
+    this.successor = null;
+    this.restorePidfile();
+    this.log.warn(`the successor (pid ${succ.pid}) exited before the upgrade was finished: rolled back`);
+    this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: succ.pid, error: 'the successor exited', ms: Date.now() - succ.startedAt };
+    void succ.abort('the successor exited', this.cfg.workers.stopSignal, this.cfg.workers.stopTimeoutMs + 2000);
+    if (!this.current && this.phase === 'running') void this.reload('rollback').catch(() => undefined);
+    else this.systemd.status(this.statusLine());
+  }
+
+  // ---- binary upgrade, successor side ----
+
+  private onConfirmed(): void {
+    this.log.info('the predecessor confirmed the upgrade: this master is the main process now');
+    this.systemd.muted = false;
+    try {
+      this.control.adopt(controlSocketPath(this.cfg.runtimeDir));
+    } catch (e) {
+      this.log.warn(`cannot take over the control socket: ${(e as Error).message}`);
+    }
+    if (this.phase !== 'stopping') this.systemd.ready(this.statusLine());
+    this.systemd.startWatchdog();
+  }
+
   // ---- stop ----
 
   /** Graceful (stopSignal, then SIGKILL at stopTimeoutMs) or fast (SIGKILL now). Idempotent. */
   stop(fast: boolean, why: string): Promise<number> {
+    // manual upgrade with the successor ready: QUIT (or INT) to the old master finishes it
+    if (this.successor?.state === 'ready' && !this.retiring) {
+      this.handOver(this.successor, Date.now() - this.successor.startedAt);
+      return this.stopped;
+    }
     if (this.phase === 'stopping') {
       if (fast && !this.fastStop) {
         this.fastStop = true;
@@ -450,7 +622,9 @@ export class Arbiter {
     this.listeners.forEach(closeListener);
     this.receiver?.close();
     this.control?.close();
+    // each only if it still names us: after a hand-over the pidfile is the successor's
     removePidfile(this.cfg.pidfile);
+    removePidfile(`${this.cfg.pidfile}.oldbin`);
   }
 
   /** While something long is under way, keep systemd's timeout from firing first. */
@@ -481,6 +655,13 @@ export class Arbiter {
         } catch (e) {
           return { ok: false, error: (e as Error).message };
         }
+      case 'upgrade':
+        try {
+          const r = await this.upgrade('control');
+          return { ok: true, oldPid: process.pid, newPid: r.successor, ms: r.ms, manual: r.manual };
+        } catch (e) {
+          return { ok: false, error: (e as Error).message };
+        }
       case 'stop':
         void this.stop(Boolean(req.fast), `stop requested${req.fast ? ' (fast)' : ''}`);
         return { ok: true, pid: process.pid };
@@ -496,7 +677,7 @@ export class Arbiter {
     if (this.phase === 'stopping') return 'stopping';
     if (!gen) return this.phase === 'starting' ? 'starting' : 'no workers (SIGWINCH); HUP starts a new generation';
     const ready = gen.workers().filter((w) => w.state === 'ready').length;
-    const tail = this.phase === 'reloading' ? '; reloading' : '';
+    const tail = this.phase === 'reloading' ? '; reloading' : this.phase === 'upgrading' ? '; upgrading' : '';
     return `generation ${gen.id}: ${ready}/${gen.count} workers ready${tail}`;
   }
 
@@ -531,7 +712,11 @@ export class Arbiter {
       })),
       listeners: this.listeners.map(describeListener),
       lastReload: this.lastReload,
-      upgrade: { state: 'none' },
+      upgrade: {
+        state: this.isSuccessor ? 'unconfirmed successor' : this.successor ? `successor ${this.successor.state}` : 'none',
+        successorPid: this.successor?.pid,
+        last: this.lastUpgrade,
+      },
       statusLine: this.statusLine(),
     };
   }

@@ -48,22 +48,38 @@ export function maxBacklog(): number {
   }
 }
 
-function sameSpec(a: ListenerSpec | undefined, b: ListenerSpec | undefined): boolean {
-  if (!a || !b || a.kind !== b.kind) return false;
-  if (a.kind === 'unix' && b.kind === 'unix') return a.path === b.path;
-  if (a.kind === 'tcp' && b.kind === 'tcp') return a.host === b.host && a.port === b.port && a.family === b.family;
+/** Does the socket held (`have`) serve what the config asks for (`want`)? Port 0 asks for any port. */
+function sameSpec(have: ListenerSpec | undefined, want: ListenerSpec | undefined): boolean {
+  if (!have || !want || have.kind !== want.kind) return false;
+  if (have.kind === 'unix' && want.kind === 'unix') return have.path === want.path;
+  if (have.kind === 'tcp' && want.kind === 'tcp') {
+    return have.host === want.host && have.family === want.family && (want.port === 0 || have.port === want.port);
+  }
   return false;
 }
 
-/** Groups inherited fds by name, in inherited order. */
-export function inheritedListeners(fds: InheritedFd[], source: ListenerSource): Listener[] {
+/** What an inherited socket is bound to, in config terms. */
+function specOf(info: InheritedFd['info']): ListenerSpec | undefined {
+  if (info.family === 'unix' && info.path) return { kind: 'unix', path: info.path, text: info.path };
+  if ((info.family === 'inet' || info.family === 'inet6') && info.address !== undefined && info.port !== undefined) {
+    return { kind: 'tcp', host: info.address, family: info.family === 'inet' ? 4 : 6, port: info.port, text: formatSockAddr(info) };
+  }
+  return undefined;
+}
+
+/**
+ * Groups inherited fds by name, in inherited order. `sourceOf` tells where each came from:
+ * a socket from systemd is used whatever the config says of its address; one from a
+ * predecessor master is kept only while the config still asks for its address.
+ */
+export function inheritedListeners(fds: InheritedFd[], sourceOf: (index: number) => ListenerSource): Listener[] {
   const byName = new Map<string, Listener>();
-  for (const f of fds) {
+  fds.forEach((f, i) => {
     let l = byName.get(f.name);
-    if (!l) byName.set(f.name, (l = { name: f.name, fds: [], source }));
+    if (!l) byName.set(f.name, (l = { name: f.name, fds: [], source: sourceOf(i), spec: specOf(f.info) }));
     if (f.info.type === 'stream' && !f.info.listening) native.listenFd(f.fd, maxBacklog());
     l.fds.push(f.fd);
-  }
+  });
   return [...byName.values()];
 }
 
@@ -89,7 +105,9 @@ export async function planListeners(held: Listener[], wanted: ListenerConfig[] |
   try {
     for (const w of wanted) {
       const h = heldByName.get(w.name);
-      if (h && (h.source !== 'config' || w.bind === undefined || sameSpec(h.spec, w.bind))) {
+      if (h && (h.source === 'systemd' || w.bind === undefined || sameSpec(h.spec, w.bind))) {
+        // a unix socket file handed over by a predecessor is ours to remove from now on
+        if (h.source === 'predecessor' && w.bind?.kind === 'unix') h.ownedPath = w.bind.path;
         active.push(h);
         continue;
       }

@@ -8,7 +8,9 @@ import { formatNotify, monotonicUsec } from './notify-message';
 export class SystemdNotifier {
   readonly socket: string | undefined;
   private watchdogTimer: NodeJS.Timeout | null = null;
-  private readonly watchdogUsec: number;
+  readonly watchdogUsec: number;
+  /** An unconfirmed successor is not systemd's main process yet: it keeps quiet until confirmed. */
+  muted = false;
   private lastStatus = '';
 
   constructor(
@@ -27,7 +29,7 @@ export class SystemdNotifier {
   }
 
   send(fields: Record<string, string | number>): boolean {
-    if (!this.socket) return false;
+    if (!this.socket || this.muted) return false;
     try {
       native.notifySend(this.socket, formatNotify(fields));
       return true;
@@ -35,6 +37,14 @@ export class SystemdNotifier {
       this.onError(`sd_notify to ${this.socket} failed: ${(e as Error).message}`);
       return false;
     }
+  }
+
+  /** The variables a successor master needs to speak to systemd once it is the main process. */
+  envForSuccessor(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {};
+    if (this.socket) env.NOTIFY_SOCKET = this.socket;
+    if (this.watchdogUsec) env.WATCHDOG_USEC = String(this.watchdogUsec);
+    return env;
   }
 
   ready(status: string): void {

@@ -1,12 +1,15 @@
 import path from 'node:path';
 import { native, type NotifyReceiverHandle } from '../../src/native';
 import { parseNotify } from '../../src/systemd/notify-message';
+import { parentPid } from '../../src/systemd/receiver';
 import { waitFor } from './proc';
 
 export interface Received {
   at: number;
   pid: number;
   fields: Map<string, string>;
+  /** For MAINPID=: the named process's parent, read the moment the message arrived. */
+  mainPidParent?: number;
 }
 
 /** A stand-in for systemd's notify socket: records every datagram with its sender and time. */
@@ -17,9 +20,11 @@ export class FakeSystemd {
 
   constructor(dir: string) {
     this.socket = path.join(dir, 'notify.sock');
-    this.handle = native.notifyBind(this.socket, (m) =>
-      this.messages.push({ at: Date.now(), pid: m.pid, fields: parseNotify(m.data) }),
-    );
+    this.handle = native.notifyBind(this.socket, (m) => {
+      const fields = parseNotify(m.data);
+      const main = fields.get('MAINPID');
+      this.messages.push({ at: Date.now(), pid: m.pid, fields, mainPidParent: main ? parentPid(Number(main)) : undefined });
+    });
   }
 
   with(key: string, value?: string): Received[] {

@@ -58,8 +58,8 @@ export interface Status {
 }
 
 /** Starts `baton run -c config` (optionally through a wrapper command such as systemd-socket-activate). */
-export function startMaster(config: string, opts: { env?: NodeJS.ProcessEnv; wrapper?: string[] } = {}): Master {
-  const argv = [...(opts.wrapper ?? []), process.execPath, BATON, 'run', '-c', config];
+export function startMaster(config: string, opts: { env?: NodeJS.ProcessEnv; wrapper?: string[]; baton?: string } = {}): Master {
+  const argv = [...(opts.wrapper ?? []), process.execPath, opts.baton ?? BATON, 'run', '-c', config];
   const proc = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -156,6 +156,27 @@ export function getUnix(socketPath: string, urlPath = '/'): Promise<{ status: nu
     req.on('error', reject);
   });
 }
+
+/** The processes whose parent is `pid`. */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+export function fdCount(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+export const SUBREAPER = ['python3', path.join(__dirname, 'subreaper.py')];
 
 /** Runs bin/baton synchronously (check, reload, status, stop). */
 export function baton(args: string[], env?: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string } {

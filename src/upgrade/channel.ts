@@ -1,0 +1,55 @@
+import net from 'node:net';
+
+// The private channel between a predecessor and its successor: a socketpair, one JSON
+// object per line. Its EOF means the other side is gone (a SIGKILLed successor included).
+
+export type SuccessorMessage =
+  | { t: 'hello'; pid: number }
+  | { t: 'worker'; pid: number }
+  | { t: 'ready'; generation: number }
+  | { t: 'failed'; reason: string };
+
+export type PredecessorMessage = { t: 'confirm' } | { t: 'abort'; reason: string };
+
+export class Channel<In, Out> {
+  private buf = '';
+  private closed = false;
+
+  constructor(
+    private readonly sock: net.Socket,
+    onMessage: (m: In) => void,
+    onClose: () => void,
+  ) {
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      for (let nl = this.buf.indexOf('\n'); nl >= 0; nl = this.buf.indexOf('\n')) {
+        const line = this.buf.slice(0, nl);
+        this.buf = this.buf.slice(nl + 1);
+        try {
+          onMessage(JSON.parse(line) as In);
+        } catch {
+          /* not ours: ignore */
+        }
+      }
+    });
+    sock.on('error', () => undefined);
+    sock.once('close', () => {
+      this.closed = true;
+      onClose();
+    });
+  }
+
+  send(m: Out): void {
+    if (!this.closed && this.sock.writable) this.sock.write(JSON.stringify(m) + '\n');
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  close(): void {
+    this.sock.end();
+    this.sock.destroy();
+  }
+}

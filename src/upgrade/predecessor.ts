@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { parentPid } from '../systemd/receiver';
+import { Channel, type PredecessorMessage, type SuccessorMessage } from './channel';
+import { ENV_CHANNEL_FD, ENV_NEXT_GENERATION, ENV_ORIGINS } from './env';
+
+/**
+ * How the successor is started: a throw-away sh backgrounds a second sh and exits, so the
+ * successor is re-parented to PID 1 (or the nearest subreaper) before it is ever named
+ * MAINPID: systemd does not supervise a main pid that is not its child properly (it SIGKILLs
+ * it right after SIGTERM at stop). The second sh sets LISTEN_PID to its own pid, which
+ * `exec` keeps for the successor. The background job's stdin is /dev/null, as POSIX says.
+ */
+const DOUBLE_FORK = 'inner=$1; shift; /bin/sh -c "$inner" "$@" &';
+const SET_LISTEN_PID = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
+
+export interface SuccessorSpec {
+  argv: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  fds: number[];
+  names: string[];
+  origins: Array<'systemd' | 'config'>;
+  nextGeneration: number;
+}
+
+/** Runs `baton check` with the code now on disk; resolves with what it said when it fails. */
+export function precheck(program: string[], cwd: string, env: NodeJS.ProcessEnv, configFile: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const [cmd, ...args] = program;
+    const p = spawn(cmd, [...args, 'check', '-c', configFile], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (out += d));
+    p.once('error', (e) => resolve(`cannot run ${cmd}: ${e.message}`));
+    p.once('exit', (code, signal) => {
+      if (code === 0) return resolve(null);
+      // baton's own message, or else the end of whatever crashed (a stack trace's last lines)
+      const lines = out.split('\n').map((l) => l.trim()).filter(Boolean);
+      const own = out.indexOf('baton: ');
+      const said = own >= 0 ? out.slice(own + 7).trim() : lines.slice(-3).join(' / ');
+      resolve(`${said.slice(0, 2000) || 'no output'} (baton check exited with ${code ?? signal})`);
+    });
+  });
+}
+
+export type UpgradeState = 'starting' | 'ready' | 'confirmed' | 'failed';
+
+/** One upgrade attempt, seen from the predecessor. */
+export class SuccessorProcess {
+  state: UpgradeState = 'starting';
+  pid?: number;
+  /** Where the successor's parent was when it was known to be re-parented. */
+  reparentedTo?: number;
+  readonly workerPids = new Set<number>();
+  readonly startedAt = Date.now();
+  private readonly sh: ChildProcess;
+  private readonly channel: Channel<SuccessorMessage, PredecessorMessage>;
+  /** The throw-away sh has exited: the successor is no longer anybody's child but PID 1's. */
+  readonly detached: Promise<void>;
+  /** Settles once the successor is ready (resolve) or the attempt failed (reject). */
+  readonly ready: Promise<void>;
+  private settle!: { resolve: () => void; reject: (e: Error) => void };
+  private gone!: () => void;
+  /** Resolves when the channel closes: the successor has exited (or closed it after confirm). */
+  readonly closed: Promise<void>;
+
+  constructor(spec: SuccessorSpec) {
+    this.ready = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.ready.catch(() => undefined);
+    this.closed = new Promise((r) => (this.gone = r));
+    const channelFd = 3 + spec.fds.length;
+    const env: NodeJS.ProcessEnv = {
+      ...spec.env,
+      [ENV_CHANNEL_FD]: String(channelFd),
+      [ENV_NEXT_GENERATION]: String(spec.nextGeneration),
+      [ENV_ORIGINS]: spec.origins.join(','),
+    };
+    if (spec.fds.length) {
+      env.LISTEN_FDS = String(spec.fds.length);
+      env.LISTEN_FDNAMES = spec.names.join(':');
+    }
+    this.sh = spawn('/bin/sh', ['-c', DOUBLE_FORK, 'baton-upgrade', SET_LISTEN_PID, ...spec.argv], {
+      cwd: spec.cwd,
+      env,
+      stdio: ['ignore', 'inherit', 'inherit', ...spec.fds, 'pipe'],
+    });
+    this.detached = new Promise((resolve) => {
+      this.sh.once('exit', () => resolve());
+      this.sh.once('error', (e) => {
+        this.fail(`cannot start the successor: ${e.message}`);
+        resolve();
+      });
+    });
+    this.channel = new Channel<SuccessorMessage, PredecessorMessage>(
+      this.sh.stdio[channelFd] as net.Socket,
+      (m) => this.onMessage(m),
+      () => {
+        this.fail(this.pid ? `the successor (pid ${this.pid}) exited before it was ready` : 'the successor exited before it started');
+        this.gone();
+      },
+    );
+  }
+
+  private onMessage(m: SuccessorMessage): void {
+    if (m.t === 'hello') this.pid = m.pid;
+    else if (m.t === 'worker') this.workerPids.add(m.pid);
+    else if (m.t === 'failed') this.fail(`the successor (pid ${this.pid}) failed: ${m.reason}`);
+    else if (m.t === 'ready' && this.state === 'starting') {
+      // ready only counts once the successor has left the throw-away sh behind
+      void this.detached.then(() => {
+        if (this.state !== 'starting' || !this.pid) return;
+        this.reparentedTo = parentPid(this.pid);
+        this.state = 'ready';
+        this.settle.resolve();
+      });
+    }
+  }
+
+  fail(reason: string): void {
+    if (this.state !== 'starting' && this.state !== 'ready') return;
+    this.state = 'failed';
+    this.settle.reject(new Error(reason));
+  }
+
+  confirm(): void {
+    this.state = 'confirmed';
+    this.channel.send({ t: 'confirm' });
+  }
+
+  /**
+   * Rolls the successor back: asks it to stop its workers gracefully and exit; whatever is
+   * left after `graceMs` (the successor, its workers' process groups) is SIGKILLed.
+   */
+  async abort(reason: string, stopSignal: NodeJS.Signals, graceMs: number): Promise<void> {
+    this.fail(reason);
+    this.channel.send({ t: 'abort', reason });
+    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
+    if ((await Promise.race([this.closed.then(() => 'closed' as const), timer])) === 'timeout' && this.pid) {
+      try {
+        process.kill(this.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    // a SIGKILLed successor cannot stop its workers: they are ours to stop
+    await Promise.all([...this.workerPids].map((pid) => stopGroup(pid, stopSignal, graceMs)));
+    this.channel.close();
+  }
+}
+
+async function stopGroup(pid: number, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  const send = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!send(signal)) return;
+  const until = Date.now() + graceMs;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (!send(0 as unknown as NodeJS.Signals)) return;
+  }
+  send('SIGKILL');
+}

@@ -1,0 +1,41 @@
+import net from 'node:net';
+import { native } from '../native';
+import { Channel, type PredecessorMessage, type SuccessorMessage } from './channel';
+
+/**
+ * The successor's end of the channel. Until the predecessor confirms, this master is an
+ * "unconfirmed successor": it serves, but does not speak to systemd and refuses USR2.
+ */
+export class SuccessorLink {
+  private readonly channel: Channel<PredecessorMessage, SuccessorMessage>;
+  confirmed = false;
+
+  constructor(
+    fd: number,
+    handlers: { onConfirm: () => void; onAbort: (reason: string) => void },
+  ) {
+    // our workers must not inherit it: its EOF is how the predecessor learns we died
+    native.setCloexec(fd, true);
+    const sock = new net.Socket({ fd, readable: true, writable: true });
+    this.channel = new Channel<PredecessorMessage, SuccessorMessage>(
+      sock,
+      (m) => {
+        if (m.t === 'confirm' && !this.confirmed) {
+          this.confirmed = true;
+          handlers.onConfirm();
+          this.channel.close();
+        } else if (m.t === 'abort') {
+          handlers.onAbort(`the predecessor aborted the upgrade: ${m.reason}`);
+        }
+      },
+      () => {
+        if (!this.confirmed) handlers.onAbort('the predecessor went away before confirming the upgrade');
+      },
+    );
+    this.send({ t: 'hello', pid: process.pid });
+  }
+
+  send(m: SuccessorMessage): void {
+    this.channel.send(m);
+  }
+}
