@@ -2,6 +2,8 @@ import { findMaster, NoMasterError, request, waitForExit, type Target } from '..
 import type { ControlReply } from '../control/protocol';
 import { locateMaster } from '../config/load';
 
+type OkReply = Extract<ControlReply, { ok: true }>;
+
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(`baton: ${s}\n`);
 
@@ -17,36 +19,36 @@ async function target(file: string): Promise<Target | number> {
   }
 }
 
-export async function reloadCommand(file: string): Promise<number> {
+/**
+ * Asks the master to `cmd` and waits for its answer. Without a control socket it can only
+ * send `signal` and say that the outcome cannot be awaited (null: nothing more to print).
+ */
+async function ask(file: string, cmd: 'reload' | 'upgrade', signal: NodeJS.Signals): Promise<OkReply | number | null> {
   const t = await target(file);
   if (typeof t === 'number') return 1;
   if (t.kind === 'pid') {
-    process.kill(t.pid, 'SIGHUP');
-    err(`sent SIGHUP to pid ${t.pid}, but cannot wait for the outcome (${t.why}); see the master's log`);
-    return 0;
+    process.kill(t.pid, signal);
+    err(`sent ${signal} to pid ${t.pid}, but cannot wait for the outcome (${t.why}); see the master's log`);
+    return null;
   }
-  const reply = await request(t.path, { cmd: 'reload' });
+  const reply = await request(t.path, { cmd });
   if (!reply.ok) {
     err(reply.error);
     return 1;
   }
+  return reply;
+}
+
+export async function reloadCommand(file: string): Promise<number> {
+  const reply = await ask(file, 'reload', 'SIGHUP');
+  if (reply === null || typeof reply === 'number') return reply ?? 0;
   out(`reloaded: generation ${reply.generation} serving (${reply.ms} ms)`);
   return 0;
 }
 
 export async function upgradeCommand(file: string): Promise<number> {
-  const t = await target(file);
-  if (typeof t === 'number') return 1;
-  if (t.kind === 'pid') {
-    process.kill(t.pid, 'SIGUSR2');
-    err(`sent SIGUSR2 to pid ${t.pid}, but cannot wait for the outcome (${t.why}); see the master's log`);
-    return 0;
-  }
-  const reply = await request(t.path, { cmd: 'upgrade' });
-  if (!reply.ok) {
-    err(reply.error);
-    return 1;
-  }
+  const reply = await ask(file, 'upgrade', 'SIGUSR2');
+  if (reply === null || typeof reply === 'number') return reply ?? 0;
   if (reply.manual) {
     out(`successor pid ${reply.newPid} is ready beside master pid ${reply.oldPid} after ${reply.ms} ms (manual mode): ` +
       `finish with WINCH then QUIT to ${reply.oldPid}, or roll back with HUP to ${reply.oldPid} and QUIT to ${reply.newPid}`);
