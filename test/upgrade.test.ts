@@ -9,6 +9,7 @@ import {
   cleanup,
   fdCount,
   get,
+  getUnix,
   isAlive,
   nodeWorker,
   portOf,
@@ -211,6 +212,35 @@ describe('binary upgrade (USR2)', () => {
     const again = await upgrade(svc);
     expect(again.code).toBe(0);
     expect(svc.master()).not.toBe(old);
+  });
+
+  test('listeners added by the new config are bound, removed ones closed (file too) once the upgrade succeeded', async () => {
+    svc = await service();
+    const sockFile = path.join(svc.dir, 'sock', 'api.sock');
+    svc.rewrite((c) => (c.listeners = [c.listeners[0], { name: 'extra', tcp: '127.0.0.1:0' }]));
+    const old = svc.master();
+    // the old master serves the unix socket until the upgrade is confirmed
+    const r = await upgrade(svc);
+    expect(r.code).toBe(0);
+    await waitFor('old master gone', () => !isAlive(old));
+    const s = await svc.status();
+    expect(s.listeners.map((l) => [l.name, l.source])).toEqual([['http', 'predecessor'], ['extra', 'config']]);
+    expect((await get(portOf(s, 'extra'))).status).toBe(200);
+    expect((await get(svc.port)).status).toBe(200);
+    expect(fs.existsSync(sockFile)).toBe(false);
+  });
+
+  test('a listener the new config drops stays with the predecessor when the upgrade rolls back', async () => {
+    svc = await service({}, { upgrade: { timeoutMs: 3000 } });
+    const sockFile = path.join(svc.dir, 'sock', 'api.sock');
+    svc.rewrite((c) => {
+      c.listeners = [c.listeners[0]];
+      c.workers.env = { WORKER_FAIL_GEN: '2' };
+    });
+    const r = await upgrade(svc);
+    expect(r.code).toBe(1);
+    expect(fs.lstatSync(sockFile).isSocket()).toBe(true);
+    expect((await getUnix(sockFile)).status).toBe(200);
   });
 
   test('USR2 to every process at once (systemctl kill): one clean upgrade; a second USR2 meanwhile is refused', async () => {

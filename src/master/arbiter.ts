@@ -88,6 +88,8 @@ export class Arbiter {
   private lastUpgrade: { at: string; ok: boolean; successor?: number; error?: string; ms: number } | null = null;
   /** Handing over to a successor: its pidfile, control socket and socket files are not ours to remove. */
   private retiring = false;
+  /** A successor's inherited listeners its config no longer has, closed once confirmed. */
+  private dropOnConfirm: Listener[] = [];
 
   constructor(opts: ArbiterOptions) {
     this.opts = opts;
@@ -127,6 +129,13 @@ export class Arbiter {
       const held = inheritedListeners(this.opts.inherited, (i) => up?.sources[i] ?? 'systemd');
       const plan = await planListeners(held, cfg.listeners);
       for (const l of plan.removed) {
+        if (up && l.source === 'predecessor') {
+          // dropped from the config by this upgrade: the predecessor still serves it, so it is
+          // closed (and its socket file removed) only once the upgrade is confirmed
+          if (l.spec?.kind === 'unix') l.ownedPath = l.spec.path;
+          this.dropOnConfirm.push(l);
+          continue;
+        }
         this.log.warn(`inherited socket '${l.name}' is not among the configured listeners: closing it`);
         closeListener(l);
       }
@@ -562,6 +571,11 @@ export class Arbiter {
   private onConfirmed(): void {
     this.log.info('the predecessor confirmed the upgrade: this master is the main process now');
     this.systemd.muted = false;
+    for (const l of this.dropOnConfirm) {
+      this.log.info(`listener '${l.name}' is no longer configured: closing it`);
+      closeListener(l);
+    }
+    this.dropOnConfirm = [];
     try {
       this.control.adopt(controlSocketPath(this.cfg.runtimeDir));
     } catch (e) {
@@ -620,6 +634,8 @@ export class Arbiter {
     this.systemd.stopWatchdog();
     for (const t of this.readyTimers.values()) clearTimeout(t);
     this.listeners.forEach(closeListener);
+    // never confirmed: the predecessor keeps serving these, files included
+    for (const l of this.dropOnConfirm) closeListener({ ...l, ownedPath: undefined });
     this.receiver?.close();
     this.control?.close();
     // each only if it still names us: after a hand-over the pidfile is the successor's
