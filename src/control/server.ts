@@ -13,9 +13,6 @@ const MAX_REQUEST = 64 * 1024;
 export class ControlServer {
   private server: net.Server;
 
-  /** The socket file's inode: another master may have renamed its own over our path. */
-  private readonly ino: number;
-
   private constructor(
     public path: string,
     fd: number,
@@ -45,7 +42,6 @@ export class ControlServer {
       });
     });
     this.server.listen({ fd });
-    this.ino = fs.statSync(path).ino;
   }
 
   /** Binds `path`; refuses when a live master answers there already. */
@@ -64,12 +60,13 @@ export class ControlServer {
     this.path = finalPath;
   }
 
-  close(): void {
+  /**
+   * Stops answering. `unlink: false` leaves the file alone: after a hand-over the path is the
+   * successor's (it renames its own socket over it; an inode check cannot tell them apart on
+   * file systems that reuse inode numbers at once).
+   */
+  close(unlink = true): void {
     this.server.close();
-    try {
-      if (fs.statSync(this.path).ino === this.ino) fs.rmSync(this.path, { force: true });
-    } catch {
-      /* gone already */
-    }
+    if (unlink) fs.rmSync(this.path, { force: true });
   }
 }

@@ -637,7 +637,7 @@ export class Arbiter {
     // never confirmed: the predecessor keeps serving these, files included
     for (const l of this.dropOnConfirm) closeListener({ ...l, ownedPath: undefined });
     this.receiver?.close();
-    this.control?.close();
+    this.control?.close(!this.retiring);
     // each only if it still names us: after a hand-over the pidfile is the successor's
     removePidfile(this.cfg.pidfile);
     removePidfile(`${this.cfg.pidfile}.oldbin`);
