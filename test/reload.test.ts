@@ -31,6 +31,7 @@ describe('reload (HUP, baton reload)', () => {
       expect(before.generation).toBe(1 + i);
     }
     const stats = await load.stop();
+    console.log(`3 reloads under load: ${stats.ok} requests answered (keep-alive ${stats.keepalive.ok}, fresh ${stats.fresh.ok}), ${stats.failed} failed`);
     expect(stats.failed).toBe(0);
     expect(stats.errors).toEqual({});
     expect(stats.keepalive.ok).toBeGreaterThan(100);

@@ -135,6 +135,7 @@ describe('binary upgrade (USR2)', () => {
     }
     const stats = await load.stop();
     load = undefined;
+    console.log(`20 upgrades under load: ${stats.ok} requests answered (keep-alive ${stats.keepalive.ok}, fresh ${stats.fresh.ok}), ${stats.failed} failed`);
     expect(stats.failed).toBe(0);
     expect(stats.errors).toEqual({});
     expect(stats.keepalive.ok).toBeGreaterThan(500);
