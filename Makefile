@@ -3,7 +3,9 @@ SHELL := /bin/bash
 NODE_MODULES := node_modules/.package-lock.json
 NATIVE := dist/native/baton_native.node
 
-.PHONY: all install build run test unit clean
+.PHONY: all install build run test clean deb rpm stage
+VERSION = $(shell node -p "require('./package.json').version")
+DEBDIR = build/deb/baton-$(VERSION)
 
 all: build
 
@@ -29,5 +31,19 @@ run: build
 test: build
 	npx jest --ci
 
+# The installed tree (bundled code, wrapper, man page, example) for both packages.
+stage: build
+	packaging/stage.sh build/stage
+
+deb: build
+	rm -rf build/deb && mkdir -p $(DEBDIR)
+	cp -a packaging/debian $(DEBDIR)/debian
+	cp units/baton@.service units/baton@.socket $(DEBDIR)/debian/
+	sed -i "1s/^baton ([^)]*)/baton ($(VERSION))/" $(DEBDIR)/debian/changelog
+	packaging/stage.sh $(DEBDIR)/stage
+	cd $(DEBDIR) && dpkg-buildpackage -b -us -uc
+	cp build/deb/baton_$(VERSION)_*.deb build/
+	lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs build/baton_$(VERSION)_*.deb
+
 clean:
-	rm -rf dist src/native/build .run
+	rm -rf dist src/native/build .run build

@@ -1,6 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-// dist/version.js and src/version.ts both sit one level below package.json. Read once at
-// start-up: a package upgrade replaces the file under a running master.
-export const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
+/**
+ * baton's package.json: one level above dist/version.js and src/version.ts, two above the
+ * bundles in dist/cli/ and dist/worker/. Read once at start-up: a package upgrade replaces
+ * the file under a running master.
+ */
+function readVersion(): string {
+  for (const up of ['..', '../..']) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, up, 'package.json'), 'utf8'));
+      if (pkg.name === 'baton') return pkg.version;
+    } catch {
+      /* try further up */
+    }
+  }
+  return 'unknown';
+}
+
+export const VERSION: string = readVersion();

@@ -1,5 +1,5 @@
-// Typed access to the C addon (baton_native.c). The .node file is copied next to the
-// compiled JS by `make build`; in a checkout run by ts-jest it is found in node-gyp's folder.
+// Typed access to the C addon (baton_native.c). The .node file is copied to dist/native/
+// by `make build`; in a checkout run by ts-jest it is found in node-gyp's folder.
 import path from 'node:path';
 
 export interface SockInfo {
@@ -40,8 +40,9 @@ interface Native {
 
 function load(): Native {
   const candidates = [
-    path.join(__dirname, 'baton_native.node'),
-    path.join(__dirname, 'build', 'Release', 'baton_native.node'),
+    path.join(__dirname, 'baton_native.node'), // dist/native/ (tsc)
+    path.join(__dirname, '..', 'native', 'baton_native.node'), // dist/cli/, dist/worker/ (bundles)
+    path.join(__dirname, 'build', 'Release', 'baton_native.node'), // src/native/ (ts-jest)
   ];
   let firstError: unknown;
   for (const c of candidates) {

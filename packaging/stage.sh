@@ -1,0 +1,36 @@
+#!/bin/sh
+# Lays out the installed files of baton under $1 (a DESTDIR), from a built checkout:
+# the same tree for the deb and the rpm. The code is bundled by esbuild into two files
+# (the CLI/master and the worker module) next to the native addon: no node_modules.
+set -eu
+dest=$1
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+version=$(node -p "require('./package.json').version")
+lib="$dest/usr/lib/baton"
+rm -rf "$dest"
+install -d "$lib/bin" "$lib/dist/cli" "$lib/dist/worker" "$lib/dist/native" \
+  "$dest/usr/bin" "$dest/usr/lib/node" "$dest/usr/share/baton/examples/hello" \
+  "$dest/usr/share/man/man8" "$dest/usr/share/doc/baton/examples" "$dest/etc/baton"
+npx esbuild src/cli/main.ts --bundle --platform=node --target=node20 --log-level=warning --outfile="$lib/dist/cli/main.js"
+npx esbuild src/worker/index.ts --bundle --platform=node --target=node20 --log-level=warning --outfile="$lib/dist/worker/index.js"
+install -m 0644 dist/native/baton_native.node "$lib/dist/native/baton_native.node"
+install -m 0755 bin/baton "$lib/bin/baton"
+install -m 0755 packaging/instances "$lib/instances"
+cat > "$lib/package.json" <<JSON
+{
+  "name": "baton",
+  "version": "$version",
+  "description": "Zero-downtime process manager for network services under systemd",
+  "license": "MIT",
+  "type": "commonjs",
+  "exports": { "./worker": "./dist/worker/index.js", "./package.json": "./package.json" }
+}
+JSON
+install -m 0755 packaging/baton-wrapper "$dest/usr/bin/baton"
+# `require('baton/worker')` from any worker: node searches <prefix>/lib/node
+ln -s ../baton "$dest/usr/lib/node/baton"
+install -m 0644 src/config/baton.schema.json "$dest/usr/share/baton/baton.schema.json"
+install -m 0644 examples/hello/server.js "$dest/usr/share/baton/examples/hello/server.js"
+install -m 0644 packaging/example.json "$dest/usr/share/doc/baton/examples/demo.json"
+install -m 0644 packaging/baton.8 "$dest/usr/share/man/man8/baton.8"
