@@ -45,5 +45,14 @@ deb: build
 	cp build/deb/baton_$(VERSION)_*.deb build/
 	lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs build/baton_$(VERSION)_*.deb
 
+rpm: build
+	rm -rf build/rpm && mkdir -p build/rpm/units
+	cp units/baton@.service units/baton@.socket build/rpm/units/
+	packaging/stage.sh build/rpm/stage
+	rpmbuild -bb --define "_topdir $(CURDIR)/build/rpm/top" --define "stagedir $(CURDIR)/build/rpm/stage" \
+	  --define "version_from_make $(VERSION)" packaging/rpm/baton.spec
+	cp build/rpm/top/RPMS/*/baton-$(VERSION)-1.*.rpm build/
+	rpmlint -r packaging/rpm/rpmlintrc build/baton-$(VERSION)-1.*.rpm
+
 clean:
 	rm -rf dist src/native/build .run build

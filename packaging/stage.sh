@@ -15,7 +15,10 @@ install -d "$lib/bin" "$lib/dist/cli" "$lib/dist/worker" "$lib/dist/native" \
 npx esbuild src/cli/main.ts --bundle --platform=node --target=node20 --log-level=warning --outfile="$lib/dist/cli/main.js"
 npx esbuild src/worker/index.ts --bundle --platform=node --target=node20 --log-level=warning --outfile="$lib/dist/worker/index.js"
 install -m 0644 dist/native/baton_native.node "$lib/dist/native/baton_native.node"
-install -m 0755 bin/baton "$lib/bin/baton"
+strip --strip-unneeded "$lib/dist/native/baton_native.node"
+# the system's node, not whichever `env` finds first
+sed '1s|^#!/usr/bin/env node$|#!/usr/bin/node|' bin/baton > "$lib/bin/baton"
+chmod 0755 "$lib/bin/baton"
 install -m 0755 packaging/instances "$lib/instances"
 cat > "$lib/package.json" <<JSON
 {
@@ -34,3 +37,4 @@ install -m 0644 src/config/baton.schema.json "$dest/usr/share/baton/baton.schema
 install -m 0644 examples/hello/server.js "$dest/usr/share/baton/examples/hello/server.js"
 install -m 0644 packaging/example.json "$dest/usr/share/doc/baton/examples/demo.json"
 install -m 0644 packaging/baton.8 "$dest/usr/share/man/man8/baton.8"
+install -m 0644 packaging/debian/copyright "$dest/usr/share/doc/baton/copyright"
