@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_MODULES := node_modules/.package-lock.json
 NATIVE := dist/native/baton_native.node
 
-.PHONY: all install build run test clean deb rpm stage
+.PHONY: all install build run test clean deb rpm stage e2e
 VERSION = $(shell node -p "require('./package.json').version")
 DEBDIR = build/deb/baton-$(VERSION)
 
@@ -40,7 +40,7 @@ deb: build
 	cp -a packaging/debian $(DEBDIR)/debian
 	cp units/baton@.service units/baton@.socket $(DEBDIR)/debian/
 	sed -i "1s/^baton ([^)]*)/baton ($(VERSION))/" $(DEBDIR)/debian/changelog
-	packaging/stage.sh $(DEBDIR)/stage
+	BATON_VERSION=$(VERSION) packaging/stage.sh $(DEBDIR)/stage
 	cd $(DEBDIR) && dpkg-buildpackage -b -us -uc
 	cp build/deb/baton_$(VERSION)_*.deb build/
 	lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs build/baton_$(VERSION)_*.deb
@@ -48,11 +48,15 @@ deb: build
 rpm: build
 	rm -rf build/rpm && mkdir -p build/rpm/units
 	cp units/baton@.service units/baton@.socket build/rpm/units/
-	packaging/stage.sh build/rpm/stage
+	BATON_VERSION=$(VERSION) packaging/stage.sh build/rpm/stage
 	rpmbuild -bb --define "_topdir $(CURDIR)/build/rpm/top" --define "stagedir $(CURDIR)/build/rpm/stage" \
 	  --define "version_from_make $(VERSION)" packaging/rpm/baton.spec
 	cp build/rpm/top/RPMS/*/baton-$(VERSION)-1.*.rpm build/
 	rpmlint -r packaging/rpm/rpmlintrc build/baton-$(VERSION)-1.*.rpm
+
+# the deb in real systemd 257 (trixie) and 252 (bookworm) containers; needs root
+e2e: build
+	test/e2e/run.sh
 
 clean:
 	rm -rf dist src/native/build .run build

@@ -6,7 +6,7 @@ set -eu
 dest=$1
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-version=$(node -p "require('./package.json').version")
+version=${BATON_VERSION:-$(node -p "require('./package.json').version")}
 lib="$dest/usr/lib/baton"
 rm -rf "$dest"
 install -d "$lib/bin" "$lib/dist/cli" "$lib/dist/worker" "$lib/dist/native" \
@@ -31,7 +31,8 @@ cat > "$lib/package.json" <<JSON
 }
 JSON
 install -m 0755 packaging/baton-wrapper "$dest/usr/bin/baton"
-# `require('baton/worker')` from any worker: node searches <prefix>/lib/node
+# `require('baton/worker')` from a worker: upstream node searches <prefix>/lib/node;
+# Debian's and Fedora's node builds search other folders, so the unit sets NODE_PATH to it
 ln -s ../baton "$dest/usr/lib/node/baton"
 install -m 0644 src/config/baton.schema.json "$dest/usr/share/baton/baton.schema.json"
 install -m 0644 examples/hello/server.js "$dest/usr/share/baton/examples/hello/server.js"

@@ -247,8 +247,21 @@ describe('binary upgrade (USR2)', () => {
   test('USR2 to every process at once (systemctl kill): one clean upgrade; a second USR2 meanwhile is refused', async () => {
     svc = await service();
     const old = svc.master();
-    const everyone = [old, ...workerPids(await svc.status())];
-    for (const p of everyone) process.kill(p, 'SIGUSR2');
+    // as systemd's cg_kill does: signal every process of the service, then again every
+    // process that appeared meanwhile, until none is new (here: for 200 ms)
+    const signalled = new Set<number>();
+    const descendants = (pid: number): number[] => childrenOf(pid).flatMap((c) => [c, ...descendants(c)]);
+    for (const until = Date.now() + 200; Date.now() < until; await sleep(2)) {
+      for (const p of descendants(svc.m.pid)) {
+        if (signalled.has(p)) continue;
+        signalled.add(p);
+        try {
+          process.kill(p, 'SIGUSR2');
+        } catch {
+          /* gone */
+        }
+      }
+    }
     await svc.m.waitForOutput(/SIGUSR2: binary upgrade/);
     process.kill(old, 'SIGUSR2');
     await svc.m.waitForOutput(/SIGUSR2: upgrade refused: (an upgrade is already under way|the master is upgrading)/);

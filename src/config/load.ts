@@ -60,8 +60,15 @@ interface RawConfig {
   log?: { level?: Config['log']['level']; format?: Config['log']['format']; file?: string };
 }
 
-/** The runtime folder a config without `runtimeDir` uses; the client commands find the master there. */
+/**
+ * The runtime folder a config without `runtimeDir` uses; the client commands find the
+ * master there. Under systemd it is the unit's RuntimeDirectory= (baton@.service has
+ * baton/%i, so /run/baton/<name>, whatever user DynamicUser= picked); root's client
+ * commands compute the same path.
+ */
 export function defaultRuntimeDir(name: string): string {
+  const fromSystemd = process.env.RUNTIME_DIRECTORY?.split(':')[0];
+  if (fromSystemd && path.isAbsolute(fromSystemd)) return fromSystemd;
   const uid = process.getuid?.() ?? 0;
   if (uid === 0) return path.join('/run/baton', name);
   const xdg = process.env.XDG_RUNTIME_DIR;

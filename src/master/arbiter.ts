@@ -52,6 +52,9 @@ export interface ArbiterOptions {
   cwd: string;
 }
 
+/** How long an upgrade started by SIGUSR2 waits for the signal burst of `systemctl kill` to end. */
+const USR2_SETTLE_MS = 300;
+
 /** How often EXTEND_TIMEOUT_USEC is renewed while a drain or a reload goes on. */
 const EXTEND_EVERY_MS = 5000;
 
@@ -480,7 +483,16 @@ export class Arbiter {
     this.log.info(`${source}: binary upgrade: checking ${cfg.file} with the code on disk`);
     this.systemd.status(`upgrading; ${this.statusLine()}`);
     try {
-      const problem = await precheck(this.opts.program, this.opts.cwd, this.baseEnv, cfg.file);
+      // `systemctl kill -s USR2` signals every process of the unit and keeps signalling new
+      // ones until the cgroup stops growing: a process started in that burst (the check, the
+      // successor, both without handlers yet) would get USR2 too and die of it. Let it pass.
+      if (source === 'SIGUSR2') await new Promise((r) => setTimeout(r, USR2_SETTLE_MS));
+      let problem = await precheck(this.opts.program, this.opts.cwd, this.baseEnv, cfg.file);
+      if (problem?.endsWith('exited with SIGUSR2)')) {
+        this.log.warn('the config check was killed by SIGUSR2 (a late signal burst): checking again');
+        await new Promise((r) => setTimeout(r, USR2_SETTLE_MS));
+        problem = await precheck(this.opts.program, this.opts.cwd, this.baseEnv, cfg.file);
+      }
       if (problem) throw new Error(`the code on disk refuses the config: ${problem}`);
       if (this.phase !== 'upgrading') throw new Error(`the master is ${this.phase}`);
       fs.renameSync(cfg.pidfile, oldbin);

@@ -1,7 +1,8 @@
 'use strict';
 // HTTP load from a second process: `node load-client.js PORT KEEPALIVE_CLIENTS FRESH_CLIENTS`.
 // Keep-alive clients reuse one connection each (Node's agent); fresh clients open a new
-// connection per request. Runs until SIGTERM (or stdin closes), then prints one JSON line:
+// connection per request. Runs until SIGTERM (or stdin closes, unless LOAD_UNTIL_SIGNAL=1),
+// then prints one JSON line:
 // { ok, failed, keepalive: {ok, failed}, fresh: {ok, failed}, errors: {code: count} }.
 // Bounded: it stops by itself after LOAD_MAX_MS (default 10 min).
 const http = require('node:http');
@@ -58,8 +59,10 @@ function finish() {
   });
 }
 process.on('SIGTERM', finish);
-process.stdin.on('end', finish);
-process.stdin.resume();
+if (process.env.LOAD_UNTIL_SIGNAL !== '1') {
+  process.stdin.on('end', finish);
+  process.stdin.resume();
+}
 setTimeout(finish, Number(process.env.LOAD_MAX_MS || 600000)).unref();
 // a progress line on stderr, so a test can wait until requests flow
 const tick = setInterval(() => process.stderr.write(`ok=${stats.ok} failed=${stats.failed}\n`), 200);

@@ -1,0 +1,134 @@
+#!/bin/bash
+# Runs inside a booted container (container.sh sh SUITE /e2e/checks.sh): installs the
+# baton package, drives it with systemctl and checks what an operator would. One
+# PASS/FAIL line per check, a summary line, exit status = number of failures.
+set -u
+PORT=8080
+U=baton@demo.service
+S=baton@demo.socket
+CFG=/etc/baton/demo.json
+passed=0
+failed=0
+ok() { echo "PASS: $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
+prop() { systemctl show -p "$1" --value "$U"; }
+get() { curl -s -m 10 "http://127.0.0.1:$PORT/"; }
+until_true() { # until_true SECONDS CMD...: polls CMD every 0.1 s
+  local n=$(($1 * 10)); shift
+  for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+mainpid_is_not() { local m; m=$(prop MainPID); [ "$m" != "$1" ] && [ "$m" != 0 ]; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# load from a second process: 4 keep-alive and 4 new-connection clients
+load_start() {
+  LOAD_UNTIL_SIGNAL=1 node /e2e/load-client.js "$PORT" 4 4 >/tmp/load.json 2>/tmp/load.progress </dev/null &
+  LOAD=$!
+  until_true 10 grep -q 'ok=[1-9][0-9][0-9]' /tmp/load.progress
+}
+load_stop() { # prints "OK FAILED ERRORS"
+  sleep 1
+  kill -TERM "$LOAD"; wait "$LOAD"
+  node -e 'const s=require("/tmp/load.json"); console.log(s.ok, s.failed, JSON.stringify(s.errors))'
+}
+zero_failed() { # zero_failed WHAT "OK FAILED ERRORS"
+  set -- "$1" $2
+  if [ "$3" = 0 ] && [ "$2" -gt 0 ]; then ok "$1: $2 requests, 0 failed"; else bad "$1: $2 answered, $3 failed $4"; fi
+}
+
+suite=${1:-?}
+echo "=== $suite: systemd $(systemctl --version | awk 'NR==1{print $2}'), node $(node --version)"
+
+# ---- install ----
+[ -f /e2e/nodejs-host.deb ] && dpkg -i /e2e/nodejs-host.deb >/dev/null
+if dpkg -i /e2e/baton-N.deb >/tmp/dpkg.log 2>&1; then ok "dpkg -i baton $(dpkg-query -W -f '${Version}' baton)"; else bad "dpkg -i: $(tail -3 /tmp/dpkg.log)"; fi
+cat >"$CFG" <<JSON
+{
+  "listeners": [{ "name": "http" }],
+  "workers": {
+    "command": ["/usr/bin/node", "/usr/share/baton/examples/hello/server.js"],
+    "count": 2,
+    "stopTimeoutMs": 10000
+  }
+}
+JSON
+mkdir -p /etc/systemd/system/$S.d
+printf '[Socket]\nListenStream=127.0.0.1:%s\nFileDescriptorName=http\n' "$PORT" >/etc/systemd/system/$S.d/listen.conf
+systemctl daemon-reload
+out=$(systemd-analyze verify "$U" "$S" 2>&1)
+[ -z "$out" ] && ok "systemd-analyze verify: clean" || bad "systemd-analyze verify: $out"
+
+# ---- socket activation ----
+systemctl start "$S"
+[ "$(prop ActiveState)" = inactive ] && ok "socket started, service not yet" || bad "service already $(prop ActiveState)"
+body=$(get)
+[[ $body == "hello from worker"* ]] && ok "first connection activates baton@demo: $body" || bad "activation: '$body'"
+until_true 10 test "$(prop ActiveState)" = active
+m=$(prop MainPID)
+grep -q /usr/lib/baton/bin/baton "/proc/$m/cmdline" 2>/dev/null && ok "MainPID $m is baton" || bad "MainPID $m is $(tr '\0' ' ' <"/proc/$m/cmdline")"
+
+# ---- reload ----
+load_start
+if systemctl reload "$U"; then ok "systemctl reload"; else bad "systemctl reload failed"; fi
+gen=$(baton status -c "$CFG" --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).generation)')
+[ "$gen" = 2 ] && ok "generation 2 serves after reload" || bad "generation after reload: $gen"
+zero_failed "systemctl reload under load" "$(load_stop)"
+cp "$CFG" /tmp/good.json
+sed -i 's/"count": 2/"count": 0/' "$CFG"
+load_start
+if systemctl reload "$U" 2>/tmp/reload.err; then bad "a reload with a broken config succeeded"; else ok "systemctl reload fails on a broken config"; fi
+journalctl -u "$U" -n 20 --no-pager | grep -q '/workers/count: must be >= 1' && ok "journal names the key" || bad "journal lacks the reason"
+zero_failed "serving through the refused reload" "$(load_stop)"
+[ "$(prop ActiveState)" = active ] && ok "still active" || bad "state $(prop ActiveState)"
+cp /tmp/good.json "$CFG"
+
+# ---- binary upgrade with systemctl kill (all processes) ----
+load_start
+m1=$(prop MainPID)
+systemctl kill -s USR2 "$U"
+if until_true 30 mainpid_is_not "$m1"; then ok "USR2: MainPID $m1 -> $(prop MainPID)"; else bad "USR2: MainPID still $m1"; fi
+until_true 30 gone "$m1" && ok "old master gone" || bad "old master $m1 still there"
+zero_failed "systemctl kill -s USR2 under load" "$(load_stop)"
+[ "$(prop ActiveState)" = active ] && ok "active after the upgrade" || bad "state $(prop ActiveState)"
+m2=$(prop MainPID)
+[ "$(ps -o ppid= -p "$m2" | tr -d ' ')" = 1 ] && ok "new master is PID 1's child" || bad "new master's parent: $(ps -o ppid= -p "$m2")"
+cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
+systemctl stop "$U"
+[ "$(prop Result)" = success ] && ok "stop after the hand-over: Result=success" || bad "stop: Result=$(prop Result)"
+if journalctl -q --no-pager -o cat --after-cursor="$cursor" | grep -E 'SIGKILL|not our child|Killing process'; then bad "stop was not graceful"; else ok "no SIGKILL in the journal"; fi
+
+# ---- kill -9 of the master: systemd restarts it, the socket unit keeps the socket ----
+get >/dev/null
+until_true 10 test "$(prop ActiveState)" = active
+load_start
+m1=$(prop MainPID)
+kill -9 "$m1"
+if until_true 30 mainpid_is_not "$m1"; then ok "kill -9: restarted as $(prop MainPID)"; else bad "not restarted"; fi
+until_true 30 test "$(prop ActiveState)" = active
+read -r answered nfailed errors <<<"$(load_stop)"
+if [[ $errors != *ECONNREFUSED* ]]; then ok "no connection refused across the restart ($answered answered, $nfailed cut in flight: $errors)"; else bad "connections refused: $errors"; fi
+
+# ---- package upgrade = hot upgrade ----
+load_start
+m1=$(prop MainPID)
+if dpkg -i /e2e/baton-N1.deb >/tmp/dpkg.log 2>&1; then ok "dpkg -i baton $(dpkg-query -W -f '${Version}' baton)"; else bad "upgrade: $(tail -5 /tmp/dpkg.log)"; fi
+grep -q "baton@demo.service hot-upgraded" /tmp/dpkg.log && ok "postinst hot-upgraded the instance" || bad "postinst: $(tr '\n' '|' </tmp/dpkg.log)"
+mainpid_is_not "$m1" && ok "MainPID $m1 -> $(prop MainPID)" || bad "MainPID unchanged"
+v=$(baton status -c "$CFG" --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).version)')
+[ "$v" = "$(dpkg-query -W -f '${Version}' baton)" ] && ok "baton status shows $v" || bad "baton status shows $v"
+zero_failed "package upgrade under load" "$(load_stop)"
+
+# ---- removal ----
+dpkg -r baton >/tmp/dpkg.log 2>&1 && ok "dpkg -r baton" || bad "dpkg -r: $(tail -3 /tmp/dpkg.log)"
+[ "$(prop ActiveState)" = inactive ] && [ "$(prop Result)" = success ] && ok "removal stopped it cleanly" || bad "after removal: $(prop ActiveState) $(prop Result)"
+pgrep -f /usr/lib/baton >/dev/null && bad "processes left: $(pgrep -af /usr/lib/baton)" || ok "no baton process left"
+
+# ---- sandbox exposure ----
+dpkg -i /e2e/baton-N1.deb >/dev/null 2>&1
+score=$(systemd-analyze security "$U" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+echo "INFO: systemd-analyze security $U: $score"
+awk -v s="$score" 'BEGIN{exit !(s != "" && s < 3.0)}' && ok "exposure $score < 3.0" || bad "exposure $score"
+
+echo "e2e $suite: $passed passed, $failed failed"
+exit "$failed"
