@@ -28,8 +28,16 @@ run: build
 	@echo "baton: serving examples/hello on http://127.0.0.1:8080/ (try: curl 127.0.0.1:8080); ^C stops"
 	exec ./bin/baton run -c examples/hello/baton.json
 
+# jest (everything that runs as any user), then, as root, the packages and the end-to-end
+# suite in real systemd containers; without root those are skipped, and it says so.
 test: build
 	npx jest --ci
+	@if [ "$$(id -u)" = 0 ]; then \
+	  set -e; test/e2e/prereqs.sh; mkdir -p build; \
+	  $(MAKE) --no-print-directory rpm >build/rpm.log 2>&1 || { tail -30 build/rpm.log; exit 1; }; \
+	  echo "make rpm: built, rpmlint reports 0 errors"; \
+	  test/e2e/run.sh; \
+	else echo "make test: SKIPPED make rpm and make e2e (packages, real systemd in containers): they need root"; fi
 
 # The installed tree (bundled code, wrapper, man page, example) for both packages.
 stage: build
@@ -56,6 +64,7 @@ rpm: build
 
 # the deb in real systemd 257 (trixie) and 252 (bookworm) containers; needs root
 e2e: build
+	test/e2e/prereqs.sh
 	test/e2e/run.sh
 
 clean:

@@ -38,10 +38,11 @@ zero_failed() { # zero_failed WHAT "OK FAILED ERRORS"
 }
 
 suite=${1:-?}
+# bookworm: the host's node 20, packaged as nodejs by run.sh
+[ -f /e2e/nodejs-host.deb ] && dpkg -i /e2e/nodejs-host.deb >/dev/null
 echo "=== $suite: systemd $(systemctl --version | awk 'NR==1{print $2}'), node $(node --version)"
 
 # ---- install ----
-[ -f /e2e/nodejs-host.deb ] && dpkg -i /e2e/nodejs-host.deb >/dev/null
 if dpkg -i /e2e/baton-N.deb >/tmp/dpkg.log 2>&1; then ok "dpkg -i baton $(dpkg-query -W -f '${Version}' baton)"; else bad "dpkg -i: $(tail -3 /tmp/dpkg.log)"; fi
 cat >"$CFG" <<JSON
 {

@@ -40,15 +40,19 @@ CTL
   cp "$d"/nodejs_*.deb "$work/nodejs-host.deb"
 }
 
-total=0
+passed=0
+failed=0
 for suite in $suites; do
   rm -f "$work/nodejs-host.deb"
-  [ "$suite" = bookworm ] && { host_node_deb || { echo "FAIL: equivs nodejs"; total=$((total + 1)); continue; }; }
-  "$here/container.sh" rootfs "$suite" || { echo "FAIL: $suite rootfs"; total=$((total + 1)); continue; }
-  "$here/container.sh" boot "$suite" "$work" || { echo "FAIL: $suite boot"; total=$((total + 1)); continue; }
-  "$here/container.sh" sh "$suite" /e2e/checks.sh "$suite"
-  total=$((total + $?))
+  if [ "$suite" = bookworm ] && ! host_node_deb; then echo "FAIL: $suite: equivs nodejs"; failed=$((failed + 1)); continue; fi
+  "$here/container.sh" rootfs "$suite" || { echo "FAIL: $suite: rootfs"; failed=$((failed + 1)); continue; }
+  "$here/container.sh" boot "$suite" "$work" || { echo "FAIL: $suite: boot"; failed=$((failed + 1)); continue; }
+  "$here/container.sh" sh "$suite" /e2e/checks.sh "$suite" 2>&1 | tee "$work/checks-$suite.log"
   "$here/container.sh" stop "$suite"
+  passed=$((passed + $(grep -c '^PASS: ' "$work/checks-$suite.log")))
+  failed=$((failed + $(grep -c '^FAIL: ' "$work/checks-$suite.log")))
+  grep -q "^e2e $suite: " "$work/checks-$suite.log" || { echo "FAIL: $suite: checks.sh did not finish"; failed=$((failed + 1)); }
 done
-echo "e2e: $total failed check(s) in ${suites}"
-exit "$total"
+echo "e2e ($suites):"
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Installs (as root, from Debian's packages) what `make rpm` and `make e2e` need.
+set -eu
+need=""
+for pair in systemd-nspawn:systemd-container debootstrap:debootstrap dpkg-buildpackage:dpkg-dev \
+  dh:debhelper lintian:lintian equivs-build:equivs rpmbuild:rpm rpmlint:rpmlint; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need="$need ${pair#*:}"
+done
+[ -z "$need" ] && exit 0
+echo "installing:$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $need >/dev/null
