@@ -121,7 +121,7 @@ v=$(baton status -c "$CFG" --json | node -e 'console.log(JSON.parse(require("fs"
 zero_failed "package upgrade under load" "$(load_stop)"
 
 # ---- removal ----
-dpkg -r baton >/tmp/dpkg.log 2>&1 && ok "dpkg -r baton" || bad "dpkg -r: $(tail -3 /tmp/dpkg.log)"
+apt-get remove -y baton >/tmp/dpkg.log 2>&1 && ok "apt-get remove baton" || bad "apt-get remove: $(tail -3 /tmp/dpkg.log)"
 [ "$(prop ActiveState)" = inactive ] && [ "$(prop Result)" = success ] && ok "removal stopped it cleanly" || bad "after removal: $(prop ActiveState) $(prop Result)"
 pgrep -f /usr/lib/baton >/dev/null && bad "processes left: $(pgrep -af /usr/lib/baton)" || ok "no baton process left"
 
