@@ -57,6 +57,7 @@ rootfs)
   log "debootstrap $suite ($include) into $root"
   t0=$SECONDS
   rm -rf "$root.tmp"
+  mkdir -p "$(dirname "$root")"
   debootstrap --variant=minbase --include="$include" "$suite" "$root.tmp" ${mirror:+"$mirror"} >"$state/debootstrap.log" 2>&1 ||
     { tail -20 "$state/debootstrap.log"; exit 1; }
   rm -f "$root.tmp"/var/cache/apt/archives/*.deb

@@ -46,6 +46,7 @@ for suite in $suites; do
   rm -f "$work/nodejs-host.deb"
   if [ "$suite" = bookworm ] && ! host_node_deb; then echo "FAIL: $suite: equivs nodejs"; failed=$((failed + 1)); continue; fi
   "$here/container.sh" rootfs "$suite" || { echo "FAIL: $suite: rootfs"; failed=$((failed + 1)); continue; }
+  "$here/container.sh" stop "$suite" # one left running by an interrupted run has dirty state
   "$here/container.sh" boot "$suite" "$work" || { echo "FAIL: $suite: boot"; failed=$((failed + 1)); continue; }
   "$here/container.sh" sh "$suite" /e2e/checks.sh "$suite" 2>&1 | tee "$work/checks-$suite.log"
   "$here/container.sh" stop "$suite"
