@@ -113,6 +113,26 @@ describe('reload (HUP, baton reload)', () => {
     expect(workerPids(s).sort()).toEqual(workerPids(s0).sort());
   });
 
+  test('a reload applies a new log format and level', async () => {
+    const dir = tmpdir();
+    const cfg = writeConfig(dir, {
+      name: 'logs',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: nodeWorker() },
+      log: { format: 'text' },
+    });
+    m = startMaster(cfg);
+    await ready(m);
+    const next = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    next.log = { format: 'json', level: 'debug' };
+    fs.writeFileSync(cfg, JSON.stringify(next));
+    expect(baton(['reload', '-c', cfg]).code).toBe(0);
+    m.proc.kill('SIGTTIN');
+    // a debug line, as JSON: both took effect
+    const line = await m.waitForOutput(/^\{.*"level":"debug".*worker 1 of generation 2 started.*\}$/m);
+    expect(JSON.parse(line[0]).level).toBe('debug');
+  });
+
   test('a second reload while one is under way is refused', async () => {
     const dir = tmpdir();
     const cfg = config(dir, { env: { WORKER_READY_DELAY_MS: '0' } });

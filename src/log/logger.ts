@@ -64,7 +64,7 @@ export interface Logger extends winston.Logger {
   reopen(): void;
 }
 
-export function createLogger(cfg: LogConfig, service: string): Logger {
+function parts(cfg: LogConfig, service: string): { format: winston.Logform.Format; transport: LineTransport } {
   const journal = !cfg.file && stderrIsJournal();
   let format: winston.Logform.Format;
   if (cfg.format === 'json') {
@@ -79,19 +79,21 @@ export function createLogger(cfg: LogConfig, service: string): Logger {
       winston.format.printf((i) => `${i.timestamp} ${i.level.padEnd(5)} [${service} ${process.pid}] ${i.message}${fields(i)}`),
     );
   }
-  const transport = new LineTransport(cfg.file);
+  return { format, transport: new LineTransport(cfg.file) };
+}
+
+export function createLogger(cfg: LogConfig, service: string): Logger {
+  const { format, transport } = parts(cfg, service);
   const logger = winston.createLogger({ level: cfg.level, format, transports: [transport], exitOnError: false }) as Logger;
   logger.reopen = () => transport.reopen();
   return logger;
 }
 
-/** Changes level/format/file in place on reload, keeping the same logger object. */
+/** Changes level, format and file in place on reload, keeping the same logger object. */
 export function reconfigureLogger(logger: Logger, cfg: LogConfig, service: string): void {
-  const fresh = createLogger(cfg, service);
-  for (const t of logger.transports) t.close?.();
-  logger.clear();
-  for (const t of fresh.transports) logger.add(t);
-  logger.format = fresh.format;
-  logger.level = cfg.level;
-  logger.reopen = fresh.reopen;
+  const { format, transport } = parts(cfg, service);
+  const old = [...logger.transports];
+  logger.configure({ level: cfg.level, format, transports: [transport], exitOnError: false });
+  for (const t of old) t.close?.();
+  logger.reopen = () => transport.reopen();
 }
