@@ -368,6 +368,42 @@ describe('binary upgrade (USR2)', () => {
   });
 });
 
+describe('no code loaded after start-up', () => {
+  test('reload (new log format), USR1, TTIN, TTOU, status and upgrade read no module from disk in a running master', async () => {
+    const dir = tmpdir();
+    const trace = path.join(dir, 'loads.txt');
+    const cfg = writeConfig(dir, { name: 'lazy', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker() } });
+    const m = startMaster(cfg, {
+      wrapper: SUBREAPER,
+      env: { NODE_OPTIONS: `--require ${path.join(__dirname, 'helpers', 'trace-loads.js')}`, TRACE_LOADS_FILE: trace },
+    });
+    try {
+      const s = await ready(m);
+      const master = s.pid;
+      const startedUp = Date.now();
+      const c = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+      c.log = { format: 'json', level: 'debug' };
+      fs.writeFileSync(cfg, JSON.stringify(c));
+      expect((await batonAsync(['reload', '-c', cfg])).code).toBe(0);
+      for (const sig of ['SIGUSR1', 'SIGTTIN', 'SIGTTOU'] as const) process.kill(master, sig);
+      await sleep(500);
+      await m.status();
+      const up = await batonAsync(['upgrade', '-c', cfg]);
+      expect(up.code).toBe(0);
+      await waitFor('old master gone', () => !isAlive(master));
+      const lines = fs.readFileSync(trace, 'utf8').trim().split('\n').map((l) => l.split(' '));
+      // the trace works: the master did load its code, before it was ready
+      expect(lines.some(([pid, , file]) => Number(pid) === master && file.endsWith('arbiter.js'))).toBe(true);
+      const late = lines.filter(([pid, at]) => Number(pid) === master && Number(at) > startedUp);
+      expect(late).toEqual([]);
+      process.kill((await m.status()).pid, 'SIGTERM');
+      expect((await m.exited).code).toBe(0);
+    } finally {
+      await cleanup(m);
+    }
+  });
+});
+
 describe('successor environment', () => {
   test('a malformed upgrade environment is refused with exit 78', async () => {
     const dir = tmpdir();
