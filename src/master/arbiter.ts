@@ -22,6 +22,7 @@ import {
   describeAll,
   describeListener,
   inheritedListeners,
+  passedOn,
   planListeners,
   type Listener,
   type ListenerPlan,
@@ -215,12 +216,13 @@ export class Arbiter {
 
   private spawnWorker(gen: Generation, slot: number, restarts: number): Worker {
     const wc = gen.config.workers;
+    const { fds, names } = passedOn(gen.listeners);
     const w = new Worker({
       slot,
       generation: gen.id,
       config: wc,
-      fds: gen.fds,
-      names: gen.fdNames,
+      fds,
+      names,
       notifySocket: this.receiver.address,
       baseEnv: this.baseEnv,
       restarts,
@@ -501,9 +503,7 @@ export class Arbiter {
         argv: [...this.opts.program, ...this.opts.args],
         cwd: this.opts.cwd,
         env: { ...this.baseEnv, ...this.systemd.envForSuccessor() },
-        fds: this.listeners.flatMap((l) => l.fds),
-        names: this.listeners.flatMap((l) => l.fds.map(() => l.name)),
-        origins: this.listeners.flatMap((l) => l.fds.map(() => (l.source === 'systemd' ? 'systemd' : 'config'))),
+        ...passedOn(this.listeners),
         nextGeneration: this.nextGeneration,
       });
       this.successor = succ;

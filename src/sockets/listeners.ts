@@ -35,6 +35,19 @@ export function describeListener(l: Listener): { name: string; source: ListenerS
   };
 }
 
+/**
+ * What a process started with `ls` receives, fd 3 onwards: the fds in order, the name of
+ * each (LISTEN_FDNAMES), and where each came from (for a successor master).
+ */
+export function passedOn(ls: Listener[]): { fds: number[]; names: string[]; origins: Array<'systemd' | 'config'> } {
+  const each = ls.flatMap((l) => l.fds.map((fd) => ({ fd, l })));
+  return {
+    fds: each.map((e) => e.fd),
+    names: each.map((e) => e.l.name),
+    origins: each.map((e) => (e.l.source === 'systemd' ? 'systemd' : 'config')),
+  };
+}
+
 export class ListenerError extends Error {
   override name = 'ListenerError';
 }

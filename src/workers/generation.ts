@@ -36,14 +36,6 @@ export class Generation {
     this.ready.catch(() => undefined);
   }
 
-  get fds(): number[] {
-    return this.listeners.flatMap((l) => l.fds);
-  }
-
-  get fdNames(): string[] {
-    return this.listeners.flatMap((l) => l.fds.map(() => l.name));
-  }
-
   workers(): Worker[] {
     return [...this.slots.values()];
   }
