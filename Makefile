@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_MODULES := node_modules/.package-lock.json
 NATIVE := dist/native/baton_native.node
 
-.PHONY: all install build run test clean deb rpm stage e2e
+.PHONY: all install build run test clean deb rpm stage e2e bench
 VERSION = $(shell node -p "require('./package.json').version")
 DEBDIR = build/deb/baton-$(VERSION)
 
@@ -66,6 +66,20 @@ rpm: build
 e2e: build
 	test/e2e/prereqs.sh
 	test/e2e/run.sh
+
+# baton beside bare workers, Node cluster and PM2; writes bench/results.md and the README's
+# benchmark section (about 20 min; BENCH_QUICK=1 for a 2-minute pass that checks the harness).
+# PM2 goes into bench/node_modules only. The harness and wrk run on CPU 1, the servers on
+# CPU 0; the subreaper re-parents a successor master here, as systemd would.
+BENCH_MODULES := bench/node_modules/.package-lock.json
+$(BENCH_MODULES): bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund
+	@touch $@
+
+bench: build $(BENCH_MODULES)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y wrk; } || \
+	  { echo "make bench: wrk is missing (apt-get install wrk, as root)"; exit 1; }
+	taskset -c $${BENCH_LOAD_CPU:-1} python3 test/helpers/subreaper.py node bench/run.js
 
 clean:
 	rm -rf dist src/native/build .run build

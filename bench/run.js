@@ -1,0 +1,235 @@
+'use strict';
+// make bench: baton beside bare workers, Node cluster and PM2 on the same app/hello.js, all in
+// one run on this machine. Writes bench/results.json (every sample), bench/results.md and the
+// charts, and the README's benchmark section. Run it through `make bench`, which installs wrk
+// and PM2 (into bench/node_modules only) and runs this under a subreaper.
+//
+// Knobs (environment): BENCH_QUICK=1 for a short pass that checks the harness; BENCH_ROUNDS,
+// BENCH_SECONDS (throughput), BENCH_RELOADS, BENCH_RELOAD_ROUNDS (reloads under load),
+// BENCH_TIMING_ROUNDS, BENCH_SCALE_WORKERS, BENCH_SCALE_LISTENERS, BENCH_SCALE_ROUNDS.
+const fs = require('node:fs');
+const path = require('node:path');
+const { performance } = require('node:perf_hooks');
+const { NotifyHub } = require('./lib/notify-hub');
+const { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU, HELLO, pinned } = require('./lib/peers');
+const { startWrk, LOAD_CPU, CONNECTIONS } = require('./lib/wrk');
+const { sleep, rssKiB, cpuMs, alive, descendantsOf, waitFor } = require('./lib/sys');
+const { machine, writeReport } = require('./lib/report');
+
+const quick = process.env.BENCH_QUICK === '1';
+const num = (name, full, short) => Number(process.env[name] || (quick ? short : full));
+const list = (name, full, short) => (process.env[name] || (quick ? short : full)).split(',').map(Number);
+const cfg = {
+  rounds: num('BENCH_ROUNDS', 5, 2),
+  seconds: num('BENCH_SECONDS', 5, 2),
+  warmupSeconds: 1,
+  reloads: num('BENCH_RELOADS', 20, 5),
+  reloadRounds: num('BENCH_RELOAD_ROUNDS', 3, 1),
+  pauseMs: 300,
+  timingRounds: num('BENCH_TIMING_ROUNDS', 10, 3),
+  scaleWorkers: list('BENCH_SCALE_WORKERS', '1,8,32,64', '1,8'),
+  scaleListeners: list('BENCH_SCALE_LISTENERS', '1,16', '1,16'),
+  scaleRounds: num('BENCH_SCALE_ROUNDS', 3, 1),
+  connections: CONNECTIONS,
+  serverCpu: SERVER_CPU,
+  loadCpu: LOAD_CPU,
+};
+const MODES = [
+  { key: 'keepalive', fresh: false, label: 'keep-alive' },
+  { key: 'fresh', fresh: true, label: 'new connection per request' },
+];
+
+let nextPort = 21000;
+const ports = (n = 1) => {
+  const p = nextPort;
+  nextPort += Math.max(20, n);
+  return p;
+};
+const log = (m) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const hub = new NotifyHub();
+
+/** wrk for `seconds` while sampling the manager's CPU time and RSS (max of a sample every 250 ms). */
+async function measure(port, fresh, seconds, managerPid) {
+  const cpu0 = managerPid ? cpuMs(managerPid) : NaN;
+  const t0 = performance.now();
+  const w = startWrk({ port, fresh, seconds });
+  let rssMax = NaN;
+  const sampler = setInterval(() => {
+    if (managerPid) rssMax = Math.max(Number.isNaN(rssMax) ? 0 : rssMax, rssKiB(managerPid));
+  }, 250);
+  const r = await w.done.finally(() => clearInterval(sampler));
+  const wall = performance.now() - t0;
+  return {
+    rps: r.rps,
+    p99ms: r.latency_us.p99 / 1000,
+    p50ms: r.latency_us.p50 / 1000,
+    failed: r.failed,
+    requests: r.requests,
+    managerCpuPct: managerPid ? ((cpuMs(managerPid) - cpu0) / wall) * 100 : NaN,
+    managerRssKiB: rssMax,
+  };
+}
+
+// ---- 1 and 4: throughput, p99, the manager's memory and CPU ----
+async function throughput() {
+  const peers = [new Bare({ port: ports() }), new Baton({ port: ports(), hub }), new Cluster({ port: ports() }), new Pm2({ port: ports() })];
+  const out = { samples: [], idleRssKiB: {} };
+  for (const p of peers) {
+    await p.start();
+    await sleep(1000);
+    if (p.managerPid()) out.idleRssKiB[p.name] = rssKiB(p.managerPid());
+  }
+  try {
+    for (let round = 1; round <= cfg.rounds; round++) {
+      for (const mode of MODES) {
+        // rotate the order each round so no peer always runs first or last
+        const order = peers.map((_, i) => peers[(i + round) % peers.length]);
+        for (const p of order) {
+          await measure(p.port, mode.fresh, cfg.warmupSeconds);
+          const s = await measure(p.port, mode.fresh, cfg.seconds, p.managerPid());
+          out.samples.push({ round, mode: mode.key, peer: p.name, ...s });
+          log(`throughput round ${round} ${mode.key} ${p.name}: ${Math.round(s.rps)} req/s, p99 ${s.p99ms.toFixed(1)} ms, ${s.failed} failed`);
+        }
+      }
+    }
+    for (const p of peers) if (p.managerPid()) out.idleRssKiB[`${p.name} after load`] = rssKiB(p.managerPid());
+  } finally {
+    for (const p of peers) await p.stop();
+  }
+  return out;
+}
+
+// ---- 2 (and 3 under load): failed requests while reloading under load ----
+const TOOLS = [
+  { key: 'baton-hup', label: 'baton HUP', make: (port) => new Baton({ port, hub }), act: (p) => p.reload() },
+  { key: 'baton-usr2', label: 'baton USR2', make: (port) => new Baton({ port, hub }), act: async (p) => (await p.upgrade()).goneMs },
+  { key: 'pm2-reload', label: 'pm2 reload', make: (port) => new Pm2({ port }), act: (p) => p.reload() },
+  { key: 'naive-restart', label: 'naive restart (stop, start)', make: (port) => new Naive({ port }), act: (p) => p.reload() },
+];
+
+async function reloads() {
+  const runs = [];
+  for (let round = 1; round <= cfg.reloadRounds; round++) {
+    for (const tool of TOOLS) {
+      for (const mode of MODES) {
+        const p = tool.make(ports());
+        await p.start();
+        await sleep(500);
+        const firstManager = p.managerPid();
+        const w = startWrk({ port: p.port, fresh: mode.fresh });
+        const times = [];
+        let r;
+        let lastManager;
+        try {
+          await sleep(500);
+          for (let i = 0; i < cfg.reloads; i++) {
+            times.push(await tool.act(p));
+            await sleep(cfg.pauseMs);
+          }
+          await sleep(500);
+        } finally {
+          r = await w.stop();
+          lastManager = p.managerPid();
+          await p.stop();
+        }
+        runs.push({ round, tool: tool.key, mode: mode.key, failed: r.failed, errors: r.errors, requests: r.requests, times, managerChanged: lastManager !== firstManager });
+        log(`reloads round ${round} ${tool.key} ${mode.key}: ${cfg.reloads} reloads, ${r.requests} requests, ${r.failed} failed ${JSON.stringify(r.errors)}`);
+      }
+    }
+  }
+  return runs;
+}
+
+// ---- 3: reload and upgrade times with no load, against the workers' own boot time ----
+async function timings() {
+  const out = { bootMs: [], hupMs: [], usr2ReadyMs: [], usr2GoneMs: [] };
+  // the floor: the same 2 workers started at once on the server CPU, until both sent READY=1
+  const fd = require('./lib/notify-hub').native.listenSocket(4, '127.0.0.1', ports(), 128, 0);
+  try {
+    for (let i = 0; i < cfg.timingRounds; i++) {
+      const mark = hub.mark;
+      const t0 = performance.now();
+      const kids = [0, 1].map(() =>
+        pinned('sh', ['-c', 'LISTEN_PID=$$ exec node "$0"', HELLO], {
+          env: { ...process.env, LISTEN_FDS: '1', LISTEN_FDNAMES: 'http', NOTIFY_SOCKET: hub.address },
+          stdio: ['ignore', 'ignore', 'ignore', fd],
+        }),
+      );
+      const pids = new Set(kids.map((k) => k.pid));
+      await waitFor('both workers READY=1', () => hub.messages.slice(mark).filter((m) => pids.has(m.pid) && m.fields.get('READY') === '1').length >= 2, 30000, 2);
+      const last = hub.messages.slice(mark).filter((m) => pids.has(m.pid)).pop();
+      out.bootMs.push(last.at - t0);
+      for (const k of kids) k.kill('SIGTERM');
+      await waitFor('workers to exit', () => kids.every((k) => !alive(k.pid)));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const b = new Baton({ port: ports(), hub });
+  await b.start();
+  try {
+    for (let i = 0; i < cfg.timingRounds; i++) {
+      await sleep(300);
+      out.hupMs.push(await b.reload());
+    }
+    for (let i = 0; i < cfg.timingRounds; i++) {
+      await sleep(300);
+      const u = await b.upgrade();
+      out.usr2ReadyMs.push(u.readyMs);
+      out.usr2GoneMs.push(u.goneMs);
+    }
+  } finally {
+    await b.stop();
+  }
+  log(`timings: boot ${out.bootMs.map(Math.round)} hup ${out.hupMs.map(Math.round)} usr2 ${out.usr2GoneMs.map(Math.round)}`);
+  return out;
+}
+
+// ---- 5: how start, reload, stop and the master's memory grow with workers and listeners ----
+async function scale() {
+  const out = [];
+  for (const listeners of cfg.scaleListeners) {
+    for (const workers of cfg.scaleWorkers) {
+      for (let round = 1; round <= cfg.scaleRounds; round++) {
+        const b = new Baton({ port: ports(listeners), workers, listeners, hub });
+        const startMs = await b.start();
+        await sleep(500);
+        const rssIdleKiB = rssKiB(b.pid);
+        const reloadMs = await b.reload();
+        await sleep(500);
+        const rssAfterReloadKiB = rssKiB(b.pid);
+        const t0 = performance.now();
+        await b.stop();
+        const stopMs = performance.now() - t0;
+        out.push({ workers, listeners, round, startMs, reloadMs, stopMs, rssIdleKiB, rssAfterReloadKiB });
+        log(`scale ${workers} workers ${listeners} listeners: start ${Math.round(startMs)} ms, reload ${Math.round(reloadMs)} ms, stop ${Math.round(stopMs)} ms, rss ${rssIdleKiB} KiB`);
+      }
+    }
+  }
+  return out;
+}
+
+async function main() {
+  if (require('node:os').cpus().length < 2) throw new Error('make bench needs 2 cores: one for the servers, one for wrk');
+  const started = new Date();
+  log(`work folder ${WORK}; servers on CPU ${SERVER_CPU}, wrk on CPU ${LOAD_CPU}; ${quick ? 'QUICK pass' : 'full run'}`);
+  const results = { date: started.toISOString(), quick, cfg, machine: machine() };
+  results.throughput = await throughput();
+  results.reloads = await reloads();
+  results.timings = await timings();
+  results.scale = await scale();
+  results.durationS = (Date.now() - started.getTime()) / 1000;
+  const left = descendantsOf(process.pid).filter((p) => alive(p));
+  if (left.length) throw new Error(`processes left behind: ${left.join(' ')}`);
+  writeReport(results);
+  log(`done in ${Math.round(results.durationS)} s`);
+}
+
+main()
+  .then(() => fs.rmSync(WORK, { recursive: true, force: true }))
+  .catch((e) => {
+    log(`FAILED: ${e.stack || e.message}`);
+    log(`logs of the services are kept in ${WORK}`);
+    process.exitCode = 1;
+  })
+  .finally(() => hub.close());
