@@ -4,9 +4,11 @@
 // charts, and the README's benchmark section. Run it through `make bench`, which installs wrk
 // and PM2 (into bench/node_modules only) and runs this under a subreaper.
 //
-// Knobs (environment): BENCH_QUICK=1 for a short pass that checks the harness; BENCH_ROUNDS,
-// BENCH_SECONDS (throughput), BENCH_RELOADS, BENCH_RELOAD_ROUNDS (reloads under load),
-// BENCH_TIMING_ROUNDS, BENCH_SCALE_WORKERS, BENCH_SCALE_LISTENERS, BENCH_SCALE_ROUNDS.
+// Knobs (environment): BENCH_QUICK=1 for a short pass that checks the harness (written to
+// build/bench-quick/ only); BENCH_ROUNDS, BENCH_SECONDS (throughput), BENCH_RELOADS,
+// BENCH_RELOAD_ROUNDS (reloads under load), BENCH_TIMING_ROUNDS, BENCH_SCALE_WORKERS,
+// BENCH_SCALE_LISTENERS, BENCH_SCALE_ROUNDS; BENCH_SERVER_CPU, BENCH_LOAD_CPU,
+// BENCH_CONNECTIONS.
 const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -26,6 +28,8 @@ const cfg = {
   reloads: num('BENCH_RELOADS', 20, 5),
   reloadRounds: num('BENCH_RELOAD_ROUNDS', 3, 1),
   pauseMs: 300,
+  // how long the master waits after USR2 for a `systemctl kill` burst to end (read off the source)
+  usr2SettleMs: Number(/USR2_SETTLE_MS = (\d+)/.exec(fs.readFileSync(path.join(__dirname, '../src/master/arbiter.ts'), 'utf8'))[1]),
   timingRounds: num('BENCH_TIMING_ROUNDS', 10, 3),
   scaleWorkers: list('BENCH_SCALE_WORKERS', '1,8,32,64', '1,8'),
   scaleListeners: list('BENCH_SCALE_LISTENERS', '1,16', '1,16'),
@@ -142,7 +146,7 @@ async function reloads() {
 
 // ---- 3: reload and upgrade times with no load, against the workers' own boot time ----
 async function timings() {
-  const out = { bootMs: [], hupMs: [], usr2ReadyMs: [], usr2GoneMs: [] };
+  const out = { bootMs: [], hupMs: [], usr2ReadyMs: [], usr2GoneMs: [], controlReadyMs: [], controlGoneMs: [] };
   // the floor: the same 2 workers started at once on the server CPU, until both sent READY=1
   const fd = require('./lib/notify-hub').native.listenSocket(4, '127.0.0.1', ports(), 128, 0);
   try {
@@ -178,6 +182,14 @@ async function timings() {
       out.usr2ReadyMs.push(u.readyMs);
       out.usr2GoneMs.push(u.goneMs);
     }
+    // the same upgrade asked for on the control socket (what `baton upgrade` does): no wait
+    // for a `systemctl kill` burst of USR2 to end
+    for (let i = 0; i < cfg.timingRounds; i++) {
+      await sleep(300);
+      const u = await b.upgrade(true);
+      out.controlReadyMs.push(u.readyMs);
+      out.controlGoneMs.push(u.goneMs);
+    }
   } finally {
     await b.stop();
   }
@@ -193,15 +205,18 @@ async function scale() {
       for (let round = 1; round <= cfg.scaleRounds; round++) {
         const b = new Baton({ port: ports(listeners), workers, listeners, hub });
         const startMs = await b.start();
+        const masterCpuStartMs = cpuMs(b.pid);
         await sleep(500);
         const rssIdleKiB = rssKiB(b.pid);
+        const cpu0 = cpuMs(b.pid);
         const reloadMs = await b.reload();
+        const masterCpuReloadMs = cpuMs(b.pid) - cpu0;
         await sleep(500);
         const rssAfterReloadKiB = rssKiB(b.pid);
         const t0 = performance.now();
         await b.stop();
         const stopMs = performance.now() - t0;
-        out.push({ workers, listeners, round, startMs, reloadMs, stopMs, rssIdleKiB, rssAfterReloadKiB });
+        out.push({ workers, listeners, round, startMs, reloadMs, stopMs, rssIdleKiB, rssAfterReloadKiB, masterCpuStartMs, masterCpuReloadMs });
         log(`scale ${workers} workers ${listeners} listeners: start ${Math.round(startMs)} ms, reload ${Math.round(reloadMs)} ms, stop ${Math.round(stopMs)} ms, rss ${rssIdleKiB} KiB`);
       }
     }
@@ -221,8 +236,8 @@ async function main() {
   results.durationS = (Date.now() - started.getTime()) / 1000;
   const left = descendantsOf(process.pid).filter((p) => alive(p));
   if (left.length) throw new Error(`processes left behind: ${left.join(' ')}`);
-  writeReport(results);
-  log(`done in ${Math.round(results.durationS)} s`);
+  const written = writeReport(results);
+  log(`done in ${Math.round(results.durationS)} s; wrote ${path.relative(process.cwd(), written)}${quick ? ' (a quick pass: bench/ and the README are left as they were)' : ' and the README'}`);
 }
 
 main()

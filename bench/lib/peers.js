@@ -3,6 +3,7 @@
 // Everything on the server side is pinned to SERVER_CPU (taskset; children inherit it), the
 // load generator to the other core (wrk.js).
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFile } = require('node:child_process');
@@ -111,12 +112,19 @@ class Baton {
     const r = await this.hub.next('READY=1 after HUP', mark, (m) => m.pid === this.pid && m.fields.get('READY') === '1');
     return r.at - t0;
   }
-  /** USR2; resolves to { readyMs: MAINPID= (successor ready, named main pid), goneMs: old master exited }. */
-  async upgrade() {
+  /**
+   * USR2 (or, with `viaControl`, the control socket's upgrade command, which `baton upgrade`
+   * sends); resolves to { readyMs: MAINPID= sent (successor ready), goneMs: old master exited }.
+   */
+  async upgrade(viaControl = false) {
     const mark = this.hub.mark;
     const old = this.pid;
     const t0 = performance.now();
-    process.kill(old, 'SIGUSR2');
+    if (viaControl) {
+      const c = net.connect(path.join(this.dir, 'run', 'control.sock'), () => c.end('{"cmd":"upgrade"}\n'));
+      c.on('error', () => undefined);
+      c.resume();
+    } else process.kill(old, 'SIGUSR2');
     const r = await this.hub.next('MAINPID= after USR2', mark, (m) => m.fields.has('MAINPID'));
     this.pid = Number(r.fields.get('MAINPID'));
     await waitFor(`old master ${old} to exit`, () => !alive(old), 60000, 2);

@@ -134,6 +134,8 @@ function timingRows(r) {
     `| baton HUP → new generation serving (master's READY=1) | ${ms0(summary(t.hupMs))} | ${ms0(underLoad('baton-hup'))} |`,
     `| baton USR2 → new master ready (MAINPID= sent) | ${ms0(summary(t.usr2ReadyMs))} | – |`,
     `| baton USR2 → new master ready and old master gone | ${ms0(summary(t.usr2GoneMs))} | ${ms0(underLoad('baton-usr2'))} |`,
+    `| upgrade on the control socket (\`baton upgrade\`, no ${r.cfg.usr2SettleMs} ms wait for a USR2 burst) → new master ready | ${ms0(summary(t.controlReadyMs))} | – |`,
+    `| upgrade on the control socket → new master ready and old master gone | ${ms0(summary(t.controlGoneMs))} | – |`,
     `| pm2 reload (the CLI's run: one worker after the other) | – | ${ms0(underLoad('pm2-reload'))} |`,
     `| naive restart: stop, start, answering again | – | ${ms0(underLoad('naive-restart'))} |`,
   ];
@@ -163,10 +165,16 @@ function scaleRows(r) {
     for (const workers of r.cfg.scaleWorkers) {
       const s = by(r.scale, (x) => x.workers === workers && x.listeners === listeners);
       const f = (key, d = 0, unit = ' ms', k = 1) => fmt(summary(s.map((x) => x[key] / k)), d, unit);
-      rows.push(`| ${workers} | ${listeners} | ${f('startMs')} | ${f('reloadMs')} | ${f('stopMs')} | ${f('rssIdleKiB', 1, ' MiB', 1024)} | ${f('rssAfterReloadKiB', 1, ' MiB', 1024)} |`);
+      rows.push(
+        `| ${workers} | ${listeners} | ${f('startMs')} | ${f('reloadMs')} | ${f('stopMs')} | ${f('masterCpuStartMs')} | ${f('masterCpuReloadMs')} | ${f('rssIdleKiB', 1, ' MiB', 1024)} | ${f('rssAfterReloadKiB', 1, ' MiB', 1024)} |`,
+      );
     }
   }
-  return ['| workers | listeners | start (to READY=1) | reload (HUP to READY=1) | stop (TERM to exit) | master RSS | master RSS after the reload |', '|---|---|---|---|---|---|---|', ...rows];
+  return [
+    '| workers | listeners | start (to READY=1) | reload (HUP to READY=1) | stop (TERM to exit) | master CPU time: start | master CPU time: reload | master RSS | master RSS after the reload |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+  ];
 }
 
 function scaleChart(r) {
@@ -245,14 +253,20 @@ function render(r) {
   ].join('\n');
 }
 
+/**
+ * A full run writes into bench/ and the README; a quick pass (too few rounds to quote) into
+ * build/bench-quick/ only. Returns the results.md written.
+ */
 function writeReport(r) {
-  fs.mkdirSync(path.join(BENCH, 'charts'), { recursive: true });
-  fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify(r, null, 1) + '\n');
-  fs.writeFileSync(path.join(BENCH, 'charts/throughput.svg'), throughputChart(r));
-  fs.writeFileSync(path.join(BENCH, 'charts/failed.svg'), failedChart(r));
-  fs.writeFileSync(path.join(BENCH, 'charts/scale.svg'), scaleChart(r));
+  const out = r.quick ? path.join(ROOT, 'build/bench-quick') : BENCH;
+  fs.mkdirSync(path.join(out, 'charts'), { recursive: true });
+  fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify(r, null, 1) + '\n');
+  fs.writeFileSync(path.join(out, 'charts/throughput.svg'), throughputChart(r));
+  fs.writeFileSync(path.join(out, 'charts/failed.svg'), failedChart(r));
+  fs.writeFileSync(path.join(out, 'charts/scale.svg'), scaleChart(r));
   const md = render(r);
-  fs.writeFileSync(path.join(BENCH, 'results.md'), md);
+  fs.writeFileSync(path.join(out, 'results.md'), md);
+  if (r.quick) return path.join(out, 'results.md');
   // The README quotes the same tables, with its links pointed into bench/
   const readme = path.join(ROOT, 'README.md');
   const text = fs.readFileSync(readme, 'utf8');
@@ -260,9 +274,10 @@ function writeReport(r) {
   const end = '<!-- bench:end -->';
   const a = text.indexOf(begin);
   const b = text.indexOf(end);
-  if (a < 0 || b < a) return;
+  if (a < 0 || b < a) throw new Error(`README.md has no ${begin} ... ${end} section to write`);
   const body = md.split('\n').slice(6).join('\n').replace(/^## /gm, '#### ').replace(/\]\(charts\//g, '](bench/charts/');
   fs.writeFileSync(readme, `${text.slice(0, a + begin.length)}\n${body}\n${text.slice(b)}`);
+  return path.join(out, 'results.md');
 }
 
 module.exports = { machine, writeReport, render };
