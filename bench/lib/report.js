@@ -202,7 +202,7 @@ function setup(r) {
     `- Versions: baton ${m.baton}, Node ${m.node}, ${m.wrk}, PM2 ${m.pm2}.`,
     `- Every peer runs the same \`bench/app/hello.js\` (2 workers, 127.0.0.1, a 12-byte answer), listening and stopping gracefully through \`baton/worker\`'s \`serve()\`.`,
     `- Cores: everything on the server side (managers and workers) is pinned to CPU ${c.serverCpu} and wrk (\`-t1 -c${c.connections}\`) to CPU ${c.loadCpu} with \`taskset\`, so the load generator can never take the workers' core. The harness also runs on CPU ${c.loadCpu} and sleeps while wrk measures.`,
-    `- Throughput: ${c.rounds} rounds of ${c.seconds} s per peer and connection mode, each after a ${c.warmupSeconds} s warm-up, peers in a rotating order. Reloads: ${c.reloadRounds} runs of ${c.reloads} reloads per tool and mode, ${c.pauseMs} ms apart, under the same wrk load. Figures are median (min–max).`,
+    `- Throughput: ${c.rounds} rounds of ${c.seconds} s per peer and connection mode, each after a ${c.warmupSeconds} s warm-up; the order is bare, baton, Node cluster, PM2 in odd rounds and the reverse in even ones. Reloads: ${c.reloadRounds} runs of ${c.reloads} reloads per tool and mode, ${c.pauseMs} ms apart, under the same wrk load. Figures are median (min–max).`,
   ];
 }
 
