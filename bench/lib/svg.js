@@ -33,14 +33,15 @@ function barChart({ title, items, log = false }) {
   return svg(width, height, body);
 }
 
-/** Lines over evenly spaced x categories. */
+/** Lines over a linear x axis, a tick at each x that has a point. */
 function lineChart({ title, xLabel, series }) {
   const width = 720;
   const height = 380;
   const m = { left: 70, right: 190, top: 40, bottom: 50 };
   const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
   const ymax = niceMax(Math.max(1, ...series.flatMap((s) => s.points.map((p) => p[1]).filter(Number.isFinite))));
-  const px = (x) => m.left + (xs.length === 1 ? 0.5 : xs.indexOf(x) / (xs.length - 1)) * (width - m.left - m.right);
+  // a linear x axis from 0, so linear growth looks like a straight line
+  const px = (x) => m.left + (x / xs[xs.length - 1]) * (width - m.left - m.right);
   const py = (y) => height - m.bottom - (y / ymax) * (height - m.top - m.bottom);
   const body = [`<text x="10" y="22" ${TITLE}>${esc(title)}</text>`];
   for (let i = 0; i <= 5; i++) {
