@@ -13,9 +13,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { NotifyHub } = require('./lib/notify-hub');
-const { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU, HELLO, pinned } = require('./lib/peers');
+const { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU } = require('./lib/peers');
 const { startWrk, LOAD_CPU, CONNECTIONS } = require('./lib/wrk');
-const { sleep, rssKiB, cpuMs, alive, descendantsOf, waitFor } = require('./lib/sys');
+const { sleep, rssKiB, cpuMs, alive, descendantsOf } = require('./lib/sys');
 const { machine, writeReport } = require('./lib/report');
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -76,7 +76,7 @@ async function measure(port, fresh, seconds, managerPid) {
 
 // ---- 1 and 4: throughput, p99, the manager's memory and CPU ----
 async function throughput() {
-  const peers = [new Bare({ port: ports() }), new Baton({ port: ports(), hub }), new Cluster({ port: ports() }), new Pm2({ port: ports() })];
+  const peers = [new Bare({ port: ports(), hub }), new Baton({ port: ports(), hub }), new Cluster({ port: ports() }), new Pm2({ port: ports() })];
   const out = { samples: [], idleRssKiB: {} };
   for (const p of peers) {
     await p.start();
@@ -150,26 +150,10 @@ async function reloads() {
 async function timings() {
   const out = { bootMs: [], hupMs: [], usr2ReadyMs: [], usr2GoneMs: [], controlReadyMs: [], controlGoneMs: [] };
   // the floor: the same 2 workers started at once on the server CPU, until both sent READY=1
-  const fd = require('./lib/notify-hub').native.listenSocket(4, '127.0.0.1', ports(), 128, 0);
-  try {
-    for (let i = 0; i < cfg.timingRounds; i++) {
-      const mark = hub.mark;
-      const t0 = performance.now();
-      const kids = [0, 1].map(() =>
-        pinned('sh', ['-c', 'LISTEN_PID=$$ exec node "$0"', HELLO], {
-          env: { ...process.env, LISTEN_FDS: '1', LISTEN_FDNAMES: 'http', NOTIFY_SOCKET: hub.address },
-          stdio: ['ignore', 'ignore', 'ignore', fd],
-        }),
-      );
-      const pids = new Set(kids.map((k) => k.pid));
-      await waitFor('both workers READY=1', () => hub.messages.slice(mark).filter((m) => pids.has(m.pid) && m.fields.get('READY') === '1').length >= 2, 30000, 2);
-      const last = hub.messages.slice(mark).filter((m) => pids.has(m.pid)).pop();
-      out.bootMs.push(last.at - t0);
-      for (const k of kids) k.kill('SIGTERM');
-      await waitFor('workers to exit', () => kids.every((k) => !alive(k.pid)));
-    }
-  } finally {
-    fs.closeSync(fd);
+  const floor = new Bare({ port: ports(), hub });
+  for (let i = 0; i < cfg.timingRounds; i++) {
+    out.bootMs.push(await floor.start());
+    await floor.stop();
   }
   const b = new Baton({ port: ports(), hub });
   await b.start();

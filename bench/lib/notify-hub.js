@@ -24,6 +24,19 @@ class NotifyHub {
     return waitFor(what, () => this.messages.slice(from).find(match), timeoutMs, 2);
   }
 
+  /** Waits for READY=1 from every one of `pids` after index `from`; resolves to the last of them. */
+  allReady(what, from, pids, timeoutMs = 60000) {
+    return waitFor(
+      what,
+      () => {
+        const ready = this.messages.slice(from).filter((m) => pids.has(m.pid) && m.fields.get('READY') === '1');
+        return new Set(ready.map((m) => m.pid)).size >= pids.size ? ready[ready.length - 1] : undefined;
+      },
+      timeoutMs,
+      2,
+    );
+  }
+
   get mark() {
     return this.messages.length;
   }

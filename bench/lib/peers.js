@@ -9,7 +9,7 @@ const path = require('node:path');
 const { spawn, execFile } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const { native } = require('./notify-hub');
-const { waitFor, alive, serving, sleep, descendantsOf } = require('./sys');
+const { waitFor, alive, serving, descendantsOf } = require('./sys');
 
 const SERVER_CPU = process.env.BENCH_SERVER_CPU || '0';
 const ROOT = path.join(__dirname, '../..');
@@ -40,21 +40,28 @@ async function gone(pid, what, timeoutMs = 60000) {
 
 const ms = (t0) => performance.now() - t0;
 
-/** The same workers sharing listening sockets with no manager: this process binds them (and never accepts). */
+/**
+ * The same workers sharing listening sockets with no manager: this process binds them (and
+ * never accepts). Their READY=1 comes to the harness's NOTIFY_SOCKET, so start() is also the
+ * workers' own boot time, the floor for a reload.
+ */
 class Bare {
-  constructor({ port, workers = 2, listeners = 1 }) {
-    Object.assign(this, { name: 'bare', port, workers, listeners });
+  constructor({ port, workers = 2, listeners = 1, hub }) {
+    Object.assign(this, { name: 'bare', port, workers, listeners, hub });
   }
+  /** Resolves to ms from spawning the workers to the last one's READY=1. */
   async start() {
     this.fds = [];
     for (let i = 0; i < this.listeners; i++) this.fds.push(native.listenSocket(4, '127.0.0.1', this.port + i, BACKLOG, 0));
+    const env = { ...process.env, LISTEN_FDS: String(this.fds.length), LISTEN_FDNAMES: this.fds.map(() => 'http').join(':'), NOTIFY_SOCKET: this.hub.address };
+    const mark = this.hub.mark;
+    const t0 = performance.now();
     this.children = [];
     for (let i = 0; i < this.workers; i++) {
-      const env = { ...process.env, LISTEN_FDS: String(this.fds.length), LISTEN_FDNAMES: this.fds.map(() => 'http').join(':') };
-      const child = pinned('sh', ['-c', 'LISTEN_PID=$$ exec node "$0"', HELLO], { env, stdio: ['ignore', 'ignore', logFile('bare'), ...this.fds] });
-      this.children.push(child);
+      this.children.push(pinned('sh', ['-c', 'LISTEN_PID=$$ exec node "$0"', HELLO], { env, stdio: ['ignore', 'ignore', logFile('bare'), ...this.fds] }));
     }
-    await serving(this.port);
+    const last = await this.hub.allReady('READY=1 from the bare workers', mark, new Set(this.children.map((c) => c.pid)));
+    return last.at - t0;
   }
   managerPid() {
     return undefined;
@@ -220,4 +227,4 @@ class Pm2 {
   }
 }
 
-module.exports = { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU, HELLO, pinned, sleep };
+module.exports = { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU };

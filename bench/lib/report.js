@@ -275,7 +275,10 @@ function writeReport(r) {
   const a = text.indexOf(begin);
   const b = text.indexOf(end);
   if (a < 0 || b < a) throw new Error(`README.md has no ${begin} ... ${end} section to write`);
-  const body = md.split('\n').slice(6).join('\n').replace(/^## /gm, '#### ').replace(/\]\(charts\//g, '](bench/charts/');
+  const body = md
+    .slice(md.indexOf('## Setup') + '## Setup\n'.length)
+    .replace(/^## /gm, '#### ')
+    .replace(/\]\(charts\//g, '](bench/charts/');
   fs.writeFileSync(readme, `${text.slice(0, a + begin.length)}\n${body}\n${text.slice(b)}`);
   return path.join(out, 'results.md');
 }

@@ -44,6 +44,4 @@ function startWrk({ port, fresh, seconds = 3600, connections = CONNECTIONS }) {
   };
 }
 
-const runWrk = (opts) => startWrk(opts).done;
-
-module.exports = { startWrk, runWrk, LOAD_CPU, CONNECTIONS };
+module.exports = { startWrk, LOAD_CPU, CONNECTIONS };
