@@ -38,6 +38,8 @@ function machine() {
 }
 
 const by = (xs, pred) => xs.filter(pred);
+/** A markdown table's header and separator lines, the separator sized from the columns. */
+const head = (...cols) => [`| ${cols.join(' | ')} |`, `|${'---|'.repeat(cols.length)}`];
 const ms0 = (s) => fmt(s, 0, ' ms');
 const MODE_LABEL = { keepalive: 'keep-alive', fresh: 'new connection per request' };
 const TOOL_LABEL = { 'baton-hup': 'baton HUP', 'baton-usr2': 'baton USR2', 'pm2-reload': 'pm2 reload', 'naive-restart': 'naive restart' };
@@ -69,14 +71,12 @@ function throughputTables(r) {
     ratioRows.push(`| ${MODE_LABEL[mode]} | ${fmt(vsBare, 3)} | ${fmt(ratio('cluster'), 3)} | ${fmt(ratio('pm2'), 3)} |`);
   }
   return [
-    `| connections | figure | ${PEERS.map((p) => PEER_LABEL[p]).join(' | ')} |`,
-    '|---|---|---|---|---|---|',
+    ...head('connections', 'figure', ...PEERS.map((p) => PEER_LABEL[p])),
     ...rows,
     '',
     'Throughput ratios, each from one round (the peers ran back to back), median (min–max) over the rounds:',
     '',
-    '| connections | baton / bare | baton / Node cluster | baton / PM2 |',
-    '|---|---|---|---|',
+    ...head('connections', 'baton / bare', 'baton / Node cluster', 'baton / PM2'),
     ...ratioRows,
     '',
     '![throughput](charts/throughput.svg)',
@@ -128,8 +128,7 @@ function timingRows(r) {
   const t = r.timings;
   const underLoad = (tool) => summary(by(r.reloads, (x) => x.tool === tool).flatMap((x) => x.times));
   return [
-    '| what | idle | under load (both connection modes) |',
-    '|---|---|---|',
+    ...head('what', 'idle', 'under load (both connection modes)'),
     `| workers' own boot: 2 workers started at once, until both sent READY=1 (the floor) | ${ms0(summary(t.bootMs))} | – |`,
     `| baton HUP → new generation serving (master's READY=1) | ${ms0(summary(t.hupMs))} | ${ms0(underLoad('baton-hup'))} |`,
     `| baton USR2 → new master ready (MAINPID= sent) | ${ms0(summary(t.usr2ReadyMs))} | – |`,
@@ -153,8 +152,14 @@ function memoryRows(r) {
     );
   }
   return [
-    '| process | RSS idle | RSS under load, keep-alive | RSS under load, new connections | CPU under load, keep-alive | CPU under load, new connections |',
-    '|---|---|---|---|---|---|',
+    ...head(
+      'process',
+      'RSS idle',
+      'RSS under load, keep-alive',
+      'RSS under load, new connections',
+      'CPU under load, keep-alive',
+      'CPU under load, new connections',
+    ),
     ...rows,
   ];
 }
@@ -171,8 +176,17 @@ function scaleRows(r) {
     }
   }
   return [
-    '| workers | listeners | start (to READY=1) | reload (HUP to READY=1) | stop (TERM to exit) | master CPU time: start | master CPU time: reload | master RSS | master RSS after the reload |',
-    '|---|---|---|---|---|---|---|---|---|',
+    ...head(
+      'workers',
+      'listeners',
+      'start (to READY=1)',
+      'reload (HUP to READY=1)',
+      'stop (TERM to exit)',
+      'master CPU time: start',
+      'master CPU time: reload',
+      'master RSS',
+      'master RSS after the reload',
+    ),
     ...rows,
   ];
 }
@@ -225,8 +239,7 @@ function render(r) {
     '',
     `A failed request is anything wrk did not get a 2xx answer for: refused or reset connections, requests left unanswered, timeouts (10 s), other statuses. Per run of ${r.cfg.reloads} reloads:`,
     '',
-    '| tool | connections | failed requests | requests in the run | kinds of failure (all runs) | one reload took |',
-    '|---|---|---|---|---|---|',
+    ...head('tool', 'connections', 'failed requests', 'requests in the run', 'kinds of failure (all runs)', 'one reload took'),
     ...reloadRows(r),
     '',
     'wrk retries a refused connection at once, so during a naive restart it counts every attempt that hits the closed port: that count grows with the client\'s retry rate, and any count above 0 is requests a user saw fail. ' +
