@@ -31,7 +31,7 @@ run: build
 # jest (everything that runs as any user), then, as root, the packages and the end-to-end
 # suite in real systemd containers; without root those are skipped, and it says so.
 test: build
-	npx jest --ci
+	python3 test/helpers/subreaper.py --kill-leftovers npx jest --ci
 	@if [ "$$(id -u)" = 0 ]; then \
 	  set -e; test/e2e/prereqs.sh; mkdir -p build; \
 	  $(MAKE) --no-print-directory rpm >build/rpm.log 2>&1 || { tail -30 build/rpm.log; exit 1; }; \

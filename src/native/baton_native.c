@@ -416,6 +416,25 @@ static napi_value NotifyBind(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+// peerCred(fd) -> { pid, uid, gid }: the kernel's credentials of the process at the other end
+// of a connected unix socket (SO_PEERCRED, taken at connect()/listen() time, unforgeable).
+static napi_value PeerCred(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  struct ucred cr;
+  socklen_t l = sizeof cr;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0) return throw_errno(env, errno, "getsockopt", "SO_PEERCRED");
+  napi_value out;
+  CHECK(napi_create_object(env, &out));
+  set_int(env, out, "pid", cr.pid);
+  set_int(env, out, "uid", cr.uid);
+  set_int(env, out, "gid", cr.gid);
+  return out;
+}
+
 // setChildSubreaper(): orphaned descendants are re-parented to this process instead of PID 1.
 static napi_value SetChildSubreaper(napi_env env, napi_callback_info info) {
   (void)info;
@@ -431,6 +450,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"setCloexec", NULL, SetCloexec, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notifySend", NULL, NotifySend, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notifyBind", NULL, NotifyBind, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"peerCred", NULL, PeerCred, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setChildSubreaper", NULL, SetChildSubreaper, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

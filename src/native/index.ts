@@ -35,6 +35,8 @@ interface Native {
   setCloexec(fd: number, on: boolean): void;
   notifySend(socketPath: string, data: Buffer): void;
   notifyBind(socketPath: string, onMessage: (m: NotifyMessage) => void): NotifyReceiverHandle;
+  /** SO_PEERCRED of a connected unix socket: who is at the other end, as the kernel says. */
+  peerCred(fd: number): { pid: number; uid: number; gid: number };
   setChildSubreaper(): void;
 }
 
