@@ -98,7 +98,7 @@ describe('bad LISTEN_* values', () => {
     [{ LISTEN_FDS: '1', LISTEN_PID: '1' }, [], /LISTEN_PID=1 names another process \(this is pid \d+\): the LISTEN_FDS=1 sockets were meant for it/],
     [{ LISTEN_FDS: '1' }, [], /LISTEN_FDS=1 is set but LISTEN_PID is not/],
     [{ LISTEN_FDS: '1', LISTEN_FDNAMES: 'a:b' }, sh('LISTEN_PID=$$; export LISTEN_PID;'), /LISTEN_FDNAMES has 2 name\(s\) \(a:b\) but LISTEN_FDS=1/],
-    [{ LISTEN_FDS: '2' }, sh('exec 3</dev/null; exec 4>&-; LISTEN_PID=$$; export LISTEN_PID;'), /LISTEN_FDS=2: fd 3 is not a socket/],
+    [{ LISTEN_FDS: '2' }, sh('exec 3</dev/null; exec 4>&-; LISTEN_PID=$$; export LISTEN_PID;'), /LISTEN_FDS=2: fd 3 \(name 'unknown'\) is not a socket/],
   ])('%j is refused: exit 78 with a clear message', async (env, wrapper, re) => {
     const r = await run(env as Record<string, string>, wrapper as string[]);
     expect(r.out).toMatch(re);

@@ -43,7 +43,7 @@ describe('config', () => {
     [{}, '/workers: is required'],
     [{ workers: { command: [] } }, '/workers/command: must NOT have fewer than 1 items'],
     [{ workers: { command: ['sh'], ready: 'yes' } }, '/workers/ready: must be one of "notify", "spawn"'],
-    [{ workers: { command: ['sh'], stopSignal: 'SIGFOO' } }, '/workers/stopSignal: must be one of "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGKILL"'],
+    [{ workers: { command: ['sh'], stopSignal: 'SIGFOO' } }, '/workers/stopSignal: must be one of SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGKILL (workers ignore SIGHUP, SIGUSR2 and SIGWINCH'],
     [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '127.0.0.1:99999' }] }, "/listeners/0/tcp: '127.0.0.1:99999': port 99999 is out of range (0-65535)"],
     [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: 'example.com:80' }] }, "/listeners/0/tcp: 'example.com:80': 'example.com' is not an IP address (host names are not resolved)"],
     [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '::1:80' }] }, "/listeners/0/tcp: '::1:80': write an IPv6 address in brackets, as [::1]:80"],

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { native } from '../src/native';
 import { FakeSystemd } from './helpers/fake-systemd';
+import { notifySocketOf } from './helpers/notify-socket';
 import { BATON, batonAsync, cleanup, get, nodeWorker, portOf, ready, sleep, startMaster, tmpdir, workerPids, writeConfig, type Master } from './helpers/proc';
 
 describe('sd_notify, both ways', () => {
@@ -105,7 +106,7 @@ describe('sd_notify, both ways', () => {
       'if [ "$BATON_WORKER_ID" = 0 ]; then systemd-notify MAINPID=4242 STATUS=shell READY=1; fi; exec sleep 600';
     setup({ command: ['sh', '-c', script], readyTimeoutMs: 1500, stopTimeoutMs: 1000 });
     await m!.waitForOutput(/worker 0 \(pid \d+\) of generation 1 ready/);
-    const addr = `@baton/notify/${m!.pid}/notify`;
+    const addr = notifySocketOf(workerPids(await m!.status())[1]);
     for (let i = 0; i < 5; i++) native.notifySend(addr, Buffer.from('READY=1'));
     const e = await m!.exited;
     expect(e.code).toBe(1);

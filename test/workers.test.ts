@@ -32,7 +32,7 @@ describe('workers', () => {
       expect(r.LISTEN_FDS).toBe('2');
       expect(r.LISTEN_FDNAMES).toBe('http:admin');
       expect(r.BATON_GENERATION).toBe('1');
-      expect(r.NOTIFY_SOCKET).toMatch(/^@baton\/py\/\d+\/notify$/);
+      expect(r.NOTIFY_SOCKET).toMatch(/^@baton\/py\/\d+\/[0-9a-f]{32}$/);
       expect(r.ignored).toEqual({ SIGUSR2: true, SIGHUP: true, SIGWINCH: true });
       expect(r.sockets).toEqual([`('127.0.0.1', ${portOf(s)})`, path.join(dir, 'admin.sock')]);
       expect(r.accepting).toEqual([true, true]);

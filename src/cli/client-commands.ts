@@ -1,11 +1,13 @@
-import { findMaster, NoMasterError, request, waitForExit, type Target } from '../control/client';
+import { askMaster, findMaster, NoMasterError, waitForExit, type Target } from '../control/client';
 import type { ControlReply } from '../control/protocol';
 import { locateMaster } from '../config/load';
+import { jsonForTerminal, terminalSafe, terminalSafeDeep } from './terminal-text';
+import { VERSION } from '../version';
 
 type OkReply = Extract<ControlReply, { ok: true }>;
 
 const out = (s: string) => process.stdout.write(s + '\n');
-const err = (s: string) => process.stderr.write(`baton: ${s}\n`);
+const err = (s: string) => process.stderr.write(`baton: ${terminalSafe(s, true)}\n`);
 
 async function target(file: string): Promise<Target | number> {
   try {
@@ -31,7 +33,7 @@ async function ask(file: string, cmd: 'reload' | 'upgrade', signal: NodeJS.Signa
     err(`sent ${signal} to pid ${t.pid}, but cannot wait for the outcome (${t.why}); see the master's log`);
     return null;
   }
-  const reply = await request(t.path, { cmd });
+  const { reply } = await askMaster(t, { cmd });
   if (!reply.ok) {
     err(reply.error);
     return 1;
@@ -67,12 +69,13 @@ export async function stopCommand(file: string, fast: boolean): Promise<number> 
     pid = t.pid;
     process.kill(pid, fast ? 'SIGINT' : 'SIGTERM');
   } else {
-    const reply = await request(t.path, { cmd: 'stop', fast });
+    const { reply, pid: peer } = await askMaster(t, { cmd: 'stop', fast });
     if (!reply.ok) {
       err(reply.error);
       return 1;
     }
-    pid = reply.pid as number;
+    // the pid the kernel names (SO_PEERCRED), not one the answer claims
+    pid = peer;
   }
   await waitForExit(pid);
   out(`stopped: master pid ${pid} exited after ${Date.now() - t0} ms`);
@@ -92,21 +95,35 @@ export async function statusCommand(file: string, json: boolean): Promise<number
   const t = await target(file);
   if (typeof t === 'number') return t;
   if (t.kind === 'pid') {
-    if (json) out(JSON.stringify({ pid: t.pid, detail: null, why: t.why }));
+    if (json) out(JSON.stringify({ pid: t.pid, detail: null, why: t.why, installedVersion: VERSION }));
     else out(`master pid ${t.pid} is running; no details: ${t.why}`);
     return 0;
   }
-  const reply = await request(t.path, { cmd: 'status' });
+  const { reply } = await askMaster(t, { cmd: 'status' });
   if (!reply.ok) {
     err(reply.error);
     return 1;
   }
   if (json) {
-    out(JSON.stringify(reply, null, 2));
+    out(jsonForTerminal({ ...reply, installedVersion: VERSION }));
     return 0;
   }
   printStatus(reply);
   return 0;
+}
+
+/**
+ * This client is the installed code; the master reports the version it runs. They differ
+ * after a package upgrade whose hot upgrade failed (the old master keeps serving): say so,
+ * why, and how to finish it.
+ */
+function printVersionSkew(r: ControlReply & Record<string, unknown>): void {
+  const last = (r.upgrade as { last?: { ok: boolean; error?: string; at: string } | null } | undefined)?.last;
+  if (last && !last.ok) out(`  last upgrade ${last.at}: failed: ${last.error}`);
+  if (r.version === VERSION) return;
+  out(`  installed  baton ${VERSION}, but the master runs ${r.version}` +
+    (last && !last.ok ? ': its last upgrade failed (above)' : ': no upgrade since the installation'));
+  out(`             to run ${VERSION}: ${last && !last.ok ? 'fix that, then ' : ''}baton upgrade -c ${r.config}`);
 }
 
 function duration(ms: number): string {
@@ -116,8 +133,11 @@ function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
-function printStatus(r: ControlReply & Record<string, unknown>): void {
+function printStatus(reply: ControlReply & Record<string, unknown>): void {
+  // a worker's STATUS= (and any other text) printed as is could drive the terminal
+  const r = terminalSafeDeep(reply);
   out(`${r.name}: baton ${r.version}, master pid ${r.pid}, ${r.phase}, up ${duration(r.uptimeMs as number)}`);
+  printVersionSkew(r);
   out(`  config     ${r.config}`);
   out(`  status     ${r.statusLine}`);
   for (const l of r.listeners as Array<{ name: string; source: string; addresses: string[] }>) {
@@ -125,6 +145,8 @@ function printStatus(r: ControlReply & Record<string, unknown>): void {
   }
   const lr = r.lastReload as { ok: boolean; generation?: number; error?: string; ms: number; at: string } | null;
   if (lr) out(`  last reload ${lr.at}: ${lr.ok ? `generation ${lr.generation} in ${lr.ms} ms` : `failed: ${lr.error}`}`);
+  const lg = r.log as { target: string; dropped: number; failing: { since: string; dropped: number; error: string } | null } | undefined;
+  if (lg?.dropped) out(`  log        ${lg.target}: ${lg.failing ? `failing since ${lg.failing.since}: ${lg.failing.error}, ${lg.failing.dropped} line(s) dropped` : 'writing'}; ${lg.dropped} line(s) dropped in all`);
   for (const g of r.generations as Array<{ id: number; state: string; count: number; workers: StatusWorker[] }>) {
     out(`  generation ${g.id} (${g.state}, ${g.count} wanted)`);
     out(`    ${'slot'.padEnd(5)}${'pid'.padEnd(9)}${'state'.padEnd(10)}${'restarts'.padEnd(10)}${'uptime'.padEnd(9)}status`);

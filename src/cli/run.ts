@@ -1,5 +1,5 @@
 import { EX_CONFIG } from '../config/types';
-import { createLogger } from '../log/logger';
+import { createLogger, isOutputError, writeStderr } from '../log/logger';
 import { Arbiter } from '../master/arbiter';
 import { ListenFdsError, takeListenFds, type InheritedFd } from '../sockets/listen-fds';
 import { takeUpgradeEnv, UpgradeEnvError, type UpgradeEnv } from '../upgrade/env';
@@ -14,15 +14,28 @@ export async function runCommand(file: string): Promise<number> {
     inherited = takeListenFds();
   } catch (e) {
     if (e instanceof ListenFdsError || e instanceof UpgradeEnvError) {
-      process.stderr.write(`baton: bad inherited sockets: ${e.message}\n`);
+      writeStderr(`baton: bad inherited sockets: ${e.message}\n`);
       return EX_CONFIG;
     }
     throw e;
   }
   const logger = createLogger(cfg.log, cfg.name);
   // The master's job is to keep the service up: a bug in it is logged, not fatal to the workers.
-  process.on('uncaughtException', (e) => logger.error(`internal error: ${e.stack ?? e}`));
-  process.on('unhandledRejection', (e) => logger.error(`internal error (promise): ${(e as Error)?.stack ?? e}`));
+  // A failed write to stdout or stderr is counted, not logged: the log may be that same pipe.
+  let reporting = false;
+  const internalError = (what: string, e: unknown) => {
+    if (reporting || isOutputError(e)) return logger.dropped(e);
+    reporting = true;
+    try {
+      logger.error(`${what}: ${(e as Error)?.stack ?? e}`);
+    } catch (e2) {
+      logger.dropped(e2);
+    } finally {
+      reporting = false;
+    }
+  };
+  process.on('uncaughtException', (e) => internalError('internal error', e));
+  process.on('unhandledRejection', (e) => internalError('internal error (promise)', e));
   const arbiter = new Arbiter({
     config: cfg,
     logger,

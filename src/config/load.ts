@@ -4,7 +4,9 @@ import path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import schema from './baton.schema.json';
 import { parseTcp } from '../sockets/address';
+import { execProblems } from './exec-limits';
 import { findExecutable } from './executable';
+import { resolveIdentity } from './identity';
 import { ConfigError, type Config, type ListenerConfig } from './types';
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -30,13 +32,17 @@ export function parseConfig(text: string, abs: string): Config {
     throw new ConfigError(abs, [`invalid JSON: ${jsonErrorWhere(text, (e as Error).message)}`]);
   }
   if (!validate(raw)) {
-    throw new ConfigError(abs, dedupe((validate.errors || []).map(describeAjvError)));
+    throw new ConfigError(abs, dedupe((validate.errors || []).filter((e) => !e.propertyName).map(describeAjvError)));
   }
   const valid = raw as unknown as RawConfig;
   const rawProblems = listenerProblems(valid);
   if (rawProblems.length) throw new ConfigError(abs, rawProblems);
   const cfg = resolve(valid, abs);
-  const problems = semanticProblems(cfg);
+  const problems: string[] = [];
+  const id = resolveIdentity(valid.workers.user, valid.workers.group);
+  if (Array.isArray(id)) problems.push(...id);
+  else cfg.workers.user = id;
+  problems.push(...semanticProblems(cfg));
   if (problems.length) throw new ConfigError(abs, problems);
   return cfg;
 }
@@ -55,6 +61,8 @@ interface RawConfig {
     readyTimeoutMs?: number;
     stopSignal?: NodeJS.Signals;
     stopTimeoutMs?: number;
+    user?: string | number;
+    group?: string | number;
   };
   upgrade?: { mode?: 'auto' | 'manual'; timeoutMs?: number };
   log?: { level?: Config['log']['level']; format?: Config['log']['format']; file?: string };
@@ -64,16 +72,17 @@ interface RawConfig {
  * The runtime folder a config without `runtimeDir` uses; the client commands find the
  * master there. Under systemd it is the unit's RuntimeDirectory= (baton@.service has
  * baton/%i, so /run/baton/<name>, whatever user DynamicUser= picked); root's client
- * commands compute the same path.
+ * commands compute the same path. A non-root user without XDG_RUNTIME_DIR gets a folder in
+ * their home, never one in a shared folder such as /tmp that another user could make first.
  */
 export function defaultRuntimeDir(name: string): string {
   const fromSystemd = process.env.RUNTIME_DIRECTORY?.split(':')[0];
   if (fromSystemd && path.isAbsolute(fromSystemd)) return fromSystemd;
-  const uid = process.getuid?.() ?? 0;
+  const uid = process.geteuid?.() ?? 0;
   if (uid === 0) return path.join('/run/baton', name);
   const xdg = process.env.XDG_RUNTIME_DIR;
   if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'baton', name);
-  return path.join(os.tmpdir(), `baton-${uid}`, name);
+  return path.join(os.homedir(), '.baton', name);
 }
 
 export interface MasterLocation {
@@ -167,28 +176,46 @@ function listenerProblems(raw: RawConfig): string[] {
   return out;
 }
 
-/** The worker's folder and program must exist: a typo is a config error, not a crash loop. */
+/** sun_path is 108 bytes, its NUL included; a longer path cannot be bound. */
+const MAX_UNIX_PATH = 107;
+
+/**
+ * The worker's folder and program must exist: a typo is a config error, not a crash loop.
+ * And nothing `run` cannot start: a unix path too long to bind, workers execve() refuses.
+ */
 function semanticProblems(cfg: Config): string[] {
   const out: string[] = [];
+  cfg.listeners?.forEach((l, i) => {
+    const n = l.bind?.kind === 'unix' ? Buffer.byteLength(l.bind.path) : 0;
+    if (n > MAX_UNIX_PATH) out.push(`/listeners/${i}/unix: '${l.bind!.text}' is ${n} bytes; a unix socket path may be at most ${MAX_UNIX_PATH} (sun_path)`);
+  });
   if (!fs.existsSync(cfg.workers.cwd) || !fs.statSync(cfg.workers.cwd).isDirectory()) {
     out.push(`/workers/cwd: '${cfg.workers.cwd}' is not an existing folder`);
   } else {
     const exe = findExecutable(cfg.workers.command[0], cfg.workers.cwd, cfg.workers.env.PATH ?? process.env.PATH);
     if (typeof exe === 'string' && exe.startsWith('!')) out.push(`/workers/command/0: ${exe.slice(1)}`);
+    else out.push(...execProblems(cfg, process.env));
   }
   return out;
 }
 
 function describeAjvError(e: ErrorObject): string {
   const at = e.instancePath || '';
+  if (/^\/workers\/(user|group)$/.test(at)) return `${at}: must be a name or a numeric id`;
   switch (e.keyword) {
     case 'additionalProperties':
       return `${at}/${(e.params as { additionalProperty: string }).additionalProperty}: unknown key`;
     case 'required':
       return `${at}/${(e.params as { missingProperty: string }).missingProperty}: is required`;
     case 'enum':
+      if (at === '/workers/stopSignal') {
+        return `${at}: must be one of SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGKILL (workers ignore SIGHUP, SIGUSR2 and SIGWINCH, the master's signals: every stop would end in SIGKILL at stopTimeoutMs)`;
+      }
       return `${at || '/'}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'propertyNames':
+      return `${at}: '${(e.params as { propertyName: string }).propertyName}' is not a variable name (no '=', no NUL byte, not empty)`;
     case 'pattern':
+      if ((e.params as { pattern: string }).pattern.includes('\\u0000')) return `${at}: must not contain a NUL byte (execve() and bind() end a string there)`;
       if (at.endsWith('/mode')) return `${at}: must be an octal file mode such as "0660"`;
       return `${at}: must be letters, digits or _ . @ - (pattern ${(e.params as { pattern: string }).pattern})`;
     default:

@@ -24,6 +24,19 @@ export interface WorkersConfig {
   readyTimeoutMs: number;
   stopSignal: NodeJS.Signals;
   stopTimeoutMs: number;
+  /** Who the workers run as (workers.user/group); undefined: as the master. */
+  user?: WorkerIdentity;
+}
+
+/** workers.user and workers.group, resolved through NSS when the config is loaded. */
+export interface WorkerIdentity {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+  /** Absolute path of util-linux setpriv, which makes the switch (see workers/command-line.ts). */
+  setpriv: string;
 }
 
 export interface Config {

@@ -1,27 +1,54 @@
 import net from 'node:net';
+import path from 'node:path';
 import type { MasterLocation } from '../config/load';
-import { isAlive, readPidfile } from '../master/pidfile';
-import { unixSocketAnswers } from '../sockets/probe';
+import { isAlive, processInfo, readPidfileInfo, type PidfileInfo } from '../master/pidfile';
+import { runtimeDirOwner } from '../master/runtime-dir';
+import { native } from '../native';
 import { controlSocketPath, type ControlReply, type ControlRequest } from './protocol';
 
 export class NoMasterError extends Error {
   override name = 'NoMasterError';
 }
 
-/** Sends one request over the control socket and waits for the answer (reload can take a while). */
-export function request(socketPath: string, req: ControlRequest): Promise<ControlReply> {
+/** Something answers where the master should, but it is not provably this service's master. */
+export class UntrustedMasterError extends Error {
+  override name = 'UntrustedMasterError';
+}
+
+/** Who holds the other end of a unix socket, as the kernel says (SO_PEERCRED): not forgeable. */
+export interface Peer {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+function peerOf(c: net.Socket): Peer {
+  return native.peerCred((c as unknown as { _handle: { fd: number } })._handle.fd);
+}
+
+/** Sends one request over the control socket and waits for the answer, with who gave it. */
+export function exchange(socketPath: string, req: ControlRequest): Promise<{ reply: ControlReply; peer: Peer }> {
   return new Promise((resolve, reject) => {
     const c = net.connect(socketPath);
     let buf = '';
+    let peer: Peer;
     c.setEncoding('utf8');
-    c.once('connect', () => c.write(JSON.stringify(req) + '\n'));
+    c.once('connect', () => {
+      try {
+        peer = peerOf(c);
+      } catch (e) {
+        c.destroy();
+        return reject(e);
+      }
+      c.write(JSON.stringify(req) + '\n');
+    });
     c.on('data', (d: string) => (buf += d));
     c.once('error', (e: NodeJS.ErrnoException) => reject(e));
     c.once('close', () => {
       const line = buf.split('\n')[0];
       if (!line) return reject(new Error('the master closed the control connection without answering'));
       try {
-        resolve(JSON.parse(line));
+        resolve({ reply: JSON.parse(line), peer });
       } catch {
         reject(new Error(`malformed answer from the master: ${line.slice(0, 200)}`));
       }
@@ -29,18 +56,93 @@ export function request(socketPath: string, req: ControlRequest): Promise<Contro
   });
 }
 
-export type Target = { kind: 'socket'; path: string } | { kind: 'pid'; pid: number; why: string };
+/** Sends one request over the control socket and waits for the answer (reload can take a while). */
+export async function request(socketPath: string, req: ControlRequest): Promise<ControlReply> {
+  return (await exchange(socketPath, req)).reply;
+}
 
-/** Finds the master: its control socket if it answers, else the pid in the pidfile. */
+/** Who listens on `socketPath`, or null when nothing answers there. */
+function probe(socketPath: string): Promise<Peer | null> {
+  return new Promise((resolve) => {
+    const c = net.connect(socketPath);
+    c.once('connect', () => {
+      let peer: Peer | null = null;
+      try {
+        peer = peerOf(c);
+      } catch {
+        /* gone meanwhile */
+      }
+      c.destroy();
+      resolve(peer);
+    });
+    c.once('error', () => resolve(null));
+  });
+}
+
+/** The runtime folder is `owner`'s: only `owner` (or root) can have bound a socket in it. */
+function checkPeer(peer: Peer, owner: number, socketPath: string): void {
+  if (peer.uid !== owner && peer.uid !== 0) {
+    throw new UntrustedMasterError(
+      `the control socket ${socketPath} is held by pid ${peer.pid} of uid ${peer.uid}, not by the runtime folder's owner (uid ${owner})`,
+    );
+  }
+}
+
+export type SocketTarget = { kind: 'socket'; path: string; owner: number };
+export type Target = SocketTarget | { kind: 'pid'; pid: number; why: string };
+
+/**
+ * Finds the master: its control socket if it answers, else the pid in the pidfile. Both
+ * only in a runtime folder nobody else controls; the socket's listener must be the folder's
+ * owner (SO_PEERCRED), a pid from the pidfile a process of the pidfile's owner started
+ * before the pidfile was written (not a recycled pid).
+ */
 export async function findMaster(cfg: MasterLocation): Promise<Target> {
+  const owner = runtimeDirOwner(cfg.runtimeDir);
   const sock = controlSocketPath(cfg.runtimeDir);
-  if (await unixSocketAnswers(sock)) return { kind: 'socket', path: sock };
-  const why = `nothing answers on the control socket ${sock}`;
-  const pid = readPidfile(cfg.pidfile);
-  if (pid !== undefined && isAlive(pid)) return { kind: 'pid', pid, why };
-  throw new NoMasterError(
-    `no baton master is running for ${cfg.file} (${why}; ${pid === undefined ? `no pidfile at ${cfg.pidfile}` : `pid ${pid} from ${cfg.pidfile} is not running`})`,
-  );
+  if (owner !== null) {
+    const peer = await probe(sock);
+    if (peer) {
+      checkPeer(peer, owner, sock);
+      return { kind: 'socket', path: sock, owner };
+    }
+  }
+  const why = owner === null ? `no runtime folder ${cfg.runtimeDir}` : `nothing answers on the control socket ${sock}`;
+  const info = readPidfileInfo(cfg.pidfile);
+  if (info === undefined || !isAlive(info.pid)) {
+    throw new NoMasterError(
+      `no baton master is running for ${cfg.file} (${why}; ${info === undefined ? `no pidfile at ${cfg.pidfile}` : `pid ${info.pid} from ${cfg.pidfile} is not running`})`,
+    );
+  }
+  trustPidfile(cfg.pidfile, info, owner);
+  return { kind: 'pid', pid: info.pid, why };
+}
+
+function trustPidfile(file: string, info: PidfileInfo, dirOwner: number | null): void {
+  const refuse = (why: string) => new UntrustedMasterError(`not trusting pid ${info.pid} from ${file}: ${why}`);
+  let folderOwner: number | null;
+  try {
+    folderOwner = runtimeDirOwner(path.dirname(file));
+  } catch (e) {
+    throw refuse((e as Error).message.replace(/^not trusting the runtime folder/, 'its folder'));
+  }
+  const owner = dirOwner ?? folderOwner;
+  if (info.uid !== owner && info.uid !== 0) throw refuse(`the pidfile is owned by uid ${info.uid}, not by the master's uid ${owner}`);
+  const proc = processInfo(info.pid);
+  if (!proc) throw refuse('cannot read /proc for it');
+  if (proc.uid !== info.uid) throw refuse(`it runs as uid ${proc.uid}, the pidfile is uid ${info.uid}'s`);
+  // a master writes its pidfile after it started; a pid recycled after its death started later
+  if (proc.startedAtMs > info.mtimeMs + 1000) throw refuse('it started after the pidfile was written (a recycled pid, not the master)');
+}
+
+/** Sends a request to the master findMaster found, checking again who answers on this connection. */
+export async function askMaster(t: SocketTarget, req: ControlRequest): Promise<{ reply: ControlReply; pid: number }> {
+  const { reply, peer } = await exchange(t.path, req);
+  checkPeer(peer, t.owner, t.path);
+  if (reply.ok && 'pid' in reply && reply.pid !== peer.pid) {
+    throw new UntrustedMasterError(`the control socket ${t.path} is held by pid ${peer.pid}, which says it is pid ${String(reply.pid)}`);
+  }
+  return { reply, pid: peer.pid };
 }
 
 export async function waitForExit(pid: number, pollMs = 50): Promise<void> {

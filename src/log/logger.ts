@@ -1,7 +1,13 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import winston from 'winston';
 import Transport from 'winston-transport';
 import type { LogConfig } from '../config/types';
+import { Drops, type LogSinkStatus } from './drops';
+import { FdSink, openFileSink, openStderrSink } from './fd-sink';
+import { JournalSink } from './journal-sink';
+
+export type { LogSinkStatus } from './drops';
 
 // sd-daemon(3) priority prefixes, read by journald on a service's stdout/stderr.
 const JOURNAL_PRIORITY: Record<string, number> = { error: 3, warn: 4, info: 6, debug: 7 };
@@ -24,28 +30,79 @@ export function stderrIsJournal(): boolean {
   }
 }
 
-/** Writes formatted lines to a file opened for appending, or to stderr; reopen() for USR1. */
-class LineTransport extends Transport {
-  private fd: number | null = null;
-  constructor(private readonly file?: string) {
-    super();
-    this.reopen();
+/** Writes to fd 2 before there is a logger; a failure is ignored (there is nowhere to say it). */
+export function writeStderr(text: string): void {
+  try {
+    fs.writeSync(2, text);
+  } catch {
+    /* stderr closed or full */
+  }
+}
+
+const OUTPUT_ERRORS = new Set(['EPIPE', 'ECONNRESET', 'EAGAIN', 'EWOULDBLOCK', 'ENOSPC', 'EIO', 'EDQUOT', 'EFBIG']);
+
+/**
+ * True for an error of a write to a closed or full stream, as process.stderr emits when its
+ * pipe is gone (with no listener it becomes an uncaughtException).
+ */
+export function isOutputError(e: unknown): boolean {
+  const err = e as NodeJS.ErrnoException | undefined;
+  if (!err || typeof err !== 'object') return false;
+  if (err.code === 'ERR_STREAM_DESTROYED' || err.code === 'ERR_STREAM_WRITE_AFTER_END') return true;
+  return (err.syscall === 'write' || err.syscall === 'writev') && OUTPUT_ERRORS.has(err.code ?? '');
+}
+
+/** Where the log's lines go; a sink never throws and never emits: what fails is counted in Drops. */
+interface Sink {
+  write(line: string): void;
+  reopen(): void;
+  close(): void;
+}
+
+/** `log.file` (reopen() for USR1, after logrotate) or stderr, written directly. */
+class DirectSink implements Sink {
+  constructor(
+    private out: FdSink,
+    private readonly drops: Drops,
+    private readonly file?: string,
+  ) {}
+  write(line: string): void {
+    const e = this.out.write(line);
+    if (e) this.drops.dropped(e);
+    else this.drops.written();
   }
   reopen(): void {
     if (!this.file) return;
-    const fd = fs.openSync(this.file, 'a', 0o640);
-    if (this.fd !== null) fs.closeSync(this.fd);
-    this.fd = fd;
+    const out = openFileSink(this.file);
+    this.out.close();
+    this.out = out;
+  }
+  close(): void {
+    this.out.close();
+  }
+}
+
+function openSink(cfg: LogConfig, journal: boolean, drops: Drops): Sink {
+  if (cfg.file) {
+    const sink = new DirectSink(openFileSink(cfg.file), drops, cfg.file);
+    drops.target = `file ${cfg.file}`;
+    return sink;
+  }
+  const { sink, kind } = openStderrSink();
+  drops.target = journal ? 'journal' : `stderr (${kind})`;
+  return journal ? new JournalSink(sink, drops, path.basename(process.argv[1] ?? 'baton')) : new DirectSink(sink, drops);
+}
+
+class LineTransport extends Transport {
+  constructor(readonly sink: Sink) {
+    super();
   }
   override log(info: Record<string | symbol, unknown>, next: () => void): void {
-    const line = String(info[MESSAGE]) + '\n';
-    if (this.fd !== null) fs.writeSync(this.fd, line);
-    else process.stderr.write(line);
+    this.sink.write(String(info[MESSAGE]) + '\n');
     next();
   }
   override close(): void {
-    if (this.fd !== null) fs.closeSync(this.fd);
-    this.fd = null;
+    this.sink.close();
   }
 }
 
@@ -62,9 +119,13 @@ function fields(info: Record<string, unknown>): string {
 export interface Logger extends winston.Logger {
   /** Reopens the log file (USR1); a no-op when logging to stderr. */
   reopen(): void;
+  /** Lines the sink could not write, for `baton status`. */
+  sinkStatus(): LogSinkStatus;
+  /** Counts a line lost elsewhere (a failed write to stdout or stderr), without writing it. */
+  dropped(e: unknown): void;
 }
 
-function parts(cfg: LogConfig, service: string): { format: winston.Logform.Format; transport: LineTransport } {
+function parts(cfg: LogConfig, service: string, drops: Drops): { format: winston.Logform.Format; transport: LineTransport } {
   const journal = !cfg.file && stderrIsJournal();
   let format: winston.Logform.Format;
   if (cfg.format === 'json') {
@@ -79,21 +140,29 @@ function parts(cfg: LogConfig, service: string): { format: winston.Logform.Forma
       winston.format.printf((i) => `${i.timestamp} ${i.level.padEnd(5)} [${service} ${process.pid}] ${i.message}${fields(i)}`),
     );
   }
-  return { format, transport: new LineTransport(cfg.file) };
+  return { format, transport: new LineTransport(openSink(cfg, journal, drops)) };
 }
 
+const dropsOf = new WeakMap<Logger, Drops>();
+
 export function createLogger(cfg: LogConfig, service: string): Logger {
-  const { format, transport } = parts(cfg, service);
+  // said once the sink writes again; from a fresh tick, not from inside the sink's write
+  const drops = new Drops((m) => setImmediate(() => logger.warn(m)));
+  const { format, transport } = parts(cfg, service, drops);
   const logger = winston.createLogger({ level: cfg.level, format, transports: [transport], exitOnError: false }) as Logger;
-  logger.reopen = () => transport.reopen();
+  dropsOf.set(logger, drops);
+  logger.reopen = () => transport.sink.reopen();
+  logger.sinkStatus = () => drops.status();
+  logger.dropped = (e) => drops.dropped(e);
   return logger;
 }
 
 /** Changes level, format and file in place on reload, keeping the same logger object. */
 export function reconfigureLogger(logger: Logger, cfg: LogConfig, service: string): void {
-  const { format, transport } = parts(cfg, service);
+  const drops = dropsOf.get(logger)!;
   const old = [...logger.transports];
+  const { format, transport } = parts(cfg, service, drops);
   logger.configure({ level: cfg.level, format, transports: [transport], exitOnError: false });
   for (const t of old) t.close?.();
-  logger.reopen = () => transport.reopen();
+  logger.reopen = () => transport.sink.reopen();
 }

@@ -11,6 +11,7 @@
 // worker of every generation gets the same ones, so a socket never closes while any
 // generation serves.
 import fs from 'node:fs';
+import path from 'node:path';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { ControlServer } from '../control/server';
@@ -28,7 +29,7 @@ import {
   type ListenerPlan,
 } from '../sockets/listeners';
 import { SystemdNotifier } from '../systemd/notifier';
-import { attribute, NotifyReceiver, type NotifySender } from '../systemd/receiver';
+import { NotifyReceiver, type NotifySender } from '../systemd/receiver';
 import { SuccessorLink } from '../upgrade/successor-link';
 import type { UpgradeEnv } from '../upgrade/env';
 import { precheck, SuccessorProcess } from '../upgrade/predecessor';
@@ -38,6 +39,7 @@ import type { WorkerExit } from '../workers/exit';
 import { Generation } from '../workers/generation';
 import { Worker } from '../workers/worker';
 import { removePidfile, writePidfile } from './pidfile';
+import { preparePidfileFolder, prepareRuntimeDir } from './runtime-dir';
 
 export type Phase = 'starting' | 'running' | 'reloading' | 'upgrading' | 'stopping';
 
@@ -123,13 +125,17 @@ export class Arbiter {
         onAbort: (reason) => void this.stop(false, reason),
       });
     }
-    fs.mkdirSync(cfg.runtimeDir, { recursive: true, mode: 0o755 });
-    // A successor's control socket waits beside the predecessor's and replaces it when confirmed.
-    const controlPath = controlSocketPath(cfg.runtimeDir);
-    this.control = await ControlServer.open(up ? `${controlPath}.${process.pid}` : controlPath, (req) => this.onControl(req));
-    this.receiver = new NotifyReceiver(cfg.name, (sender, fields) => this.onNotify(sender, fields));
-    this.installSignals();
     try {
+      prepareRuntimeDir(cfg.runtimeDir);
+      if (path.dirname(cfg.pidfile) !== cfg.runtimeDir) preparePidfileFolder(path.dirname(cfg.pidfile));
+      // A successor's control socket waits beside the predecessor's and replaces it when confirmed.
+      const controlPath = up ? `${controlSocketPath(cfg.runtimeDir)}.${process.pid}` : controlSocketPath(cfg.runtimeDir);
+      // said before they exist: a successor killed at any point leaves the predecessor the list
+      const unixPaths = (cfg.listeners ?? []).flatMap((l) => (l.bind?.kind === 'unix' ? [l.bind.path] : []));
+      this.link?.send({ t: 'files', sockets: [controlPath, ...unixPaths], pidfile: cfg.pidfile });
+      this.control = await ControlServer.open(controlPath, (req) => this.onControl(req));
+      this.receiver = new NotifyReceiver(cfg.name, this.byPid, (sender, fields) => this.onNotify(sender, fields));
+      this.installSignals();
       const held = inheritedListeners(this.opts.inherited, (i) => up?.sources[i] ?? 'systemd');
       const plan = await planListeners(held, cfg.listeners);
       for (const l of plan.removed) {
@@ -144,12 +150,15 @@ export class Arbiter {
         closeListener(l);
       }
       this.listeners = plan.active;
+      if (!up) writePidfile(cfg.pidfile);
     } catch (e) {
-      this.log.error(`cannot start: ${(e as Error).message}`);
+      // nothing of ours stays behind: control socket, socket files, pidfile
+      const reason = (e as Error).message;
+      this.log.error(`cannot start: ${reason}`);
       this.cleanup();
+      await this.link?.fail(`cannot start: ${reason}`);
       return 1;
     }
-    if (!up) writePidfile(cfg.pidfile);
     this.log.info(`listening: ${describeAll(this.listeners) || '(no sockets)'}`);
 
     const gen = this.startGeneration(cfg, this.listeners);
@@ -161,7 +170,7 @@ export class Arbiter {
       const reason = (e as Error).message;
       this.log.error(`cannot start: ${reason}`);
       this.systemd.status(`failed to start: ${reason}`);
-      this.link?.send({ t: 'failed', reason });
+      void this.link?.fail(reason);
       await this.stop(false, 'start-up failed');
       return 1;
     }
@@ -170,7 +179,15 @@ export class Arbiter {
     this.log.info(`generation ${gen.id} ready: ${gen.count} worker(s) in ${gen.readyAt! - gen.startedAt} ms`);
     if (this.link) {
       // SPEC step 5: ready, so write the pidfile and tell the predecessor, then wait for it
-      writePidfile(cfg.pidfile);
+      try {
+        writePidfile(cfg.pidfile);
+      } catch (e) {
+        const reason = (e as Error).message;
+        this.log.error(`cannot start: ${reason}`);
+        void this.link.fail(reason);
+        await this.stop(false, 'start-up failed');
+        return 1;
+      }
       this.link.send({ t: 'ready', generation: gen.id });
     } else {
       this.systemd.ready(this.statusLine());
@@ -210,7 +227,13 @@ export class Arbiter {
     const gen = new Generation(this.nextGeneration++, cfg, listeners);
     this.generations.push(gen);
     this.log.info(`starting generation ${gen.id}: ${gen.count} x ${JSON.stringify(cfg.workers.command)}`);
-    for (let slot = 0; slot < gen.count; slot++) this.spawnWorker(gen, slot, 0);
+    try {
+      for (let slot = 0; slot < gen.count; slot++) this.spawnWorker(gen, slot, 0);
+    } catch (e) {
+      // no ghost `starting` generation: stop what did start, and forget it once empty
+      this.failGeneration(gen, `cannot start a worker: ${(e as Error).message}`);
+      throw e;
+    }
     return gen;
   }
 
@@ -351,11 +374,11 @@ export class Arbiter {
   // ---- worker notifications ----
 
   private onNotify(sender: NotifySender, fields: Map<string, string>): void {
-    // A message counts for the worker that sent it (or whose descendant did), never for another.
-    const pid = attribute(sender.pid, new Set(this.byPid.keys()));
-    const w = pid === undefined ? undefined : this.byPid.get(pid);
-    if (!w) {
-      this.log.debug(`ignored a notification from pid ${sender.pid}, which is not a worker: ${[...fields.keys()].join(',')}`);
+    // The receiver has dropped, unread, whatever no worker (or worker's descendant) sent.
+    const w = this.byPid.get(sender.worker);
+    if (!w) return;
+    if (sender.truncated) {
+      this.log.warn(`worker ${w.slot} (pid ${w.pid}) sent a notification longer than 4096 bytes: ignored, as systemd does`);
       return;
     }
     for (const [k, v] of fields) {
@@ -531,7 +554,7 @@ export class Arbiter {
       return { successor: succ.pid!, ms, manual: false };
     } catch (e) {
       const reason = (e as Error).message;
-      if (succ) void succ.abort(reason, cfg.workers.stopSignal, cfg.workers.stopTimeoutMs + 2000);
+      if (succ) this.abortSuccessor(succ, reason);
       if (renamed) this.restorePidfile();
       this.successor = null;
       this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: succ?.pid, error: reason, ms: Date.now() - t0 };
@@ -573,7 +596,7 @@ export class Arbiter {
     this.restorePidfile();
     this.log.warn(`the successor (pid ${succ.pid}) exited before the upgrade was finished: rolled back`);
     this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: succ.pid, error: 'the successor exited', ms: Date.now() - succ.startedAt };
-    void succ.abort('the successor exited', this.cfg.workers.stopSignal, this.cfg.workers.stopTimeoutMs + 2000);
+    this.abortSuccessor(succ, 'the successor exited');
     if (!this.current && this.phase === 'running') void this.reload('rollback').catch(() => undefined);
     else this.systemd.status(this.statusLine());
   }
@@ -648,11 +671,27 @@ export class Arbiter {
     this.listeners.forEach(closeListener);
     // never confirmed: the predecessor keeps serving these, files included
     for (const l of this.dropOnConfirm) closeListener({ ...l, ownedPath: undefined });
-    this.receiver?.close();
-    this.control?.close(!this.retiring);
+    // a file that cannot be removed (a read-only folder) is reported; the stop goes on
+    const attempt = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        this.log.warn(`cannot remove ${what}: ${(e as Error).message}`);
+      }
+    };
+    attempt('the notify socket', () => this.receiver?.close());
+    attempt(`the control socket ${this.control?.path}`, () => this.control?.close(!this.retiring));
     // each only if it still names us: after a hand-over the pidfile is the successor's
-    removePidfile(this.cfg.pidfile);
-    removePidfile(`${this.cfg.pidfile}.oldbin`);
+    attempt(`the pidfile ${this.cfg.pidfile}`, () => removePidfile(this.cfg.pidfile));
+    attempt(`the pidfile ${this.cfg.pidfile}.oldbin`, () => removePidfile(`${this.cfg.pidfile}.oldbin`));
+  }
+
+  /** Rolls back a successor; once it is gone, what it left behind (files included) goes too. */
+  private abortSuccessor(succ: SuccessorProcess, reason: string): void {
+    const ours = new Set([this.control.path, ...this.listeners.flatMap((l) => [l.ownedPath ?? '', l.spec?.kind === 'unix' ? l.spec.path : ''])]);
+    void succ.abort(reason, this.cfg.workers.stopSignal, this.cfg.workers.stopTimeoutMs + 2000, ours).then((removed) => {
+      if (removed.length) this.log.info(`removed what the successor (pid ${succ.pid}) left behind: ${removed.join(', ')}`);
+    });
   }
 
   /** While something long is under way, keep systemd's timeout from firing first. */
@@ -740,12 +779,15 @@ export class Arbiter {
       })),
       listeners: this.listeners.map(describeListener),
       lastReload: this.lastReload,
+      notifyDropped: this.receiver?.dropped,
       upgrade: {
         state: this.isSuccessor ? 'unconfirmed successor' : this.successor ? `successor ${this.successor.state}` : 'none',
         successorPid: this.successor?.pid,
         last: this.lastUpgrade,
       },
       statusLine: this.statusLine(),
+      // lines a failing log sink (closed pipe, full disk, journald gone) dropped
+      log: this.log.sinkStatus(),
     };
   }
 }

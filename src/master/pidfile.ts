@@ -1,21 +1,74 @@
 import fs from 'node:fs';
-import path from 'node:path';
 
-/** Writes the pidfile atomically (a reader never sees it empty or half-written). */
+const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+/** The temporary file writePidfile() renames into place: a dead writer's is removed by its predecessor. */
+export const pidfileTmp = (file: string, pid = process.pid) => `${file}.${pid}.tmp`;
+
+/**
+ * Writes the pidfile atomically (a reader never sees it empty or half-written). The
+ * temporary file is created O_EXCL|O_NOFOLLOW, so never through a file or symlink someone
+ * put there, and the rename replaces whatever `file` was without following it. Nothing is
+ * left behind when it fails.
+ */
 export function writePidfile(file: string, pid = process.pid): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  const tmp = `${file}.${pid}.tmp`;
-  fs.writeFileSync(tmp, `${pid}\n`, { mode: 0o644 });
-  fs.renameSync(tmp, file);
+  const tmp = pidfileTmp(file, pid);
+  const create = () => fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  let fd: number;
+  try {
+    try {
+      fd = create();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // left by a killed process that had our pid: unlink removes a symlink, not its target
+      fs.unlinkSync(tmp);
+      fd = create();
+    }
+  } catch (e) {
+    throw new Error(`cannot write the pidfile ${file}: ${(e as Error).message}`);
+  }
+  try {
+    try {
+      fs.writeSync(fd, `${pid}\n`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new Error(`cannot write the pidfile ${file}: ${(e as Error).message}`);
+  }
 }
 
-export function readPidfile(file: string): number | undefined {
+export interface PidfileInfo {
+  pid: number;
+  /** Owner and last change of the file, to tell a live master from a recycled pid. */
+  uid: number;
+  mtimeMs: number;
+}
+
+/** Reads a pidfile without following a symlink or blocking on a fifo; undefined unless a regular file names a pid. */
+export function readPidfileInfo(file: string): PidfileInfo | undefined {
+  let fd: number;
   try {
-    const n = Number(fs.readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
+    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch {
     return undefined;
   }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.size > 64) return undefined;
+    const n = Number(fs.readFileSync(fd, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? { pid: n, uid: st.uid, mtimeMs: st.mtimeMs } : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function readPidfile(file: string): number | undefined {
+  return readPidfileInfo(file)?.pid;
 }
 
 /** Removes the pidfile if it still names `pid` (a successor may have written its own). */
@@ -34,5 +87,19 @@ export function isAlive(pid: number): boolean {
     return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
     return false;
+  }
+}
+
+/** A running process's real uid and start time (ms since the epoch, to the kernel's tick), from /proc. */
+export function processInfo(pid: number): { uid: number; startedAtMs: number } | undefined {
+  try {
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const btime = Number(/^btime (\d+)/m.exec(fs.readFileSync('/proc/stat', 'utf8'))![1]);
+    // USER_HZ is 100 on every Linux architecture node runs on
+    return { uid, startedAtMs: btime * 1000 + ticks * 10 };
+  } catch {
+    return undefined;
   }
 }

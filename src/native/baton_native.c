@@ -14,6 +14,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define CHECK(call)                                                   \
@@ -38,7 +42,7 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall, const 
 #define E(x) case x: code = #x; break;
     E(EADDRINUSE) E(EADDRNOTAVAIL) E(EACCES) E(EPERM) E(ENOENT) E(EBADF) E(ENOTSOCK)
     E(EINVAL) E(ECONNREFUSED) E(EAFNOSUPPORT) E(ENAMETOOLONG) E(EAGAIN) E(ENOTDIR)
-    E(EROFS) E(EMFILE) E(ENOBUFS) E(EMSGSIZE)
+    E(EROFS) E(EMFILE) E(ENOBUFS) E(EMSGSIZE) E(ENOMEM) E(ENOSPC)
 #undef E
     default: code = "EUNKNOWN";
   }
@@ -87,9 +91,52 @@ static socklen_t unix_arg(napi_env env, napi_value v, struct sockaddr_un *sa, su
   return sl;
 }
 
+// Binds a unix socket so that bind() itself creates the file with exactly `mode`, as systemd's
+// SocketMode= does by setting the umask around bind(): no chmod afterwards, so no path that
+// someone could swap for a symlink in between is ever followed. Linux gives the file the
+// socket inode's mode (0777) masked by the umask of the calling task. The umask is shared by
+// every thread of a process (libuv's threadpool may create files meanwhile, and a mode wider
+// than the usual umask would widen those), so bind() runs in a child that shares our memory
+// but not our umask (clone without CLONE_FS, as posix_spawn does; unshare(CLONE_FS) in a
+// thread would do too, but container seccomp profiles often refuse unshare). The child gets
+// a copy of the fd table, so bind() on its copy binds our socket; we wait for it to exit.
+typedef struct {
+  int fd;
+  mode_t mode;
+  struct sockaddr_un sa;
+  socklen_t sl;
+  int err;
+} unix_bind_job;
+
+static int unix_bind_child(void *p) {
+  unix_bind_job *j = p;
+  umask(~j->mode & 0777);
+  j->err = bind(j->fd, (struct sockaddr *)&j->sa, j->sl) < 0 ? errno : 0;
+  return 0;
+}
+
+static int bind_unix_with_mode(int fd, const struct sockaddr_un *sa, socklen_t sl, mode_t mode) {
+  unix_bind_job job = {fd, mode & 0777, *sa, sl, 0};
+  const size_t stack_size = 64 * 1024;
+  char *stack = malloc(stack_size);
+  if (!stack) return ENOMEM;
+  // Signals stay blocked in the child (it inherits the mask and never unblocks it), so no
+  // handler of ours runs there; the parent gets them once the mask is restored.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = clone(unix_bind_child, stack + stack_size, CLONE_VM | CLONE_VFORK, &job);
+  int err = pid < 0 ? errno : 0;
+  if (pid > 0) {
+    while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR) {}
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  free(stack);
+  return err ? err : job.err;
+}
+
 // listenSocket(family: 4|6|0, address: string, port: number, backlog: number, mode: number)
-// family 0 is a unix stream socket at `address` created with permissions `mode` (before
-// bind, fchmod on the socket sets the mode bind() gives the file, so it never exists wider).
+// family 0 is a unix stream socket at `address`, created with permissions `mode`.
 static napi_value ListenSocket(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -111,8 +158,9 @@ static napi_value ListenSocket(napi_env env, napi_callback_info info) {
     struct sockaddr_un sa;
     socklen_t sl = unix_addr(addr, (size_t)alen, &sa);
     if (sl == 0) { close(fd); return throw_errno(env, ENAMETOOLONG, "bind", addr); }
-    if (fchmod(fd, (mode_t)mode) < 0) { int e = errno; close(fd); return throw_errno(env, e, "fchmod", addr); }
-    rc = bind(fd, (struct sockaddr *)&sa, sl);
+    int e = bind_unix_with_mode(fd, &sa, sl, (mode_t)mode);
+    if (e) { close(fd); return throw_errno(env, e, "bind", addr); }
+    rc = 0;
   } else {
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (domain == AF_INET) {
@@ -160,18 +208,21 @@ static void set_int(napi_env env, napi_value obj, const char *key, int64_t val) 
 }
 
 // sockInfo(fd) -> { type: 'stream'|'dgram'|'seqpacket'|'other', family: 'inet'|'inet6'|'unix'|'other',
-//                   listening: boolean, address, port, path, cloexec }
+//                   listening: boolean, connected: boolean, address, port, path, cloexec }
+// type, family and listening are the kernel's SO_TYPE, SO_DOMAIN and SO_ACCEPTCONN.
 static napi_value SockInfo(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   int32_t fd;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   CHECK(napi_get_value_int32(env, argv[0], &fd));
-  int type = 0, acc = 0;
+  int type = 0, acc = 0, domain = AF_UNSPEC;
   socklen_t l = sizeof type;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0) return throw_errno(env, errno, "getsockopt", "SO_TYPE");
   l = sizeof acc;
   if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0) acc = 0;
+  l = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0) return throw_errno(env, errno, "getsockopt", "SO_DOMAIN");
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   memset(&ss, 0, sizeof ss);
@@ -182,11 +233,17 @@ static napi_value SockInfo(napi_env env, napi_callback_info info) {
                             : type == SOCK_SEQPACKET ? "seqpacket" : "other");
   napi_get_boolean(env, acc != 0, &b);
   napi_set_named_property(env, out, "listening", b);
+  struct sockaddr_storage peer;
+  socklen_t pl = sizeof peer;
+  napi_get_boolean(env, getpeername(fd, (struct sockaddr *)&peer, &pl) == 0, &b);
+  napi_set_named_property(env, out, "connected", b);
   int flags = fcntl(fd, F_GETFD);
   napi_get_boolean(env, flags >= 0 && (flags & FD_CLOEXEC), &b);
   napi_set_named_property(env, out, "cloexec", b);
   char buf[INET6_ADDRSTRLEN + 1];
-  if (ss.ss_family == AF_INET) {
+  if (ss.ss_family != domain) {
+    set_str(env, out, "family", "other");
+  } else if (ss.ss_family == AF_INET) {
     struct sockaddr_in *in = (struct sockaddr_in *)&ss;
     set_str(env, out, "family", "inet");
     set_str(env, out, "address", inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf));
@@ -311,6 +368,10 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     msg.msg_controllen = sizeof ctl.space;
     ssize_t n = recvmsg(r->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0) break;
+    // Longer than the buffer: the kernel cut it. Like systemd, act on none of it (only its
+    // sender is reported, so the message can be attributed and counted).
+    int truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+    if (truncated) n = 0;
     int64_t pid = -1, uid = -1, gid = -1, nfds = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_SOCKET) continue;
@@ -343,6 +404,9 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     set_int(env, msgobj, "uid", uid);
     set_int(env, msgobj, "gid", gid);
     set_int(env, msgobj, "fds", nfds);
+    napi_value tr;
+    napi_get_boolean(env, truncated, &tr);
+    napi_set_named_property(env, msgobj, "truncated", tr);
     napi_async_context ctx = NULL;
     napi_value resource, resname, result;
     napi_create_object(env, &resource);

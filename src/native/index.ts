@@ -3,9 +3,14 @@
 import path from 'node:path';
 
 export interface SockInfo {
+  /** SO_TYPE */
   type: 'stream' | 'dgram' | 'seqpacket' | 'other';
+  /** SO_DOMAIN */
   family: 'inet' | 'inet6' | 'unix' | 'other';
+  /** SO_ACCEPTCONN: listen() was called on it. */
   listening: boolean;
+  /** It has a peer (getpeername succeeds): a connection, not a listener. */
+  connected: boolean;
   cloexec: boolean;
   address?: string;
   port?: number;
@@ -20,6 +25,8 @@ export interface NotifyMessage {
   gid: number;
   /** File descriptors the sender attached (already closed). */
   fds: number;
+  /** Longer than 4096 bytes (MSG_TRUNC): `data` is then empty, as none of it may be acted on. */
+  truncated: boolean;
 }
 
 export interface NotifyReceiverHandle {
@@ -29,6 +36,7 @@ export interface NotifyReceiverHandle {
 }
 
 interface Native {
+  /** family 0: a unix socket whose file bind() creates with exactly `mode` (no chmod afterwards). */
   listenSocket(family: 0 | 4 | 6, address: string, port: number, backlog: number, mode: number): number;
   listenFd(fd: number, backlog: number): void;
   sockInfo(fd: number): SockInfo;

@@ -1,4 +1,5 @@
 import { native, type SockInfo } from '../native';
+import { formatSockAddr } from './address';
 
 /** sd_listen_fds(3): inherited sockets start at fd 3. */
 export const SD_LISTEN_FDS_START = 3;
@@ -50,17 +51,34 @@ export function takeListenFds(env: NodeJS.ProcessEnv = process.env, pid = proces
   const out: InheritedFd[] = [];
   for (let i = 0; i < n; i++) {
     const fd = SD_LISTEN_FDS_START + i;
+    const name = names[i] || 'unknown';
     let info: SockInfo;
     try {
       info = native.sockInfo(fd);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why = code === 'EBADF' ? 'is not open' : code === 'ENOTSOCK' ? 'is not a socket' : (e as Error).message;
-      throw new ListenFdsError(`LISTEN_FDS=${n}: fd ${fd} ${why}`);
+      throw new ListenFdsError(`LISTEN_FDS=${n}: fd ${fd} (name '${name}') ${why}`);
     }
+    const why = notAListener(info);
+    if (why) throw new ListenFdsError(`LISTEN_FDS=${n}: fd ${fd} (name '${name}') ${why}`);
     // Our copy stays out of every program we start; workers get theirs by explicit mapping.
     native.setCloexec(fd, true);
-    out.push({ fd, name: names[i] || 'unknown', info });
+    out.push({ fd, name, info });
   }
   return out;
+}
+
+/**
+ * Why an inherited socket cannot be served as it is, or undefined when it can: only a
+ * listening stream socket of a family a worker serves. baton never calls listen() on a socket
+ * it did not bind: on an unbound one that would listen on every interface, on a random port.
+ */
+export function notAListener(info: SockInfo): string | undefined {
+  if (info.family === 'other') return 'is not an inet, inet6 or unix socket';
+  if (info.type !== 'stream') return `is a ${info.type === 'other' ? 'non-stream' : info.type} socket, not a stream socket`;
+  if (info.listening) return undefined;
+  if (info.connected) return `is a connected socket (${formatSockAddr(info)}), not a listening one (systemd's Accept=yes hands over connections; baton needs Accept=no)`;
+  if (info.family === 'unix' ? !info.path : !info.port) return 'is not listening: it is not even bound';
+  return `is bound to ${formatSockAddr(info)} but not listening`;
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ListenerConfig, ListenerSpec } from '../config/types';
 import { native } from '../native';
 import { formatSockAddr } from './address';
-import type { InheritedFd } from './listen-fds';
+import { notAListener, type InheritedFd } from './listen-fds';
 import { unixSocketAnswers } from './probe';
 
 export type ListenerSource = 'systemd' | 'predecessor' | 'config';
@@ -90,7 +90,9 @@ export function inheritedListeners(fds: InheritedFd[], sourceOf: (index: number)
   fds.forEach((f, i) => {
     let l = byName.get(f.name);
     if (!l) byName.set(f.name, (l = { name: f.name, fds: [], source: sourceOf(i), spec: specOf(f.info) }));
-    if (f.info.type === 'stream' && !f.info.listening) native.listenFd(f.fd, maxBacklog());
+    // takeListenFds has refused anything else; baton never listen()s on a socket it did not bind
+    const why = notAListener(f.info);
+    if (why) throw new ListenerError(`inherited fd ${f.fd} (name '${f.name}') ${why}`);
     l.fds.push(f.fd);
   });
   return [...byName.values()];
@@ -149,14 +151,9 @@ export async function bindListener(name: string, spec: ListenerSpec, mode: numbe
   }
   fs.mkdirSync(path.dirname(spec.path), { recursive: true, mode: 0o755 });
   await removeStaleSocket(name, spec.path);
-  // Created owner-only by the addon (fchmod before bind), then opened up to `mode`.
-  const fd = tryBind(name, spec, () => native.listenSocket(0, spec.path, 0, backlog, 0o600));
-  try {
-    fs.chmodSync(spec.path, mode);
-  } catch (e) {
-    fs.closeSync(fd);
-    throw new ListenerError(`listener '${name}': chmod ${spec.path}: ${(e as Error).message}`);
-  }
+  // bind() creates the file with `mode` itself: a chmod by path afterwards could follow a
+  // symlink swapped in meanwhile (see the addon's bind_unix_with_mode)
+  const fd = tryBind(name, spec, () => native.listenSocket(0, spec.path, 0, backlog, mode));
   return { name, fds: [fd], source: 'config', spec, ownedPath: spec.path };
 }
 

@@ -6,6 +6,8 @@ import net from 'node:net';
 export type SuccessorMessage =
   | { t: 'hello'; pid: number }
   | { t: 'worker'; pid: number }
+  /** Files the successor made (its control socket, unix listeners' files, its pidfile's name): a dead successor's are the predecessor's to remove. */
+  | { t: 'files'; sockets: string[]; pidfile?: string }
   | { t: 'ready'; generation: number }
   | { t: 'failed'; reason: string };
 
@@ -40,8 +42,10 @@ export class Channel<In, Out> {
     });
   }
 
-  send(m: Out): void {
-    if (!this.closed && this.sock.writable) this.sock.write(JSON.stringify(m) + '\n');
+  /** Resolves once the message is written (or could not be): a process about to exit waits for it. */
+  send(m: Out): Promise<void> {
+    if (this.closed || !this.sock.writable) return Promise.resolve();
+    return new Promise((resolve) => this.sock.write(JSON.stringify(m) + '\n', () => resolve()));
   }
 
   get isClosed(): boolean {

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import { isAlive, pidfileTmp, removePidfile } from '../master/pidfile';
+import { unixSocketAnswers } from '../sockets/probe';
 import { parentPid } from '../systemd/receiver';
 import { Channel, type PredecessorMessage, type SuccessorMessage } from './channel';
 import { ENV_CHANNEL_FD, ENV_NEXT_GENERATION, ENV_ORIGINS } from './env';
@@ -53,6 +56,9 @@ export class SuccessorProcess {
   /** Where the successor's parent was when it was known to be re-parented. */
   reparentedTo?: number;
   readonly workerPids = new Set<number>();
+  /** What the successor said it made: removed here if it dies without removing them. */
+  private readonly sockets = new Set<string>();
+  private pidfile?: string;
   readonly startedAt = Date.now();
   private readonly sh: ChildProcess;
   private readonly channel: Channel<SuccessorMessage, PredecessorMessage>;
@@ -105,6 +111,10 @@ export class SuccessorProcess {
   private onMessage(m: SuccessorMessage): void {
     if (m.t === 'hello') this.pid = m.pid;
     else if (m.t === 'worker') this.workerPids.add(m.pid);
+    else if (m.t === 'files') {
+      m.sockets.forEach((p) => typeof p === 'string' && this.sockets.add(p));
+      if (typeof m.pidfile === 'string') this.pidfile = m.pidfile;
+    }
     else if (m.t === 'failed') this.fail(`the successor (pid ${this.pid}) failed: ${m.reason}`);
     else if (m.t === 'ready' && this.state === 'starting') {
       // ready only counts once the successor has left the throw-away sh behind
@@ -125,16 +135,18 @@ export class SuccessorProcess {
 
   confirm(): void {
     this.state = 'confirmed';
-    this.channel.send({ t: 'confirm' });
+    void this.channel.send({ t: 'confirm' });
   }
 
   /**
    * Rolls the successor back: asks it to stop its workers gracefully and exit; whatever is
-   * left after `graceMs` (the successor, its workers' process groups) is SIGKILLed.
+   * left after `graceMs` (the successor, its workers' process groups) is SIGKILLed. Then
+   * what a dead successor left behind is removed, except the paths in `ours`; resolves with
+   * what was removed.
    */
-  async abort(reason: string, stopSignal: NodeJS.Signals, graceMs: number): Promise<void> {
+  async abort(reason: string, stopSignal: NodeJS.Signals, graceMs: number, ours: ReadonlySet<string> = new Set()): Promise<string[]> {
     this.fail(reason);
-    this.channel.send({ t: 'abort', reason });
+    void this.channel.send({ t: 'abort', reason });
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
     if ((await Promise.race([this.closed.then(() => 'closed' as const), timer])) === 'timeout' && this.pid) {
       try {
@@ -146,6 +158,46 @@ export class SuccessorProcess {
     // a SIGKILLed successor cannot stop its workers: they are ours to stop
     await Promise.all([...this.workerPids].map((pid) => stopGroup(pid, stopSignal, graceMs)));
     this.channel.close();
+    return this.removeLeftovers(ours);
+  }
+
+  /** Once the successor is gone: its socket files nobody answers on, its pidfile and the pidfile's temporary file. */
+  private async removeLeftovers(ours: ReadonlySet<string>): Promise<string[]> {
+    const pid = this.pid;
+    if (!pid) return [];
+    for (const until = Date.now() + 5000; isAlive(pid); await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > until) return [];
+    }
+    const removed: string[] = [];
+    const rm = (p: string) => {
+      try {
+        fs.unlinkSync(p);
+        removed.push(p);
+      } catch {
+        /* gone already, or not ours to remove */
+      }
+    };
+    for (const p of this.sockets) {
+      if (ours.has(p)) continue;
+      try {
+        if (!fs.lstatSync(p).isSocket() || (await unixSocketAnswers(p))) continue;
+      } catch {
+        continue;
+      }
+      rm(p);
+    }
+    if (this.pidfile) {
+      rm(pidfileTmp(this.pidfile, pid));
+      try {
+        if (fs.existsSync(this.pidfile)) {
+          removePidfile(this.pidfile, pid);
+          if (!fs.existsSync(this.pidfile)) removed.push(this.pidfile);
+        }
+      } catch {
+        /* not ours to remove */
+      }
+    }
+    return removed;
   }
 }
 

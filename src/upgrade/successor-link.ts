@@ -36,6 +36,11 @@ export class SuccessorLink {
   }
 
   send(m: SuccessorMessage): void {
-    this.channel.send(m);
+    void this.channel.send(m);
+  }
+
+  /** Tells the predecessor why this successor gives up; resolves once said (or after 1 s), so the process may exit. */
+  fail(reason: string): Promise<void> {
+    return Promise.race([this.channel.send({ t: 'failed', reason }), new Promise<void>((r) => setTimeout(r, 1000).unref())]);
   }
 }

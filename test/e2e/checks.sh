@@ -99,6 +99,30 @@ systemctl stop "$U"
 [ "$(prop Result)" = success ] && ok "stop after the hand-over: Result=success" || bad "stop: Result=$(prop Result)"
 if journalctl -q --no-pager -o cat --after-cursor="$cursor" | grep -E 'SIGKILL|not our child|Killing process'; then bad "stop was not graceful"; else ok "no SIGKILL in the journal"; fi
 
+# ---- journald stopped and started (issue 9 item 1): the journal stream systemd gave the master
+# as stderr is closed (a restart would hand it over through journald's fd store; a stop does
+# not). The master's next line fails with EPIPE: it connects a stream of its own and keeps
+# serving, reloading and stopping ----
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+get >/dev/null
+until_true 10 test "$(prop ActiveState)" = active
+m1=$(prop MainPID)
+systemctl stop systemd-journald 2>/dev/null
+systemctl start systemd-journald
+cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
+t0=$(date +%s%N)
+if timeout 60 systemctl reload "$U"; then ok "reload after journald stop+start: $((($(date +%s%N) - t0) / 1000000)) ms"; else bad "reload after journald stop+start failed or hung: $(prop ActiveState)/$(prop SubState)"; fi
+[ "$(prop SubState)" = running ] && [ "$(prop MainPID)" = "$m1" ] && ok "running, MainPID still $m1" || bad "after the reload: $(prop SubState), MainPID $m1 -> $(prop MainPID)"
+[[ $(get) == "hello from worker"* ]] && ok "serving after journald stop+start" || bad "not serving after journald stop+start"
+c0=$(cpu_ticks "$m1"); sleep 1; c1=$(cpu_ticks "$m1")
+[ $((c1 - c0)) -lt 50 ] && ok "master idle: $((c1 - c0)) CPU ticks in 1 s" || bad "master busy: $((c1 - c0)) CPU ticks in 1 s"
+until_true 10 sh -c "journalctl -q --no-pager -o cat -u $U --after-cursor='$cursor' | grep -q 'generation 2 ready'" &&
+  ok "the master's lines reach the journal again (journalctl -u $U)" || bad "journal after the restart: $(journalctl -q --no-pager --after-cursor="$cursor" | tail -5 | tr '\n' '|')"
+echo "INFO: baton status: $(baton status -c "$CFG" | grep '^  log ' || echo 'no line dropped')"
+t0=$(date +%s%N)
+timeout 60 systemctl stop "$U"
+[ "$(prop Result)" = success ] && ok "stop after journald stop+start: $((($(date +%s%N) - t0) / 1000000)) ms, Result=success" || bad "stop after journald stop+start: Result=$(prop Result)"
+
 # ---- kill -9 of the master: systemd restarts it, the socket unit keeps the socket ----
 get >/dev/null
 until_true 10 test "$(prop ActiveState)" = active
@@ -119,6 +143,61 @@ mainpid_is_not "$m1" && ok "MainPID $m1 -> $(prop MainPID)" || bad "MainPID unch
 v=$(baton status -c "$CFG" --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).version)')
 [ "$v" = "$(dpkg-query -W -f '${Version}' baton)" ] && ok "baton status shows $v" || bad "baton status shows $v"
 zero_failed "package upgrade under load" "$(load_stop)"
+
+# ---- package upgrade with a config on disk that no longer validates (edited, not reloaded):
+# the hot upgrade rolls back, the old master keeps serving, and the failure is loud ----
+status_versions() { baton status -c "$CFG" --json | node -e 'const s=JSON.parse(require("fs").readFileSync(0)); console.log(s.version, s.installedVersion)'; }
+cp "$CFG" /tmp/good.json
+sed -i 's/"count": 2/"count": 0/' "$CFG"
+vrun=$(dpkg-query -W -f '${Version}' baton)
+load_start
+m1=$(prop MainPID)
+cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
+dpkg -i /e2e/baton-N2.deb >/tmp/dpkg.log 2>&1
+rc=$?
+vnew=$(dpkg-query -W -f '${Version}' baton)
+echo "INFO: postinst said: $(grep 'baton: ' /tmp/dpkg.log)"
+[ "$rc" = 0 ] && [ "$vnew" != "$vrun" ] && ok "dpkg -i baton $vnew with a broken config on disk: installed, exit 0" || bad "dpkg -i N+2: exit $rc, $vnew: $(tail -5 /tmp/dpkg.log)"
+[ "$(prop ActiveState)" = active ] && [ "$(prop MainPID)" = "$m1" ] && ok "not restarted: active, MainPID still $m1" || bad "after the failed hot upgrade: $(prop ActiveState), MainPID $m1 -> $(prop MainPID)"
+zero_failed "serving through the failed hot upgrade" "$(load_stop)"
+grep -q "ERROR: hot upgrade of $U to $vnew failed; the old master (pid $m1, baton $vrun) keeps serving.*/workers/count: must be >= 1.*baton upgrade -c $CFG" /tmp/dpkg.log &&
+  ok "postinst says what failed, that the old master serves, how to finish" || bad "postinst: $(tr '\n' '|' </tmp/dpkg.log)"
+journalctl -q --no-pager -o cat -u "$U" -p err --after-cursor="$cursor" | grep -q "hot upgrade of $U to $vnew failed.*/workers/count: must be >= 1" &&
+  ok "journalctl -u $U -p err has it" || bad "journal: $(journalctl -q --no-pager -u "$U" --after-cursor="$cursor" | tail -5 | tr '\n' '|')"
+st=$(baton status -c "$CFG" 2>&1)
+echo "INFO: baton status said:"; sed -n '1,4p' <<<"$st"
+[[ $st == *"baton $vrun, master pid $m1"* && $st == *"installed  baton $vnew, but the master runs $vrun"* && $st == *"last upgrade"*"failed:"*"/workers/count: must be >= 1"* && $st == *"baton upgrade -c $CFG"* ]] &&
+  ok "baton status: $vrun runs, $vnew installed, the reason and the hint" || bad "baton status: $(tr '\n' '|' <<<"$st")"
+[ "$(status_versions)" = "$vrun $vnew" ] && ok "baton status --json: version $vrun, installedVersion $vnew" || bad "status --json: $(status_versions)"
+# fixed: `baton upgrade` completes it
+cp /tmp/good.json "$CFG"
+load_start
+if out=$(baton upgrade -c "$CFG" 2>&1); then ok "baton upgrade after the fix: $out"; else bad "baton upgrade after the fix: $out"; fi
+mainpid_is_not "$m1" && ok "MainPID $m1 -> $(prop MainPID)" || bad "MainPID unchanged"
+until_true 30 gone "$m1" && ok "old master gone" || bad "old master $m1 still there"
+[ "$(status_versions)" = "$vnew $vnew" ] && ok "baton status: $vnew runs" || bad "status --json after baton upgrade: $(status_versions)"
+st=$(baton status -c "$CFG" 2>&1)
+[[ $st == *"baton $vnew, master pid"* && $st != *installed* ]] && ok "baton status: no version skew left" || bad "baton status: $(tr '\n' '|' <<<"$st")"
+zero_failed "baton upgrade under load" "$(load_stop)"
+
+# ---- a master that does not answer (control socket and pidfile gone): restarted, but only
+# when the new code accepts the config; reinstalling the same version runs the postinst ----
+m1=$(prop MainPID)
+rm -f /run/baton/demo/control.sock /run/baton/demo/baton.pid
+sed -i 's/"count": 2/"count": 0/' "$CFG"
+dpkg -i /e2e/baton-N2.deb >/tmp/dpkg.log 2>&1
+grep -q "ERROR: hot upgrade of $U failed and its master does not answer; not restarted.*/workers/count: must be >= 1" /tmp/dpkg.log &&
+  ok "not answering, broken config: not restarted, says why" || bad "postinst: $(tr '\n' '|' </tmp/dpkg.log)"
+[ "$(prop ActiveState)" = active ] && [ "$(prop MainPID)" = "$m1" ] && ok "still active, MainPID $m1" || bad "$(prop ActiveState), MainPID $m1 -> $(prop MainPID)"
+cp /tmp/good.json "$CFG"
+load_start
+dpkg -i /e2e/baton-N2.deb >/tmp/dpkg.log 2>&1
+grep -q "does not answer: restarting it" /tmp/dpkg.log && grep -q "$U restarted with $vnew" /tmp/dpkg.log &&
+  ok "not answering, good config: restarted" || bad "postinst: $(tr '\n' '|' </tmp/dpkg.log)"
+until_true 30 test "$(prop ActiveState)" = active
+mainpid_is_not "$m1" && ok "MainPID $m1 -> $(prop MainPID), $(prop ActiveState)" || bad "MainPID unchanged"
+read -r answered nfailed errors <<<"$(load_stop)"
+if [[ $errors != *ECONNREFUSED* ]]; then ok "no connection refused across the restart ($answered answered, $nfailed cut in flight: $errors)"; else bad "connections refused: $errors"; fi
 
 # ---- removal ----
 apt-get remove -y baton >/tmp/dpkg.log 2>&1 && ok "apt-get remove baton" || bad "apt-get remove: $(tail -3 /tmp/dpkg.log)"

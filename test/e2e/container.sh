@@ -95,7 +95,10 @@ boot)
   ;;
 sh)
   l=$(leader) || { echo "container $suite is not running" >&2; exit 1; }
-  exec nsenter -t "$l" -a -- "$@"
+  # a clean environment, as a login would give: the host's (e.g. NODE_EXTRA_CA_CERTS naming
+  # a file the container lacks) would reach every node run inside
+  exec nsenter -t "$l" -a -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" "$@"
   ;;
 stop)
   if [ -f "$state/nspawn.pid" ]; then

@@ -1,8 +1,9 @@
 #!/bin/bash
-# make e2e: the package in a real systemd. Builds the deb as version N and N+1, then for
-# each suite (E2E_SUITES, default "trixie bookworm") boots a Debian container, installs N,
-# runs checks.sh inside (socket activation, reload, USR2, kill -9, upgrade to N+1,
-# removal, sandbox score) and powers it off. Exit status: the number of failed checks.
+# make e2e: the package in a real systemd. Builds the deb as version N, N+1 and N+2, then
+# for each suite (E2E_SUITES, default "trixie bookworm") boots a Debian container, installs
+# N, runs checks.sh inside (socket activation, reload, USR2, kill -9, upgrade to N+1, a
+# failed hot upgrade to N+2 with a broken config on disk and its completion, removal,
+# sandbox score) and powers it off. Exit status: the number of failed checks.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -15,6 +16,8 @@ make --no-print-directory deb VERSION="$v" >"$work/deb-N.log" 2>&1 || { tail -20
 cp "build/baton_${v}_amd64.deb" "$work/baton-N.deb"
 make --no-print-directory deb VERSION="$v.1" >"$work/deb-N1.log" 2>&1 || { tail -20 "$work/deb-N1.log"; exit 1; }
 cp "build/baton_${v}.1_amd64.deb" "$work/baton-N1.deb"
+make --no-print-directory deb VERSION="$v.2" >"$work/deb-N2.log" 2>&1 || { tail -20 "$work/deb-N2.log"; exit 1; }
+cp "build/baton_${v}.2_amd64.deb" "$work/baton-N2.deb"
 cp "$here/checks.sh" "$top/test/helpers/load-client.js" "$work/"
 
 # bookworm's nodejs is 18 and no other node repository is reachable here: the host's node

@@ -1,0 +1,182 @@
+// Issue 9 item 8: every exit path removes what that process made, a rolled-back upgrade
+// leaves nothing of the successor's, and the successor's own reason reaches `baton upgrade`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { readPidfile } from '../src/master/pidfile';
+import {
+  BATON,
+  batonAsync,
+  cleanup,
+  isAlive,
+  nodeWorker,
+  ready,
+  startMaster,
+  SUBREAPER,
+  tmpdir,
+  waitFor,
+  writeConfig,
+  type Master,
+} from './helpers/proc';
+
+const NOBODY = 65534;
+const isRoot = process.getuid?.() === 0;
+
+describe('a start-up that fails leaves nothing behind', () => {
+  let m: Master | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await cleanup(m);
+    m = undefined;
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('an unwritable pidfile: exit 1 naming it; no control socket, unix listener file or temporary file', async () => {
+    dir = tmpdir();
+    fs.mkdirSync(path.join(dir, 'piddir')); // a folder where the pidfile should be: rename() fails
+    const cfg = writeConfig(dir, {
+      name: 'fail',
+      pidfile: 'piddir',
+      listeners: [{ name: 'local', unix: 'sock/api.sock' }],
+      workers: { command: nodeWorker() },
+    });
+    m = startMaster(cfg);
+    const exit = await m.exited;
+    expect(exit.code).toBe(1);
+    expect(fs.readdirSync(path.join(dir, 'run'))).toEqual([]);
+    expect(fs.readdirSync(path.join(dir, 'sock'))).toEqual([]);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(m.output()).toMatch(new RegExp(`cannot start: cannot write the pidfile ${path.join(dir, 'piddir')}`));
+  });
+});
+
+(isRoot ? describe : describe.skip)('a read-only runtime folder at stop', () => {
+  let proc: ChildProcess | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL');
+      await new Promise((r) => proc!.once('exit', r));
+    }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the files it cannot remove are named, and it still says "stopped" and exits 0 (as a second user: root ignores modes)', async () => {
+    dir = tmpdir();
+    fs.chmodSync(dir, 0o755);
+    const runtimeDir = path.join(dir, 'run');
+    fs.mkdirSync(runtimeDir, { mode: 0o700 });
+    fs.chownSync(runtimeDir, NOBODY, NOBODY);
+    const cfg = writeConfig(dir, { name: 'ro', runtimeDir, workers: { command: ['/bin/sleep', '600'], ready: 'spawn', stopTimeoutMs: 5000 } });
+    proc = spawn(process.execPath, [BATON, 'run', '-c', cfg], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout!.on('data', (d) => (out += d));
+    proc.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => proc!.once('exit', (code) => r(code)));
+    await waitFor('the generation', () => /generation 1 ready/.test(out));
+    fs.chmodSync(runtimeDir, 0o500);
+    proc.kill('SIGTERM');
+    await waitFor('the end of the stop', () => /stopped|internal error/.test(out));
+    expect(out).not.toMatch(/internal error/);
+    expect(out).toMatch(new RegExp(`cannot remove the control socket ${path.join(runtimeDir, 'control.sock')}: .*EACCES`));
+    expect(out).toMatch(new RegExp(`cannot remove the pidfile ${path.join(runtimeDir, 'baton.pid')}: .*EACCES`));
+    expect(out).toMatch(/\bstopped\b/);
+    expect(await exited).toBe(0);
+  });
+});
+
+describe('a failed upgrade leaves nothing of the successor and says why', () => {
+  let m: Master | undefined;
+  let dir: string | undefined;
+  let busy: net.Server | undefined;
+  afterEach(async () => {
+    busy?.close();
+    busy = undefined;
+    if (m && dir) {
+      for (const f of ['baton.pid', 'baton.pid.oldbin']) {
+        const pid = readPidfile(path.join(dir, 'run', f));
+        if (pid && isAlive(pid)) process.kill(pid, 'SIGTERM');
+      }
+      const t = setTimeout(() => void cleanup(m), 20000);
+      await m.exited;
+      clearTimeout(t);
+    }
+    m = undefined;
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A master under a subreaper (standing in for systemd), and a way to change its config on disk. */
+  async function service() {
+    dir = tmpdir();
+    const base = {
+      name: 'up',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: nodeWorker(), count: 1, readyTimeoutMs: 20000, stopTimeoutMs: 5000 },
+    };
+    const cfg = writeConfig(dir, base);
+    m = startMaster(cfg, { wrapper: SUBREAPER });
+    await ready(m);
+    const runDir = path.join(dir, 'run');
+    const master = readPidfile(path.join(runDir, 'baton.pid'))!;
+    const rewrite = (change: (c: Record<string, any>) => void) => {
+      const next = JSON.parse(JSON.stringify({ runtimeDir: runDir, ...base }));
+      change(next);
+      fs.writeFileSync(cfg, JSON.stringify(next, null, 2));
+    };
+    return { dir, cfg, runDir, master, rewrite };
+  }
+
+  const leftInRunDir = (runDir: string) => fs.readdirSync(runDir).sort();
+
+  test("the successor cannot bind (EADDRINUSE): baton upgrade and the log say so; its socket files are gone", async () => {
+    const svc = await service();
+    busy = net.createServer();
+    await new Promise<void>((r) => busy!.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as net.AddressInfo).port;
+    svc.rewrite((c) => {
+      c.listeners.push({ name: 'new', unix: 'sock/new.sock' }, { name: 'busy', tcp: `127.0.0.1:${port}` });
+    });
+    const r = await batonAsync(['upgrade', '-c', svc.cfg]);
+    expect(r.stderr).toMatch(new RegExp(`upgrade failed: the successor \\(pid \\d+\\) failed: cannot start: listener 'busy': cannot bind 127.0.0.1:${port}: .*EADDRINUSE`));
+    expect(r.code).toBe(1);
+    expect(m!.output()).toMatch(/upgrade failed and rolled back, generation 1 keeps serving: the successor \(pid \d+\) failed: .*EADDRINUSE/);
+    await waitFor('the successor to be gone', () => !/control\.sock\./.test(leftInRunDir(svc.runDir).join(' ')));
+    expect(leftInRunDir(svc.runDir)).toEqual(['baton.pid', 'control.sock']);
+    expect(fs.readdirSync(path.join(svc.dir, 'sock'))).toEqual([]);
+    expect(readPidfile(path.join(svc.runDir, 'baton.pid'))).toBe(svc.master);
+  });
+
+  test('the successor cannot write its pidfile: the reason reaches baton upgrade; no temporary file is left', async () => {
+    const svc = await service();
+    fs.mkdirSync(path.join(svc.dir, 'piddir'));
+    svc.rewrite((c) => {
+      c.pidfile = 'piddir';
+    });
+    const r = await batonAsync(['upgrade', '-c', svc.cfg]);
+    expect(r.stderr).toMatch(new RegExp(`upgrade failed: the successor \\(pid \\d+\\) failed: cannot write the pidfile ${path.join(svc.dir, 'piddir')}`));
+    expect(r.code).toBe(1);
+    await waitFor('the successor to be gone', () => !/control\.sock\./.test(leftInRunDir(svc.runDir).join(' ')));
+    expect(leftInRunDir(svc.runDir)).toEqual(['baton.pid', 'control.sock']);
+    expect(fs.readdirSync(svc.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  test('a successor SIGKILLed before it is ready: the predecessor removes its control.sock.<pid>', async () => {
+    const svc = await service();
+    svc.rewrite((c) => {
+      c.workers.env = { WORKER_READY_DELAY_MS: '60000' };
+    });
+    const pending = batonAsync(['upgrade', '-c', svc.cfg]);
+    const succ = await waitFor('the successor control socket', () => {
+      const f = leftInRunDir(svc.runDir).find((x) => /^control\.sock\.\d+$/.test(x));
+      return f ? Number(f.split('.').pop()) : undefined;
+    });
+    process.kill(succ, 'SIGKILL');
+    const r = await pending;
+    expect(r.stderr).toMatch(new RegExp(`upgrade failed: the successor \\(pid ${succ}\\) exited before it was ready`));
+    expect(r.code).toBe(1);
+    await waitFor(`control.sock.${succ} to be removed`, () => !leftInRunDir(svc.runDir).includes(`control.sock.${succ}`));
+    expect(leftInRunDir(svc.runDir)).toEqual(['baton.pid', 'control.sock']);
+    expect(m!.output()).toMatch(new RegExp(`removed what the successor \\(pid ${succ}\\) left behind: ${path.join(svc.runDir, `control.sock.${succ}`)}`));
+  });
+});

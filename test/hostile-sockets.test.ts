@@ -1,0 +1,197 @@
+// Sockets against a hostile neighbour (issue 9, items 3, 4, 6 and the first half of 10):
+// a symlink swapped in for a unix listener, a notify name taken first, a notify flood, odd
+// inherited sockets, oversized notify datagrams. Everything here runs the real bin/baton.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { native, type NotifyReceiverHandle } from '../src/native';
+import { notifySocketOf } from './helpers/notify-socket';
+import { cleanup, FIXTURES, get, getUnix, nodeWorker, portOf, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from './helpers/proc';
+
+let m: Master | undefined;
+let held: NotifyReceiverHandle | undefined;
+const dirs: string[] = [];
+const dir = () => {
+  const d = tmpdir();
+  dirs.push(d);
+  return d;
+};
+afterEach(async () => {
+  await cleanup(m);
+  m = undefined;
+  held?.close();
+  held = undefined;
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** The exit, or 'ready' when the master came up (it is then stopped by afterEach). */
+const outcome = (master: Master) =>
+  waitFor('the master to exit or be ready', () => {
+    const { exitCode: code, signalCode: signal } = master.proc;
+    if (code !== null || signal !== null) return { code, signal };
+    return /generation \d+ ready: /.test(master.output()) && ('ready' as const);
+  });
+
+describe('a unix listener is created with its mode: no chmod that could follow a swapped-in symlink', () => {
+  let shim: string;
+  beforeAll(() => {
+    shim = path.join(tmpdir(), 'chmod-swap-shim.so');
+    execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', shim, path.join(FIXTURES, 'chmod-swap-shim.c'), '-ldl']);
+  });
+  afterAll(() => fs.rmSync(path.dirname(shim), { recursive: true, force: true }));
+
+  test.each([
+    ['0666', '077'],
+    ['0640', '000'],
+  ])('mode %s under umask %s: the socket file has exactly that mode, a victim file behind a symlink is untouched', async (mode, umask) => {
+    const d = dir();
+    const sock = path.join(d, 'web.sock');
+    const victim = path.join(d, 'victim');
+    const log = path.join(d, 'shim.log');
+    fs.writeFileSync(victim, 'root-only secret\n', { mode: 0o600 });
+    fs.chmodSync(victim, 0o600);
+    const cfg = writeConfig(d, {
+      name: 'unixmode',
+      listeners: [{ name: 'web', unix: sock, mode }],
+      workers: { command: nodeWorker(), count: 1 },
+    });
+    // the shim swaps a symlink to `victim` in for the socket file whenever baton chmods/chowns its path
+    m = startMaster(cfg, {
+      wrapper: ['sh', '-c', `umask ${umask}; exec "$@"`, 'sh'],
+      env: { LD_PRELOAD: shim, SHIM_PATH: sock, SHIM_VICTIM: victim, SHIM_LOG: log },
+    });
+    await ready(m);
+    expect(m.output()).not.toMatch(/LD_PRELOAD/); // the loader would say so had it not loaded the shim
+    const swaps = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
+    expect({ victimMode: (fs.statSync(victim).mode & 0o7777).toString(8), swaps }).toEqual({ victimMode: '600', swaps: '' });
+    const st = fs.lstatSync(sock);
+    expect(st.isSocket()).toBe(true);
+    expect((st.mode & 0o7777).toString(8)).toBe(mode.slice(1));
+    expect((await getUnix(sock)).status).toBe(200);
+    // the master's own umask is left as it was (it is shared with libuv's threadpool)
+    expect(fs.readFileSync(`/proc/${m.pid}/status`, 'utf8')).toMatch(new RegExp(`^Umask:\\s+0${umask}$`, 'm'));
+  });
+});
+
+describe("the workers' NOTIFY_SOCKET: nobody can take its name first or flood the master", () => {
+  test('the name baton used to derive from its pid, bound first by someone else, does not stop baton run', async () => {
+    const d = dir();
+    const gate = path.join(d, 'gate');
+    const cfg = writeConfig(d, {
+      name: 'squat',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: nodeWorker(), count: 1 },
+    });
+    // the shell waits for the gate, then execs baton: same pid, so its old name is known in advance
+    m = startMaster(cfg, { wrapper: ['sh', '-c', 'while [ ! -e "$0" ]; do sleep 0.05; done; exec "$@"', gate] });
+    held = native.notifyBind(`@baton/squat/${m.pid}/notify`, () => undefined);
+    fs.writeFileSync(gate, '');
+    const s = await ready(m);
+    expect((await get(portOf(s))).status).toBe(200);
+    const addr = notifySocketOf(workerPids(s)[0]);
+    expect(addr).toMatch(new RegExp(`^@baton/squat/${m.pid}/[0-9a-f]{32}$`));
+  });
+
+  test('a flood from a process that is not a worker is dropped unread: no log line per message, counted in status', async () => {
+    const d = dir();
+    const cfg = writeConfig(d, {
+      name: 'flood',
+      log: { level: 'debug' },
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: nodeWorker(), count: 1 },
+    });
+    m = startMaster(cfg);
+    const s = await ready(m);
+    const addr = notifySocketOf(workerPids(s)[0]);
+    const n = 500;
+    // from another process (not a worker): sendto() blocks while the master's queue is full, so
+    // this test's event loop keeps reading the master's output meanwhile
+    const flood = [
+      'import socket, sys',
+      "a = '\\0' + sys.argv[1][1:]",
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      `for i in range(${n}): s.sendto(b'STATUS=flood %d\\nREADY=1\\nWATCHDOG=1' % i, a)`,
+    ].join('\n');
+    const sender = spawn('python3', ['-c', flood, addr], { stdio: 'inherit' });
+    expect(await new Promise((r) => sender.once('exit', r))).toBe(0);
+    // wait until the master has seen them all, one way or the other
+    const master = m;
+    type Counted = typeof s & { notifyDropped?: { notFromWorkers: number } };
+    const st = await waitFor('the flood to be seen', async () => {
+      const now = (await master.status()) as Counted;
+      return ((now.notifyDropped?.notFromWorkers ?? 0) >= n || /ignored a notification from pid/.test(master.output())) && now;
+    });
+    expect(master.output()).not.toMatch(/ignored a notification from pid/);
+    expect(st.notifyDropped?.notFromWorkers).toBe(n);
+    expect(JSON.stringify(st.generations)).not.toContain('flood');
+  });
+});
+
+describe('inherited sockets: only listening stream sockets of inet, inet6 or unix', () => {
+  const PASS = path.join(FIXTURES, 'pass-socket.py');
+  const inheriting = (env: NodeJS.ProcessEnv = {}) => {
+    const d = dir();
+    return { d, cfg: writeConfig(d, { name: 'inherit', listeners: [{ name: 'web' }], workers: { command: nodeWorker(), count: 1 } }), env };
+  };
+
+  test.each([
+    ['unbound-tcp', /fd 3 \(name 'web'\) is not listening: it is not even bound/],
+    ['bound-tcp', /fd 3 \(name 'web'\) is bound to 127\.0\.0\.1:\d+ but not listening/],
+    ['connected-tcp', /fd 3 \(name 'web'\) is a connected socket \(127\.0\.0\.1:\d+\), not a listening one/],
+    ['udp', /fd 3 \(name 'web'\) is a dgram socket, not a stream socket/],
+    ['seqpacket', /fd 3 \(name 'web'\) is a seqpacket socket, not a stream socket/],
+    ['netlink', /fd 3 \(name 'web'\) is not an inet, inet6 or unix socket/],
+  ])('%s as fd 3: exit 78, naming the fd and its LISTEN_FDNAMES name', async (kind, re) => {
+    const { cfg } = inheriting();
+    m = startMaster(cfg, { wrapper: ['python3', PASS, kind] });
+    expect(await outcome(m)).toEqual({ code: 78, signal: null });
+    expect(m.output()).toMatch(re);
+  });
+
+  test('the same for a successor master (an upgrade hands sockets over the same way)', async () => {
+    const { cfg } = inheriting();
+    m = startMaster(cfg, {
+      wrapper: ['python3', PASS, 'unbound-tcp'],
+      env: { BATON_UPGRADE_FD: '9', BATON_NEXT_GENERATION: '2', BATON_LISTENER_ORIGINS: 'config' },
+    });
+    expect(await outcome(m)).toEqual({ code: 78, signal: null });
+    expect(m.output()).toMatch(/fd 3 \(name 'web'\) is not listening: it is not even bound/);
+  });
+
+  test.each(['listening-tcp', 'listening-tcp6'])('%s as fd 3 is served as it is', async (kind) => {
+    const { cfg } = inheriting();
+    m = startMaster(cfg, { wrapper: ['python3', PASS, kind] });
+    const s = await ready(m);
+    const web = s.listeners.find((l) => l.name === 'web')!;
+    expect(web.source).toBe('systemd');
+    expect(web.addresses[0]).toMatch(kind === 'listening-tcp' ? /^127\.0\.0\.1:\d+$/ : /^\[::1\]:\d+$/);
+    expect((await get(portOf(s, 'web'), '/', kind === 'listening-tcp' ? '127.0.0.1' : '::1')).status).toBe(200);
+  });
+});
+
+describe('notify datagrams over 4 KB', () => {
+  test("are dropped whole (MSG_TRUNC), as systemd does: a worker's cut STATUS= is never taken", async () => {
+    const d = dir();
+    // one datagram of 5 KB whose READY=1 would be cut off, then a plain READY=1
+    const worker = [
+      'import os, socket, time',
+      "a = os.environ['NOTIFY_SOCKET']",
+      "a = '\\0' + a[1:] if a.startswith('@') else a",
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      "s.sendto(b'STATUS=' + b'x' * 5000 + b'\\nREADY=1', a)",
+      "s.sendto(b'READY=1', a)",
+      'time.sleep(600)',
+    ].join('\n');
+    const cfg = writeConfig(d, {
+      name: 'big',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: ['python3', '-c', worker], count: 1, stopTimeoutMs: 2000 },
+    });
+    m = startMaster(cfg);
+    const s = await ready(m);
+    const w = s.generations[0].workers[0] as { status?: string };
+    expect(w.status === undefined ? 'no STATUS=' : `STATUS= of ${w.status.length} bytes`).toBe('no STATUS=');
+    expect(m.output()).toMatch(/worker 0 \(pid \d+\) sent a notification longer than 4096 bytes: ignored/);
+    expect((s as unknown as { notifyDropped: { truncated: number } }).notifyDropped.truncated).toBe(1);
+  });
+});
