@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { argMax } from '../src/config/exec-limits';
 import { baton, cleanup, get, portOf, ready, startMaster, tmpdir, waitFor, writeConfig, type Master } from './helpers/proc';
 
-/** execve()'s limit for the workers, as baton computes it: sysconf(_SC_ARG_MAX). */
-const ARG_MAX = Number(spawnSync('getconf', ['ARG_MAX'], { encoding: 'utf8' }).stdout.trim());
+/** execve()'s limit for the workers, as baton computes it: sysconf(_SC_ARG_MAX) within the kernel's cap (6 MiB whatever `ulimit -s`). */
+const ARG_MAX = argMax();
 
 /** `count` variables of 100 KB each (each under MAX_ARG_STRLEN, together over ARG_MAX when count is big). */
 function bigEnv(count: number): Record<string, string> {

@@ -34,6 +34,15 @@ describe('config', () => {
     expect(c.listeners![1].bind).toMatchObject({ kind: 'tcp', host: '::', family: 6, port: 8080 });
   });
 
+  test("a runtimeDir too long for an upgrade's control.sock.<pid> is refused; one that fits is not", () => {
+    // sun_path holds 107 bytes: '/control.sock.4194304' takes 21 of them
+    const fits = '/r' + 'x'.repeat(84);
+    expect(problems({ runtimeDir: fits, workers: { command: ['sh'] } })).toEqual([]);
+    expect(problems({ runtimeDir: fits + 'x', workers: { command: ['sh'] } })).toEqual([
+      expect.stringMatching(/^\/runtimeDir: '\/rx+' is too long: the control socket path in it \(up to 108 bytes/),
+    ]);
+  });
+
   test.each([
     [{ workers: { command: ['sh'], count: 0 } }, '/workers/count: must be >= 1'],
     [{ workers: { command: ['sh'], count: 'two' } }, '/workers/count: must be integer'],

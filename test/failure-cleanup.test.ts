@@ -9,7 +9,9 @@ import {
   BATON,
   batonAsync,
   cleanup,
+  cleanupAll,
   isAlive,
+  killTree,
   nodeWorker,
   ready,
   startMaster,
@@ -26,11 +28,7 @@ const isRoot = process.getuid?.() === 0;
 describe('a start-up that fails leaves nothing behind', () => {
   let m: Master | undefined;
   let dir: string | undefined;
-  afterEach(async () => {
-    await cleanup(m);
-    m = undefined;
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => cleanupAll(m, dir));
 
   test('an unwritable pidfile: exit 1 naming it; no control socket, unix listener file or temporary file', async () => {
     dir = tmpdir();
@@ -55,10 +53,7 @@ describe('a start-up that fails leaves nothing behind', () => {
   let proc: ChildProcess | undefined;
   let dir: string | undefined;
   afterEach(async () => {
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGKILL');
-      await new Promise((r) => proc!.once('exit', r));
-    }
+    await killTree(proc);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -3,7 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BATON, baton, cleanup, isAlive, ready, sleep, startMaster, tmpdir, waitFor, writeConfig, type Master } from './helpers/proc';
+import { BATON, baton, cleanup, isAlive, killTree, ready, sleep, startMaster, tmpdir, waitFor, writeConfig, type Master } from './helpers/proc';
 
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
@@ -100,10 +100,7 @@ rootOnly('the non-root default runtime folder', () => {
   let dir: string;
   let proc: ChildProcess | undefined;
   afterEach(async () => {
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGKILL');
-      await new Promise((r) => proc!.once('exit', r));
-    }
+    await killTree(proc);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(`/tmp/baton-${NOBODY}`, { recursive: true, force: true });
   });
@@ -151,10 +148,7 @@ rootOnly("systemd's RuntimeDirectory= (0755, the service user's, in root's /run/
   let dir: string;
   let proc: ChildProcess | undefined;
   afterEach(async () => {
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGKILL');
-      await new Promise((r) => proc!.once('exit', r));
-    }
+    await killTree(proc);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

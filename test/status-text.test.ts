@@ -1,7 +1,7 @@
 // Issue 9 item 10 (second half): a worker's STATUS= is not printed raw on a terminal.
 import fs from 'node:fs';
 import path from 'node:path';
-import { baton, cleanup, ready, ROOT, startMaster, tmpdir, waitFor, writeConfig, type Master } from './helpers/proc';
+import { baton, cleanupAll, ready, ROOT, startMaster, tmpdir, waitFor, writeConfig, type Master } from './helpers/proc';
 
 // retitles the window, clears the screen, C1 CSI (U+009B), DEL, a tab
 const HOSTILE = '\u001b]0;owned\u0007\u001b[2Jhi\u009b31mred\u007f\tend';
@@ -11,11 +11,7 @@ const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
 describe('baton status and a worker STATUS= full of escape sequences', () => {
   let m: Master | undefined;
   let dir: string | undefined;
-  afterEach(async () => {
-    await cleanup(m);
-    m = undefined;
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => cleanupAll(m, dir));
 
   test('the table shows them escaped; --json keeps the text exactly, with no raw control character', async () => {
     dir = tmpdir();

@@ -1,15 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, cleanup, ready, startMaster, tmpdir, waitFor, writeConfig, type Master } from './helpers/proc';
+import { ROOT, cleanupAll, ready, startMaster, tmpdir, waitFor, writeConfig, type Master } from './helpers/proc';
 
 describe('a worker without sockets', () => {
   let m: Master | undefined;
   let dir: string | undefined;
-  afterEach(async () => {
-    await cleanup(m);
-    m = undefined;
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => cleanupAll(m, dir));
 
   test('gets none of LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID (as systemd), even from workers.env', async () => {
     dir = tmpdir();

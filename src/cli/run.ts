@@ -1,8 +1,9 @@
 import { EX_CONFIG } from '../config/types';
-import { createLogger, isOutputError, writeStderr } from '../log/logger';
+import { createLogger, writeStderr } from '../log/logger';
 import { Arbiter } from '../master/arbiter';
 import { ListenFdsError, takeListenFds, type InheritedFd } from '../sockets/listen-fds';
 import { takeUpgradeEnv, UpgradeEnvError, type UpgradeEnv } from '../upgrade/env';
+import { reportInternalErrors } from './internal-errors';
 import { configOrExit } from './load';
 
 export async function runCommand(file: string): Promise<number> {
@@ -20,22 +21,7 @@ export async function runCommand(file: string): Promise<number> {
     throw e;
   }
   const logger = createLogger(cfg.log, cfg.name);
-  // The master's job is to keep the service up: a bug in it is logged, not fatal to the workers.
-  // A failed write to stdout or stderr is counted, not logged: the log may be that same pipe.
-  let reporting = false;
-  const internalError = (what: string, e: unknown) => {
-    if (reporting || isOutputError(e)) return logger.dropped(e);
-    reporting = true;
-    try {
-      logger.error(`${what}: ${(e as Error)?.stack ?? e}`);
-    } catch (e2) {
-      logger.dropped(e2);
-    } finally {
-      reporting = false;
-    }
-  };
-  process.on('uncaughtException', (e) => internalError('internal error', e));
-  process.on('unhandledRejection', (e) => internalError('internal error (promise)', e));
+  reportInternalErrors(logger);
   const arbiter = new Arbiter({
     config: cfg,
     logger,

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import schema from './baton.schema.json';
+import { controlSocketPath } from '../control/protocol';
 import { parseTcp } from '../sockets/address';
 import { execProblems } from './exec-limits';
 import { findExecutable } from './executable';
@@ -72,8 +73,9 @@ interface RawConfig {
  * The runtime folder a config without `runtimeDir` uses; the client commands find the
  * master there. Under systemd it is the unit's RuntimeDirectory= (baton@.service has
  * baton/%i, so /run/baton/<name>, whatever user DynamicUser= picked); root's client
- * commands compute the same path. A non-root user without XDG_RUNTIME_DIR gets a folder in
- * their home, never one in a shared folder such as /tmp that another user could make first.
+ * commands compute the same path. A non-root user without XDG_RUNTIME_DIR gets logind's
+ * /run/user/<uid> if it is there, else a folder in their home: never one in a shared folder
+ * such as /tmp that another user could make first.
  */
 export function defaultRuntimeDir(name: string): string {
   const fromSystemd = process.env.RUNTIME_DIRECTORY?.split(':')[0];
@@ -82,6 +84,14 @@ export function defaultRuntimeDir(name: string): string {
   if (uid === 0) return path.join('/run/baton', name);
   const xdg = process.env.XDG_RUNTIME_DIR;
   if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'baton', name);
+  // what XDG_RUNTIME_DIR would be (logind's, the user's own) when the variable was lost (su, cron)
+  const userRun = `/run/user/${uid}`;
+  try {
+    const st = fs.lstatSync(userRun);
+    if (st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return path.join(userRun, 'baton', name);
+  } catch {
+    /* no session folder: the home folder's */
+  }
   return path.join(os.homedir(), '.baton', name);
 }
 
@@ -189,12 +199,24 @@ function semanticProblems(cfg: Config): string[] {
     const n = l.bind?.kind === 'unix' ? Buffer.byteLength(l.bind.path) : 0;
     if (n > MAX_UNIX_PATH) out.push(`/listeners/${i}/unix: '${l.bind!.text}' is ${n} bytes; a unix socket path may be at most ${MAX_UNIX_PATH} (sun_path)`);
   });
+  // an upgrade's successor binds control.sock.<its pid> beside control.sock (pid_max: 7 digits)
+  const ctl = `${controlSocketPath(cfg.runtimeDir)}.4194304`;
+  if (Buffer.byteLength(ctl) > MAX_UNIX_PATH) {
+    out.push(
+      `/runtimeDir: '${cfg.runtimeDir}' is too long: the control socket path in it (up to ${Buffer.byteLength(ctl)} bytes, ` +
+        `${ctl}) may be at most ${MAX_UNIX_PATH} bytes (sun_path); set a shorter runtimeDir`,
+    );
+  }
   if (!fs.existsSync(cfg.workers.cwd) || !fs.statSync(cfg.workers.cwd).isDirectory()) {
     out.push(`/workers/cwd: '${cfg.workers.cwd}' is not an existing folder`);
   } else {
     const exe = findExecutable(cfg.workers.command[0], cfg.workers.cwd, cfg.workers.env.PATH ?? process.env.PATH);
     if (typeof exe === 'string' && exe.startsWith('!')) out.push(`/workers/command/0: ${exe.slice(1)}`);
     else out.push(...execProblems(cfg, process.env));
+  }
+  const logDir = cfg.log.file && path.dirname(cfg.log.file);
+  if (logDir && !(fs.existsSync(logDir) && fs.statSync(logDir).isDirectory())) {
+    out.push(`/log/file: '${cfg.log.file}': its folder '${logDir}' is not an existing folder`);
   }
   return out;
 }

@@ -39,19 +39,6 @@ export function writeStderr(text: string): void {
   }
 }
 
-const OUTPUT_ERRORS = new Set(['EPIPE', 'ECONNRESET', 'EAGAIN', 'EWOULDBLOCK', 'ENOSPC', 'EIO', 'EDQUOT', 'EFBIG']);
-
-/**
- * True for an error of a write to a closed or full stream, as process.stderr emits when its
- * pipe is gone (with no listener it becomes an uncaughtException).
- */
-export function isOutputError(e: unknown): boolean {
-  const err = e as NodeJS.ErrnoException | undefined;
-  if (!err || typeof err !== 'object') return false;
-  if (err.code === 'ERR_STREAM_DESTROYED' || err.code === 'ERR_STREAM_WRITE_AFTER_END') return true;
-  return (err.syscall === 'write' || err.syscall === 'writev') && OUTPUT_ERRORS.has(err.code ?? '');
-}
-
 /** Where the log's lines go; a sink never throws and never emits: what fails is counted in Drops. */
 interface Sink {
   write(line: string): void;
@@ -82,15 +69,12 @@ class DirectSink implements Sink {
   }
 }
 
-function openSink(cfg: LogConfig, journal: boolean, drops: Drops): Sink {
-  if (cfg.file) {
-    const sink = new DirectSink(openFileSink(cfg.file), drops, cfg.file);
-    drops.target = `file ${cfg.file}`;
-    return sink;
-  }
+/** Opens the sink `cfg` names (throws if `log.file` cannot be opened); `target` is for Drops. */
+function openSink(cfg: LogConfig, journal: boolean, drops: Drops): { sink: Sink; target: string } {
+  if (cfg.file) return { sink: new DirectSink(openFileSink(cfg.file), drops, cfg.file), target: `file ${cfg.file}` };
   const { sink, kind } = openStderrSink();
-  drops.target = journal ? 'journal' : `stderr (${kind})`;
-  return journal ? new JournalSink(sink, drops, path.basename(process.argv[1] ?? 'baton')) : new DirectSink(sink, drops);
+  if (!journal) return { sink: new DirectSink(sink, drops), target: `stderr (${kind})` };
+  return { sink: new JournalSink(sink, drops, path.basename(process.argv[1] ?? 'baton')), target: 'journal' };
 }
 
 class LineTransport extends Transport {
@@ -125,7 +109,7 @@ export interface Logger extends winston.Logger {
   dropped(e: unknown): void;
 }
 
-function parts(cfg: LogConfig, service: string, drops: Drops): { format: winston.Logform.Format; transport: LineTransport } {
+function parts(cfg: LogConfig, service: string, drops: Drops): { format: winston.Logform.Format; transport: LineTransport; target: string } {
   const journal = !cfg.file && stderrIsJournal();
   let format: winston.Logform.Format;
   if (cfg.format === 'json') {
@@ -140,7 +124,8 @@ function parts(cfg: LogConfig, service: string, drops: Drops): { format: winston
       winston.format.printf((i) => `${i.timestamp} ${i.level.padEnd(5)} [${service} ${process.pid}] ${i.message}${fields(i)}`),
     );
   }
-  return { format, transport: new LineTransport(openSink(cfg, journal, drops)) };
+  const { sink, target } = openSink(cfg, journal, drops);
+  return { format, transport: new LineTransport(sink), target };
 }
 
 const dropsOf = new WeakMap<Logger, Drops>();
@@ -148,7 +133,8 @@ const dropsOf = new WeakMap<Logger, Drops>();
 export function createLogger(cfg: LogConfig, service: string): Logger {
   // said once the sink writes again; from a fresh tick, not from inside the sink's write
   const drops = new Drops((m) => setImmediate(() => logger.warn(m)));
-  const { format, transport } = parts(cfg, service, drops);
+  const { format, transport, target } = parts(cfg, service, drops);
+  drops.target = target;
   const logger = winston.createLogger({ level: cfg.level, format, transports: [transport], exitOnError: false }) as Logger;
   dropsOf.set(logger, drops);
   logger.reopen = () => transport.sink.reopen();
@@ -157,12 +143,37 @@ export function createLogger(cfg: LogConfig, service: string): Logger {
   return logger;
 }
 
-/** Changes level, format and file in place on reload, keeping the same logger object. */
-export function reconfigureLogger(logger: Logger, cfg: LogConfig, service: string): void {
+export interface LoggerChange {
+  /** Switches the logger to the new sink, level and format (never throws). */
+  apply(): void;
+  /** Closes the new sink unused (a reload that failed later). */
+  discard(): void;
+}
+
+/**
+ * The first half of changing level, format and file on reload, keeping the same logger
+ * object: opens the new sink now, so that a `log.file` that cannot be opened refuses the
+ * reload (it throws) before anything changed.
+ */
+export function prepareLoggerChange(logger: Logger, cfg: LogConfig, service: string): LoggerChange {
   const drops = dropsOf.get(logger)!;
-  const old = [...logger.transports];
-  const { format, transport } = parts(cfg, service, drops);
-  logger.configure({ level: cfg.level, format, transports: [transport], exitOnError: false });
-  for (const t of old) t.close?.();
-  logger.reopen = () => transport.sink.reopen();
+  let next: ReturnType<typeof parts>;
+  try {
+    next = parts(cfg, service, drops);
+  } catch (e) {
+    throw new Error(`/log/file: cannot open it: ${(e as Error).message}`);
+  }
+  const { format, transport, target } = next;
+  return {
+    apply() {
+      const old = [...logger.transports];
+      drops.target = target;
+      logger.configure({ level: cfg.level, format, transports: [transport], exitOnError: false });
+      for (const t of old) t.close?.();
+      logger.reopen = () => transport.sink.reopen();
+    },
+    discard() {
+      transport.sink.close();
+    },
+  };
 }

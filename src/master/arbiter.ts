@@ -16,7 +16,7 @@ import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { ControlServer } from '../control/server';
 import { controlSocketPath, type ControlReply, type ControlRequest } from '../control/protocol';
-import { reconfigureLogger, type Logger } from '../log/logger';
+import { prepareLoggerChange, type Logger, type LoggerChange } from '../log/logger';
 import type { InheritedFd } from '../sockets/listen-fds';
 import {
   closeListener,
@@ -37,6 +37,7 @@ import { VERSION } from '../version';
 import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from '../workers/backoff';
 import type { WorkerExit } from '../workers/exit';
 import { Generation } from '../workers/generation';
+import { KILL_GRACE_MS } from '../workers/process-group';
 import { Worker } from '../workers/worker';
 import { removePidfile, writePidfile } from './pidfile';
 import { preparePidfileFolder, prepareRuntimeDir } from './runtime-dir';
@@ -256,6 +257,12 @@ export class Arbiter {
     w.on('kill-timeout', () =>
       this.log.warn(`worker ${slot} (pid ${w.pid}) of generation ${gen.id} still running ${wc.stopTimeoutMs} ms after ${wc.stopSignal}: SIGKILL`),
     );
+    w.on('lingering', (pids: number[]) =>
+      this.log.error(
+        `worker ${slot} (pid ${w.pid}) of generation ${gen.id}: pid(s) ${pids.join(', ')} still running ${KILL_GRACE_MS} ms after SIGKILL ` +
+          '(another uid, or stuck in the kernel): cannot kill them, counting the worker as gone',
+      ),
+    );
     if (wc.ready === 'spawn') {
       w.once('spawn', () => this.onWorkerReady(w));
     } else {
@@ -324,9 +331,8 @@ export class Arbiter {
     this.byPid.delete(w.pid);
     this.clearReadyTimer(w);
     if (gen.slots.get(w.slot) === w) gen.slots.delete(w.slot);
+    // the worker already SIGKILLed what a crash left behind (its own children): see Worker.onExit
     const crashed = !w.stopRequested || this.timedOut.delete(w);
-    // what a crashed worker left behind (its own children) is not to be trusted with sockets
-    if (crashed) w.killGroup();
     const what = gen.describeWorkerExit(w, e);
     if (gen.state === 'starting') {
       this.log.error(`${what} before it was ready`);
@@ -409,8 +415,11 @@ export class Arbiter {
     this.systemd.reloading(`reloading: generation ${this.current?.id ?? '-'} serving`);
     let plan: ListenerPlan | undefined;
     let gen: Generation | undefined;
+    let logChange: LoggerChange | undefined;
     try {
       const cfg = loadConfig(this.cfg.file);
+      // opened before anything changes: a log.file that cannot be opened refuses the reload
+      if (JSON.stringify(cfg.log) !== JSON.stringify(this.cfg.log)) logChange = prepareLoggerChange(this.log, cfg.log, cfg.name);
       plan = await planListeners(this.listeners, cfg.listeners);
       gen = this.startGeneration(cfg, plan.active);
       this.keepExtendingTimeout(cfg.workers.readyTimeoutMs);
@@ -424,7 +433,7 @@ export class Arbiter {
         closeListener(l);
       }
       if (old) this.drain(old);
-      if (JSON.stringify(cfg.log) !== JSON.stringify(this.cfg.log)) reconfigureLogger(this.log, cfg.log, cfg.name);
+      logChange?.apply();
       this.cfg = cfg;
       this.phase = 'running';
       const ms = Date.now() - t0;
@@ -435,6 +444,7 @@ export class Arbiter {
       return gen.id;
     } catch (e) {
       const reason = (e as Error).message;
+      logChange?.discard();
       plan?.added.forEach(closeListener);
       if (gen) this.failGeneration(gen, reason);
       this.stopExtendingTimeout();
@@ -689,7 +699,8 @@ export class Arbiter {
   /** Rolls back a successor; once it is gone, what it left behind (files included) goes too. */
   private abortSuccessor(succ: SuccessorProcess, reason: string): void {
     const ours = new Set([this.control.path, ...this.listeners.flatMap((l) => [l.ownedPath ?? '', l.spec?.kind === 'unix' ? l.spec.path : ''])]);
-    void succ.abort(reason, this.cfg.workers.stopSignal, this.cfg.workers.stopTimeoutMs + 2000, ours).then((removed) => {
+    void succ.abort(reason, this.cfg.workers.stopSignal, this.cfg.workers.stopTimeoutMs + 2000, ours).then(({ removed, lingering }) => {
+      if (lingering.length) this.log.error(`the successor's workers: pid(s) ${lingering.join(', ')} still running after SIGKILL (another uid, or stuck in the kernel)`);
       if (removed.length) this.log.info(`removed what the successor (pid ${succ.pid}) left behind: ${removed.join(', ')}`);
     });
   }

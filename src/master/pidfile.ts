@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { hasExited, readProcStat, startedAtMs } from '../system/proc-stat';
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
@@ -83,22 +84,16 @@ export function isAlive(pid: number): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  try {
-    return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
+  const stat = readProcStat(pid);
+  return stat !== undefined && !hasExited(stat.state);
 }
 
 /** A running process's real uid and start time (ms since the epoch, to the kernel's tick), from /proc. */
 export function processInfo(pid: number): { uid: number; startedAtMs: number } | undefined {
   try {
     const uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    const btime = Number(/^btime (\d+)/m.exec(fs.readFileSync('/proc/stat', 'utf8'))![1]);
-    // USER_HZ is 100 on every Linux architecture node runs on
-    return { uid, startedAtMs: btime * 1000 + ticks * 10 };
+    const stat = readProcStat(pid);
+    return stat && { uid, startedAtMs: startedAtMs(stat) };
   } catch {
     return undefined;
   }

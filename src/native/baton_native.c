@@ -2,7 +2,8 @@
 //
 // - listenSocket: socket()+bind()+listen() with no accept loop, so the master holds a
 //   listening socket without ever accepting on it (a net.Server in the master would).
-// - sockInfo / setCloexec / listenFd: inspect and prepare inherited sockets.
+// - sockInfo / setCloexec: inspect and prepare inherited sockets.
+// - sendNoWait: a log line to a stream socket on fd 2 without blocking, with no fcntl on it.
 // - notifySend / NotifyReceiver: AF_UNIX datagrams for sd_notify, including abstract
 //   addresses ("@name") and sender credentials (SO_PASSCRED), which no npm package offers.
 #define NAPI_VERSION 8
@@ -42,7 +43,8 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall, const 
 #define E(x) case x: code = #x; break;
     E(EADDRINUSE) E(EADDRNOTAVAIL) E(EACCES) E(EPERM) E(ENOENT) E(EBADF) E(ENOTSOCK)
     E(EINVAL) E(ECONNREFUSED) E(EAFNOSUPPORT) E(ENAMETOOLONG) E(EAGAIN) E(ENOTDIR)
-    E(EROFS) E(EMFILE) E(ENOBUFS) E(EMSGSIZE) E(ENOMEM) E(ENOSPC)
+    E(EROFS) E(EMFILE) E(ENOBUFS) E(EMSGSIZE) E(ENOMEM) E(ENOSPC) E(EPIPE) E(ECONNRESET)
+    E(ENOTCONN) E(EIO) E(EINTR) E(EOPNOTSUPP)
 #undef E
     default: code = "EUNKNOWN";
   }
@@ -182,18 +184,6 @@ static napi_value ListenSocket(napi_env env, napi_callback_info info) {
   napi_value out;
   CHECK(napi_create_int32(env, fd, &out));
   return out;
-}
-
-// listenFd(fd, backlog): listen() on a socket we hold (a bound but not listening inherited one).
-static napi_value ListenFd(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  int32_t fd, backlog;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  CHECK(napi_get_value_int32(env, argv[1], &backlog));
-  if (listen(fd, backlog) < 0) return throw_errno(env, errno, "listen", NULL);
-  return NULL;
 }
 
 static void set_str(napi_env env, napi_value obj, const char *key, const char *val) {
@@ -480,6 +470,27 @@ static napi_value NotifyBind(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+// sendNoWait(fd, data) -> bytes sent: send() with MSG_DONTWAIT, so a full socket is EAGAIN at
+// once. O_NONBLOCK would do that too, but it belongs to the open file description, which fd 2
+// shares with every worker (stdio inherited): they would get EAGAIN on their own writes.
+static napi_value SendNoWait(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  void *data;
+  size_t dlen;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_buffer_info(env, argv[1], &data, &dlen));
+  ssize_t n;
+  do n = send(fd, data, dlen, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, errno, "send", NULL);
+  napi_value out;
+  CHECK(napi_create_int64(env, (int64_t)n, &out));
+  return out;
+}
+
 // peerCred(fd) -> { pid, uid, gid }: the kernel's credentials of the process at the other end
 // of a connected unix socket (SO_PEERCRED, taken at connect()/listen() time, unforgeable).
 static napi_value PeerCred(napi_env env, napi_callback_info info) {
@@ -509,11 +520,11 @@ static napi_value SetChildSubreaper(napi_env env, napi_callback_info info) {
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"listenSocket", NULL, ListenSocket, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"listenFd", NULL, ListenFd, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sockInfo", NULL, SockInfo, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setCloexec", NULL, SetCloexec, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notifySend", NULL, NotifySend, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notifyBind", NULL, NotifyBind, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sendNoWait", NULL, SendNoWait, NULL, NULL, NULL, napi_enumerable, NULL},
     {"peerCred", NULL, PeerCred, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setChildSubreaper", NULL, SetChildSubreaper, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -38,11 +38,12 @@ export interface NotifyReceiverHandle {
 interface Native {
   /** family 0: a unix socket whose file bind() creates with exactly `mode` (no chmod afterwards). */
   listenSocket(family: 0 | 4 | 6, address: string, port: number, backlog: number, mode: number): number;
-  listenFd(fd: number, backlog: number): void;
   sockInfo(fd: number): SockInfo;
   setCloexec(fd: number, on: boolean): void;
   notifySend(socketPath: string, data: Buffer): void;
   notifyBind(socketPath: string, onMessage: (m: NotifyMessage) => void): NotifyReceiverHandle;
+  /** send(fd, data, MSG_DONTWAIT | MSG_NOSIGNAL): bytes sent; a full socket throws EAGAIN, with no fcntl on the fd. */
+  sendNoWait(fd: number, data: Buffer): number;
   /** SO_PEERCRED of a connected unix socket: who is at the other end, as the kernel says. */
   peerCred(fd: number): { pid: number; uid: number; gid: number };
   setChildSubreaper(): void;

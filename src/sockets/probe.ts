@@ -1,6 +1,9 @@
 import net from 'node:net';
 
-/** True when something accepts connections on the unix socket at `path` (a live process, not a stale file). */
+/**
+ * True when something listens on the unix socket at `path` (a live process, not a stale
+ * file). A listener whose backlog is full refuses with EAGAIN: busy, not stale.
+ */
 export function unixSocketAnswers(path: string): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const c = net.connect(path);
@@ -8,6 +11,6 @@ export function unixSocketAnswers(path: string): Promise<boolean> {
       c.destroy();
       resolve(true);
     });
-    c.once('error', () => resolve(false));
+    c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EAGAIN'));
   });
 }

@@ -1,17 +1,11 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import { native, type NotifyMessage, type NotifyReceiverHandle } from '../native';
+import { readProcStat } from '../system/proc-stat';
 import { parseNotify } from './notify-message';
 
 /** Reads a process's parent pid from /proc; undefined once it has exited. */
 export function parentPid(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // the command name in (...) may contain spaces and parens: split after the last ')'
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
+  return readProcStat(pid)?.ppid;
 }
 
 export interface NotifySender {

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { isAlive, pidfileTmp, removePidfile } from '../master/pidfile';
 import { unixSocketAnswers } from '../sockets/probe';
 import { parentPid } from '../systemd/receiver';
+import { stopGroup } from '../workers/process-group';
 import { Channel, type PredecessorMessage, type SuccessorMessage } from './channel';
 import { ENV_CHANNEL_FD, ENV_NEXT_GENERATION, ENV_ORIGINS } from './env';
 
@@ -142,9 +143,9 @@ export class SuccessorProcess {
    * Rolls the successor back: asks it to stop its workers gracefully and exit; whatever is
    * left after `graceMs` (the successor, its workers' process groups) is SIGKILLed. Then
    * what a dead successor left behind is removed, except the paths in `ours`; resolves with
-   * what was removed.
+   * what was removed, and the pids of its workers' groups that could not be killed.
    */
-  async abort(reason: string, stopSignal: NodeJS.Signals, graceMs: number, ours: ReadonlySet<string> = new Set()): Promise<string[]> {
+  async abort(reason: string, stopSignal: NodeJS.Signals, graceMs: number, ours: ReadonlySet<string> = new Set()): Promise<{ removed: string[]; lingering: number[] }> {
     this.fail(reason);
     void this.channel.send({ t: 'abort', reason });
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
@@ -156,9 +157,9 @@ export class SuccessorProcess {
       }
     }
     // a SIGKILLed successor cannot stop its workers: they are ours to stop
-    await Promise.all([...this.workerPids].map((pid) => stopGroup(pid, stopSignal, graceMs)));
+    const lingering = (await Promise.all([...this.workerPids].map((pid) => stopGroup(pid, stopSignal, graceMs)))).flat();
     this.channel.close();
-    return this.removeLeftovers(ours);
+    return { removed: await this.removeLeftovers(ours), lingering };
   }
 
   /** Once the successor is gone: its socket files nobody answers on, its pidfile and the pidfile's temporary file. */
@@ -199,22 +200,4 @@ export class SuccessorProcess {
     }
     return removed;
   }
-}
-
-async function stopGroup(pid: number, signal: NodeJS.Signals, graceMs: number): Promise<void> {
-  const send = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, sig);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!send(signal)) return;
-  const until = Date.now() + graceMs;
-  while (Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 50));
-    if (!send(0 as unknown as NodeJS.Signals)) return;
-  }
-  send('SIGKILL');
 }

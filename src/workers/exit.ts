@@ -3,10 +3,13 @@ export interface WorkerExit {
   signal: NodeJS.Signals | null;
   /** Set when the process could not be started at all. */
   error?: string;
+  /** Still running a while after SIGKILL (another uid, or stuck in the kernel): given up on. */
+  stuck?: true;
 }
 
 export function describeExit(e: WorkerExit): string {
   if (e.error) return `could not be started: ${e.error}`;
+  if (e.stuck) return 'did not die of SIGKILL (another uid, or stuck in the kernel): given up on';
   if (e.signal) return `was killed by ${e.signal}`;
   if (e.code === 127) return 'exited with status 127 (command not found)';
   if (e.code === 126) return 'exited with status 126 (command not executable)';

@@ -3,12 +3,9 @@ import { EventEmitter } from 'node:events';
 import type { WorkersConfig } from '../config/types';
 import { workerArgv, workerEnv } from './command-line';
 import type { WorkerExit } from './exit';
-import { groupSize } from './process-group';
+import { groupMembers, KILL_GRACE_MS, whenEmpty } from './process-group';
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
-
-/** How often a worker's process group is looked at once its first process has exited. */
-const GROUP_POLL_MS = 50;
 
 export interface SpawnSpec {
   slot: number;
@@ -42,7 +39,11 @@ export class Worker extends EventEmitter {
   private killDeadline?: number;
   /** How the worker's own process ended; its process group may outlive it. */
   private leaderExit?: WorkerExit;
-  private groupTimer: NodeJS.Timeout | null = null;
+  private resolveExited!: (e: WorkerExit) => void;
+  /** Ends the current wait for the process group to empty. */
+  private groupWatch: AbortController | null = null;
+  /** Armed by the first SIGKILL: what is still running when it fires is given up on. */
+  private graceTimer: NodeJS.Timeout | null = null;
 
   constructor(spec: SpawnSpec) {
     super();
@@ -57,8 +58,7 @@ export class Worker extends EventEmitter {
       ...(withSockets ? { LISTEN_FDS: String(spec.fds.length), LISTEN_FDNAMES: spec.names.join(':') } : {}),
     });
     const [file, ...argv] = workerArgv(spec.config, withSockets);
-    let resolveExited!: (e: WorkerExit) => void;
-    this.exited = new Promise((resolve) => (resolveExited = resolve));
+    this.exited = new Promise((resolve) => (this.resolveExited = resolve));
     try {
       this.child = spawn(file, argv, {
         cwd: spec.config.cwd,
@@ -73,14 +73,14 @@ export class Worker extends EventEmitter {
       // could not be started, reported once the caller listens, never a thrown constructor
       this.pid = -1;
       const error = (e as Error).message;
-      setImmediate(() => this.onExit({ code: null, signal: null, error }, resolveExited));
+      setImmediate(() => this.onExit({ code: null, signal: null, error }));
       return;
     }
     this.pid = this.child.pid ?? -1;
     this.child.once('error', (e) => {
-      if (this.pid < 0) this.onExit({ code: null, signal: null, error: e.message }, resolveExited);
+      if (this.pid < 0) this.onExit({ code: null, signal: null, error: e.message });
     });
-    this.child.once('exit', (code, signal) => this.onExit({ code, signal }, resolveExited));
+    this.child.once('exit', (code, signal) => this.onExit({ code, signal }));
     this.child.once('spawn', () => this.emit('spawn'));
   }
 
@@ -89,32 +89,48 @@ export class Worker extends EventEmitter {
    * a child it left (ignoring stopSignal, say) may still hold the sockets and accept. A
    * crashed worker's leftovers get SIGKILL now; a stopped one's at the stop deadline, which
    * stays armed. Until then it stays in its generation, which therefore is not reported
-   * stopped, nor the master, while any of it runs.
+   * stopped, nor the master, while any of it runs (but see giveUp()).
    */
-  private onExit(e: WorkerExit, resolve: (e: WorkerExit) => void): void {
+  private onExit(e: WorkerExit): void {
     if (this.leaderExit || this.state === 'exited') return;
     this.leaderExit = e;
     if (this.state === 'starting' || this.state === 'ready') this.state = 'stopping';
-    if (this.pid > 0 && !this.stopRequested) this.signalGroup('SIGKILL');
-    const since = Date.now();
-    const check = () => {
-      this.groupTimer = null;
-      if (this.pid > 0 && groupSize(this.pid, since) > 0) {
-        this.groupTimer = setTimeout(check, GROUP_POLL_MS);
-        return;
-      }
-      this.finish(resolve);
-    };
-    check();
+    if (this.pid <= 0) return this.finish(e);
+    if (!this.stopRequested) this.signalGroup('SIGKILL');
+    if (!this.groupWatch) this.watchGroup();
   }
 
-  private finish(resolve: (e: WorkerExit) => void): void {
-    const e = this.leaderExit!;
+  /** (Re)starts looking at the process group until it is empty, from short pauses again. */
+  private watchGroup(): void {
+    this.groupWatch?.abort();
+    const watch = (this.groupWatch = new AbortController());
+    void whenEmpty(this.pid, watch.signal).then((empty) => empty && this.finish(this.leaderExit!));
+  }
+
+  /**
+   * KILL_GRACE_MS after SIGKILL, something of the worker still runs: it cannot be killed by
+   * us (see KILL_GRACE_MS). It is named, and the worker counts as gone so that its slot can
+   * restart and a drain or stop can end.
+   */
+  private giveUp(): void {
+    this.graceTimer = null;
+    if (this.state === 'exited') return;
+    const left = groupMembers(this.pid);
+    if (!this.leaderExit && !left.includes(this.pid)) left.unshift(this.pid);
+    this.emit('lingering', left);
+    this.finish(this.leaderExit ?? { code: null, signal: null, stuck: true });
+  }
+
+  private finish(e: WorkerExit): void {
+    if (this.state === 'exited') return;
     this.state = 'exited';
     this.exitInfo = e;
     if (this.killTimer) clearTimeout(this.killTimer);
-    this.killTimer = null;
-    resolve(e);
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.killTimer = this.graceTimer = null;
+    this.groupWatch?.abort();
+    this.groupWatch = null;
+    this.resolveExited(e);
     this.emit('exit', e);
   }
 
@@ -147,11 +163,6 @@ export class Worker extends EventEmitter {
     return this.exited;
   }
 
-  /** Kills whatever is left of the worker's process group (its children after it died, say). */
-  killGroup(): void {
-    this.signalGroup('SIGKILL');
-  }
-
   signalGroup(signal: NodeJS.Signals): void {
     // once the group is empty its id may be reused: never signal it again
     if (this.pid <= 0 || this.state === 'exited') return;
@@ -164,6 +175,11 @@ export class Worker extends EventEmitter {
       } catch {
         /* already gone */
       }
+    }
+    if (signal === 'SIGKILL' && !this.graceTimer) {
+      this.graceTimer = setTimeout(() => this.giveUp(), KILL_GRACE_MS);
+      // the group usually empties at once now: look again soon
+      if (this.leaderExit) this.watchGroup();
     }
   }
 

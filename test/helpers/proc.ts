@@ -110,6 +110,33 @@ export function workerPids(s: Status): number[] {
   return s.generations.flatMap((g) => g.workers.map((w) => w.pid));
 }
 
+/**
+ * SIGKILL for a process a test left running and for its children's process groups (a
+ * master's workers, which a SIGKILLed master cannot stop).
+ */
+export async function killTree(proc: ChildProcess | undefined): Promise<void> {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const children = proc.pid ? childrenOf(proc.pid) : [];
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGKILL');
+  await exited;
+  for (const c of children) {
+    for (const target of [-c, c]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+/** After a test (also a failed one): its master stopped, its temporary folder removed. */
+export async function cleanupAll(m: Master | undefined, dir: string | undefined): Promise<void> {
+  await cleanup(m);
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}
+
 /** Stops the master if a test left it running (SIGKILL to it and its workers' groups). */
 export async function cleanup(m: Master | undefined): Promise<void> {
   if (!m || m.proc.exitCode !== null || m.proc.signalCode !== null) return;
