@@ -4,9 +4,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { native, type NotifyReceiverHandle } from '../src/native';
 import { notifySocketOf } from './helpers/notify-socket';
-import { cleanup, FIXTURES, get, getUnix, nodeWorker, portOf, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from './helpers/proc';
+import { BATON, cleanup, FIXTURES, get, getUnix, nodeWorker, portOf, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from './helpers/proc';
 
 let m: Master | undefined;
 let held: NotifyReceiverHandle | undefined;
@@ -156,6 +157,28 @@ describe('inherited sockets: only listening stream sockets of inet, inet6 or uni
     });
     expect(await outcome(m)).toEqual({ code: 78, signal: null });
     expect(m.output()).toMatch(/fd 3 \(name 'web'\) is not listening: it is not even bound/);
+  });
+
+  test("a successor that refuses what it was handed tells its predecessor why, over the upgrade channel", async () => {
+    const { cfg } = inheriting();
+    // fd 9 is the channel, a socketpair as a predecessor makes it; this test is the predecessor
+    const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'pipe'];
+    const p = spawn('python3', [PASS, 'unbound-tcp', process.execPath, BATON, 'run', '-c', cfg], {
+      env: { ...process.env, BATON_UPGRADE_FD: '9', BATON_NEXT_GENERATION: '2', BATON_LISTENER_ORIGINS: 'config' },
+      stdio,
+    });
+    const channel = (p.stdio as unknown as Readable[])[9];
+    let said = '';
+    channel.on('data', (d) => (said += d));
+    const closed = new Promise((r) => channel.once('end', r));
+    const code = await new Promise((r) => p.once('exit', r));
+    await closed;
+    expect(code).toBe(78);
+    const messages = said.trim().split('\n').map((l) => JSON.parse(l));
+    expect(messages).toEqual([
+      { t: 'hello', pid: p.pid },
+      { t: 'failed', reason: expect.stringMatching(/^bad inherited sockets: .*fd 3 \(name 'web'\) is not listening: it is not even bound/) },
+    ]);
   });
 
   test.each(['listening-tcp', 'listening-tcp6'])('%s as fd 3 is served as it is', async (kind) => {

@@ -1,23 +1,27 @@
-import { EX_CONFIG } from '../config/types';
+import { loadConfig } from '../config/load';
+import { ConfigError, EX_CONFIG, type Config } from '../config/types';
 import { createLogger, writeStderr } from '../log/logger';
 import { Arbiter } from '../master/arbiter';
 import { ListenFdsError, takeListenFds, type InheritedFd } from '../sockets/listen-fds';
-import { takeUpgradeEnv, UpgradeEnvError, type UpgradeEnv } from '../upgrade/env';
+import { reportEarlyFailure, takeUpgradeEnv, UpgradeEnvError, type UpgradeEnv } from '../upgrade/env';
 import { reportInternalErrors } from './internal-errors';
-import { configOrExit } from './load';
 
 export async function runCommand(file: string): Promise<number> {
-  const cfg = configOrExit(file);
+  let upgrade: UpgradeEnv | null = null;
+  const refuse = (code: number, message: string): number => {
+    writeStderr(`baton: ${message}\n`);
+    if (upgrade) reportEarlyFailure(upgrade, message);
+    return code;
+  };
+  let cfg: Config;
   let inherited: InheritedFd[];
-  let upgrade: UpgradeEnv | null;
   try {
     upgrade = takeUpgradeEnv();
+    cfg = loadConfig(file);
     inherited = takeListenFds();
   } catch (e) {
-    if (e instanceof ListenFdsError || e instanceof UpgradeEnvError) {
-      writeStderr(`baton: bad inherited sockets: ${e.message}\n`);
-      return EX_CONFIG;
-    }
+    if (e instanceof ConfigError) return refuse(e.exitCode, `config error in ${e.message}`);
+    if (e instanceof ListenFdsError || e instanceof UpgradeEnvError) return refuse(EX_CONFIG, `bad inherited sockets: ${e.message}`);
     throw e;
   }
   const logger = createLogger(cfg.log, cfg.name);

@@ -13,6 +13,11 @@ export type SuccessorMessage =
 
 export type PredecessorMessage = { t: 'confirm' } | { t: 'abort'; reason: string };
 
+/** One message as it travels on the channel. */
+export function frame(m: SuccessorMessage | PredecessorMessage): string {
+  return JSON.stringify(m) + '\n';
+}
+
 export class Channel<In, Out> {
   private buf = '';
   private closed = false;
@@ -45,7 +50,7 @@ export class Channel<In, Out> {
   /** Resolves once the message is written (or could not be): a process about to exit waits for it. */
   send(m: Out): Promise<void> {
     if (this.closed || !this.sock.writable) return Promise.resolve();
-    return new Promise((resolve) => this.sock.write(JSON.stringify(m) + '\n', () => resolve()));
+    return new Promise((resolve) => this.sock.write(frame(m as SuccessorMessage | PredecessorMessage), () => resolve()));
   }
 
   get isClosed(): boolean {

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import type { ListenerSource } from '../sockets/listeners';
+import { frame } from './channel';
 
 // What a predecessor tells its successor through the environment, besides LISTEN_*.
 export const ENV_CHANNEL_FD = 'BATON_UPGRADE_FD';
@@ -32,4 +34,17 @@ export function takeUpgradeEnv(env: NodeJS.ProcessEnv = process.env): UpgradeEnv
     nextGeneration: Number(next),
     sources: (origins ? origins.split(',') : []).map((o) => (o === 'systemd' ? 'systemd' : 'predecessor')),
   };
+}
+
+/**
+ * A successor that stops before its arbiter runs (a config or inherited sockets it refuses)
+ * tells the predecessor why, so that `baton upgrade` and the predecessor's log give the
+ * reason, not only "exited before it was ready".
+ */
+export function reportEarlyFailure(up: UpgradeEnv, reason: string): void {
+  try {
+    fs.writeSync(up.channelFd, frame({ t: 'hello', pid: process.pid }) + frame({ t: 'failed', reason }));
+  } catch {
+    /* the predecessor has gone: nobody to tell */
+  }
 }
