@@ -142,6 +142,8 @@ export class Worker extends EventEmitter {
     return true;
   }
 
+  private stopSignalSent = false;
+
   /**
    * Sends `signal` to the worker's process group, then SIGKILL to the group after
    * `timeoutMs`. Repeated calls only ever shorten the deadline.
@@ -150,7 +152,11 @@ export class Worker extends EventEmitter {
     if (this.state === 'exited') return this.exited;
     this.state = 'stopping';
     this.stopRequested = true;
-    this.signalGroup(signal);
+    // Sent once: a second stop signal means "exit now, drop what is in flight" to many servers
+    // (baton/worker, gunicorn, Node apps that exit on a repeated ^C). A later stop() only
+    // brings the deadline forward, or is SIGKILL.
+    if (signal === 'SIGKILL' || !this.stopSignalSent) this.signalGroup(signal);
+    if (signal !== 'SIGKILL') this.stopSignalSent = true;
     const deadline = Date.now() + timeoutMs;
     if (signal !== 'SIGKILL' && (this.killDeadline === undefined || deadline < this.killDeadline)) {
       this.killDeadline = deadline;
