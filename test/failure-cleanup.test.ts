@@ -10,8 +10,10 @@ import {
   batonAsync,
   cleanup,
   cleanupAll,
+  IS_ROOT,
   isAlive,
   killTree,
+  NOBODY,
   nodeWorker,
   ready,
   startMaster,
@@ -22,8 +24,6 @@ import {
   type Master,
 } from './helpers/proc';
 
-const NOBODY = 65534;
-const isRoot = process.getuid?.() === 0;
 
 describe('a start-up that fails leaves nothing behind', () => {
   let m: Master | undefined;
@@ -49,7 +49,7 @@ describe('a start-up that fails leaves nothing behind', () => {
   });
 });
 
-(isRoot ? describe : describe.skip)('a read-only runtime folder at stop', () => {
+(IS_ROOT ? describe : describe.skip)('a read-only runtime folder at stop', () => {
   let proc: ChildProcess | undefined;
   let dir: string | undefined;
   afterEach(async () => {

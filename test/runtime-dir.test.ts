@@ -3,12 +3,25 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BATON, baton, cleanup, isAlive, killTree, ready, sleep, startMaster, tmpdir, waitFor, writeConfig, type Master } from './helpers/proc';
+import {
+  BATON,
+  baton,
+  cleanup,
+  IS_ROOT,
+  isAlive,
+  killTree,
+  NOBODY,
+  ready,
+  rootOnly,
+  sleep,
+  startMaster,
+  tmpdir,
+  waitFor,
+  writeConfig,
+  type Master,
+} from './helpers/proc';
 
-const NOBODY = 65534;
-const isRoot = process.getuid?.() === 0;
-const rootOnly = isRoot ? describe : describe.skip;
-if (!isRoot) console.warn('runtime-dir.test.ts: SKIPPED: acting as a second user (nobody) needs root');
+if (!IS_ROOT) console.warn('runtime-dir.test.ts: SKIPPED: acting as a second user (nobody) needs root');
 
 /** Runs a node snippet as nobody (the hostile local user). */
 function asNobody(code: string, ...args: string[]): string {

@@ -6,9 +6,22 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cleanup, FIXTURES, isAlive, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from './helpers/proc';
+import { processInfo } from '../src/master/pidfile';
+import {
+  cleanup,
+  FIXTURES,
+  IS_ROOT,
+  isAlive,
+  ready,
+  rootOnly,
+  startMaster,
+  tmpdir,
+  waitFor,
+  workerPids,
+  writeConfig,
+  type Master,
+} from './helpers/proc';
 
-const isRoot = process.getuid?.() === 0;
 
 /**
  * A uid and gid that nothing on this machine uses: the master runs as it, and only it may run
@@ -20,15 +33,14 @@ function unusedId(): number {
     if (spawnSync('getent', ['passwd', String(id)]).status !== 0 && spawnSync('getent', ['group', String(id)]).status !== 0) return id;
   }
 }
-const NOBODY = isRoot ? unusedId() : 65534;
-const rootOnly = isRoot ? describe : describe.skip;
-if (!isRoot) console.warn('worker-unkillable.test.ts: SKIPPED: a master as nobody and a worker child as root need root');
+const OWN_ID = IS_ROOT ? unusedId() : 65534;
+if (!IS_ROOT) console.warn('worker-unkillable.test.ts: SKIPPED: a master as nobody and a worker child as root need root');
 
 /** Runs the master as that uid. */
-const AS_NOBODY = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
+const AS_OWN_ID = ['setpriv', `--reuid=${OWN_ID}`, `--regid=${OWN_ID}`, '--clear-groups'];
 
 /** The real uid of a running process. */
-const uidOf = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+const uidOf = (pid: number) => processInfo(pid)?.uid;
 
 /** The master's exit, or 'still running' after `ms`. */
 async function exitWithin(m: Master, ms: number): Promise<unknown> {
@@ -53,9 +65,9 @@ rootOnly('a worker whose process group holds a process baton cannot kill', () =>
     helperDir = tmpdir();
     helper = path.join(helperDir, 'become-root');
     execFileSync('gcc', ['-O2', '-o', helper, path.join(FIXTURES, 'become-root.c')]);
-    fs.chownSync(helper, 0, NOBODY);
+    fs.chownSync(helper, 0, OWN_ID);
     fs.chmodSync(helper, 0o4710);
-    fs.chownSync(helperDir, 0, NOBODY);
+    fs.chownSync(helperDir, 0, OWN_ID);
     fs.chmodSync(helperDir, 0o710);
   });
   afterAll(() => fs.rmSync(helperDir, { recursive: true, force: true }));
@@ -77,9 +89,9 @@ rootOnly('a worker whose process group holds a process baton cannot kill', () =>
 
   function start(command: string[]): Master {
     dir = tmpdir();
-    fs.chownSync(dir, NOBODY, NOBODY);
+    fs.chownSync(dir, OWN_ID, OWN_ID);
     const cfg = writeConfig(dir, { name: 'unkillable', workers: { command, ready: 'spawn', stopTimeoutMs: 1000 } });
-    return startMaster(cfg, { wrapper: AS_NOBODY });
+    return startMaster(cfg, { wrapper: AS_OWN_ID });
   }
 
   /** The pid the root process wrote to root.<n> (it writes it once it is root). */

@@ -1,11 +1,21 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import { BATON, baton, cleanup, get, ready, startMaster, tmpdir, writeConfig, type Master } from './helpers/proc';
+import {
+  BATON,
+  baton,
+  cleanup,
+  get,
+  IS_ROOT,
+  rootOnly,
+  ready,
+  startMaster,
+  tmpdir,
+  writeConfig,
+  type Master,
+} from './helpers/proc';
 
-const isRoot = process.getuid?.() === 0;
-const describeAsRoot = isRoot ? describe : describe.skip;
-if (!isRoot) console.warn('worker-user.test.ts: skipped, switching the workers\' user needs a root master (run the tests as root)');
+if (!IS_ROOT) console.warn('worker-user.test.ts: skipped, switching the workers\' user needs a root master (run the tests as root)');
 
 // Serves on fd 3 and answers who it is; READY=1 on NOTIFY_SOCKET, which must reach the
 // master from another user too.
@@ -55,7 +65,7 @@ async function privilegedPort(): Promise<number> {
   throw new Error('no free port below 1024');
 }
 
-describeAsRoot('workers.user and workers.group (root master)', () => {
+rootOnly('workers.user and workers.group (root master)', () => {
   let m: Master | undefined;
   const dirs: string[] = [];
   afterEach(async () => {

@@ -11,6 +11,12 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 export const BATON = path.join(ROOT, 'bin', 'baton');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 
+/** The unprivileged account the tests that act as a second user run as (uid and gid). */
+export const NOBODY = 65534;
+/** Acting as two users needs root: such blocks are skipped otherwise, and say so. */
+export const IS_ROOT = process.getuid?.() === 0;
+export const rootOnly: jest.Describe = IS_ROOT ? describe : describe.skip;
+
 export function tmpdir(prefix = 'baton-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
