@@ -9,11 +9,11 @@ cd "$here"
 version=${BATON_VERSION:-$(node -p "require('./package.json').version")}
 lib="$dest/usr/lib/baton"
 rm -rf "$dest"
-install -d "$lib/bin" "$lib/dist/cli" "$lib/dist/worker" "$lib/dist/native" \
+install -d "$lib/bin" "$lib/dist/cli" "$lib/dist/serve" "$lib/dist/native" \
   "$dest/usr/bin" "$dest/usr/lib/node" "$dest/usr/share/baton/examples/hello" \
   "$dest/usr/share/man/man8" "$dest/usr/share/doc/baton/examples" "$dest/etc/baton"
 npx esbuild src/cli/main.ts --bundle --platform=node --target=node20 --log-level=warning --outfile="$lib/dist/cli/main.js"
-npx esbuild src/worker/index.ts --bundle --platform=node --target=node20 --log-level=warning --outfile="$lib/dist/worker/index.js"
+npx esbuild src/serve/index.ts --bundle --platform=node --target=node20 --log-level=warning --outfile="$lib/dist/serve/index.js"
 install -m 0644 dist/native/baton_native.node "$lib/dist/native/baton_native.node"
 strip --strip-unneeded "$lib/dist/native/baton_native.node"
 # the system's node, not whichever `env` finds first
@@ -27,7 +27,7 @@ cat > "$lib/package.json" <<JSON
   "description": "Zero-downtime process manager for network services under systemd",
   "license": "MIT",
   "type": "commonjs",
-  "exports": { "./worker": "./dist/worker/index.js", "./package.json": "./package.json" }
+  "exports": { "./worker": "./dist/serve/index.js", "./package.json": "./package.json" }
 }
 JSON
 install -m 0755 packaging/baton-wrapper "$dest/usr/bin/baton"

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 /**
  * baton's package.json: one level above dist/version.js and src/version.ts, two above the
- * bundles in dist/cli/ and dist/worker/. Read once at start-up: a package upgrade replaces
+ * bundles in dist/cli/ and dist/serve/. Read once at start-up: a package upgrade replaces
  * the file under a running master.
  */
 function readVersion(): string {

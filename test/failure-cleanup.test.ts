@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { readPidfile } from '../src/master/pidfile';
+import { readPidfile } from '../src/system/pidfile';
 import {
   BATON,
   batonAsync,

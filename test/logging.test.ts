@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { request } from '../src/control/client';
-import { controlSocketPath } from '../src/control/protocol';
+import { controlSocketPath } from '../src/contract/control';
 import { BATON, childrenOf, get, isAlive, nodeWorker, sleep, tmpdir, waitFor, writeConfig } from './helpers/proc';
 
 interface LogStatus {

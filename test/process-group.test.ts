@@ -1,9 +1,9 @@
 // The process-group module on real process groups: zombies do not count, and stopGroup (a
 // dead successor's workers) ends with SIGKILL and then waits no longer than it must.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { isAlive } from '../src/master/pidfile';
+import { isAlive } from '../src/system/process';
 import { readProcStat } from '../src/system/proc-stat';
-import { groupMembers, stopGroup } from '../src/workers/process-group';
+import { groupMembers, stopGroup } from '../src/system/process-group';
 import { waitFor } from './helpers/proc';
 
 // Starts a process group (a leader and a second member that ignores SIGTERM) and never reaps

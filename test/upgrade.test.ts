@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { readPidfile } from '../src/master/pidfile';
+import { readPidfile } from '../src/system/pidfile';
 import { FakeSystemd } from './helpers/fake-systemd';
 import { flowing, startLoad, type Load } from './helpers/load';
 import {

@@ -6,7 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { processInfo } from '../src/master/pidfile';
+import { processInfo } from '../src/system/process';
 import {
   cleanup,
   FIXTURES,

@@ -8,7 +8,7 @@
 // difference in failed requests is the manager's, not the worker's.
 const http = require('node:http');
 const path = require('node:path');
-const { serve } = require(path.join(__dirname, '../../dist/worker/index.js'));
+const { serve } = require(path.join(__dirname, '../../dist/serve/index.js'));
 
 const body = Buffer.from('hello world\n');
 const server = http.createServer((req, res) => {

@@ -1,4 +1,4 @@
-import { configOrExit } from './load';
+import { configOrExit } from './config-or-exit';
 
 export async function checkCommand(file: string): Promise<number> {
   const cfg = configOrExit(file);

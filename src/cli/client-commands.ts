@@ -1,5 +1,5 @@
 import { askMaster, findMaster, NoMasterError, waitForExit, type Target } from '../control/client';
-import type { ControlReply } from '../control/protocol';
+import type { ControlReply } from '../contract/control';
 import { locateMaster } from '../config/load';
 import { jsonForTerminal, terminalSafe, terminalSafeDeep } from './terminal-text';
 import { VERSION } from '../version';

@@ -2,8 +2,8 @@ import { loadConfig } from '../config/load';
 import { ConfigError, EX_CONFIG, type Config } from '../config/types';
 import { createLogger, writeStderr } from '../log/logger';
 import { Arbiter } from '../master/arbiter';
-import { ListenFdsError, takeListenFds, type InheritedFd } from '../sockets/listen-fds';
-import { reportEarlyFailure, takeUpgradeEnv, UpgradeEnvError, type UpgradeEnv } from '../upgrade/env';
+import { ListenFdsError, takeListenFds, type InheritedFd } from '../contract/listen-fds';
+import { reportEarlyFailure, takeUpgradeEnv, UpgradeEnvError, type UpgradeEnv } from '../contract/upgrade-env';
 import { reportInternalErrors } from './internal-errors';
 
 export async function runCommand(file: string): Promise<number> {

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import type { Config } from './types';
-import { workerArgv, workerEnv } from '../workers/command-line';
+import { workerArgv, workerEnv } from '../pool/command-line';
 
 /** Linux's limit on one argv or environment string, its NUL included (MAX_ARG_STRLEN, 32 pages). */
 export const MAX_ARG_STRLEN = 131072;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import schema from './baton.schema.json';
-import { controlSocketPath } from '../control/protocol';
+import { controlSocketPath } from '../contract/control';
 import { parseTcp } from '../sockets/address';
 import { execProblems } from './exec-limits';
 import { findExecutable } from './executable';

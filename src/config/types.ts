@@ -35,7 +35,7 @@ export interface WorkerIdentity {
   gid: number;
   home: string;
   shell: string;
-  /** Absolute path of util-linux setpriv, which makes the switch (see workers/command-line.ts). */
+  /** Absolute path of util-linux setpriv, which makes the switch (see pool/command-line.ts). */
   setpriv: string;
 }
 

@@ -1,10 +1,11 @@
 import net from 'node:net';
 import path from 'node:path';
 import type { MasterLocation } from '../config/load';
-import { isAlive, processInfo, readPidfileInfo, type PidfileInfo } from '../master/pidfile';
+import { readPidfileInfo, type PidfileInfo } from '../system/pidfile';
+import { isAlive, processInfo } from '../system/process';
 import { runtimeDirOwner } from '../master/runtime-dir';
 import { native } from '../native';
-import { controlSocketPath, type ControlReply, type ControlRequest } from './protocol';
+import { controlSocketPath, type ControlReply, type ControlRequest } from '../contract/control';
 
 export class NoMasterError extends Error {
   override name = 'NoMasterError';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { native } from '../native';
 import { unixSocketAnswers } from '../sockets/probe';
-import type { ControlReply, ControlRequest } from './protocol';
+import type { ControlReply, ControlRequest } from '../contract/control';
 
 const MAX_REQUEST = 64 * 1024;
 

@@ -15,9 +15,9 @@ import path from 'node:path';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { ControlServer } from '../control/server';
-import { controlSocketPath, type ControlReply, type ControlRequest } from '../control/protocol';
+import { controlSocketPath, type ControlReply, type ControlRequest } from '../contract/control';
 import { prepareLoggerChange, type Logger, type LoggerChange } from '../log/logger';
-import type { InheritedFd } from '../sockets/listen-fds';
+import type { InheritedFd } from '../contract/listen-fds';
 import {
   closeListener,
   describeAll,
@@ -31,15 +31,16 @@ import {
 import { SystemdNotifier } from '../systemd/notifier';
 import { NotifyReceiver, type NotifySender } from '../systemd/receiver';
 import { SuccessorLink } from '../upgrade/successor-link';
-import type { UpgradeEnv } from '../upgrade/env';
-import { precheck, SuccessorProcess } from '../upgrade/predecessor';
+import type { UpgradeEnv } from '../contract/upgrade-env';
+import { precheck } from '../upgrade/precheck';
+import { SuccessorProcess } from '../upgrade/successor';
 import { VERSION } from '../version';
-import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from '../workers/backoff';
-import type { WorkerExit } from '../workers/exit';
-import { Generation } from '../workers/generation';
-import { KILL_GRACE_MS } from '../workers/process-group';
-import { Worker } from '../workers/worker';
-import { removePidfile, writePidfile } from './pidfile';
+import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from '../pool/backoff';
+import type { WorkerExit } from '../pool/exit';
+import { Generation } from '../pool/generation';
+import { KILL_GRACE_MS } from '../system/process-group';
+import { Worker } from '../pool/worker';
+import { removePidfile, writePidfile } from '../system/pidfile';
 import { preparePidfileFolder, prepareRuntimeDir } from './runtime-dir';
 
 export type Phase = 'starting' | 'running' | 'reloading' | 'upgrading' | 'stopping';

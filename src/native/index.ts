@@ -52,7 +52,7 @@ interface Native {
 function load(): Native {
   const candidates = [
     path.join(__dirname, 'baton_native.node'), // dist/native/ (tsc)
-    path.join(__dirname, '..', 'native', 'baton_native.node'), // dist/cli/, dist/worker/ (bundles)
+    path.join(__dirname, '..', 'native', 'baton_native.node'), // dist/cli/, dist/serve/ (bundles)
     path.join(__dirname, 'build', 'Release', 'baton_native.node'), // src/native/ (ts-jest)
   ];
   let firstError: unknown;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ListenerConfig, ListenerSpec } from '../config/types';
 import { native } from '../native';
 import { formatSockAddr } from './address';
-import { notAListener, type InheritedFd } from './listen-fds';
+import { notAListener, type InheritedFd } from '../contract/listen-fds';
 import { unixSocketAnswers } from './probe';
 
 export type ListenerSource = 'systemd' | 'predecessor' | 'config';

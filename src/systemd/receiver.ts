@@ -1,12 +1,7 @@
 import crypto from 'node:crypto';
 import { native, type NotifyMessage, type NotifyReceiverHandle } from '../native';
-import { readProcStat } from '../system/proc-stat';
+import { parentPid } from '../system/process';
 import { parseNotify } from './notify-message';
-
-/** Reads a process's parent pid from /proc; undefined once it has exited. */
-export function parentPid(pid: number): number | undefined {
-  return readProcStat(pid)?.ppid;
-}
 
 export interface NotifySender {
   /** The pid the message came from (SCM_CREDENTIALS). */

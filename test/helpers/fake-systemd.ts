@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { native, type NotifyReceiverHandle } from '../../src/native';
 import { parseNotify } from '../../src/systemd/notify-message';
-import { parentPid } from '../../src/systemd/receiver';
+import { parentPid } from '../../src/system/process';
 import { waitFor } from './proc';
 
 export interface Received {

@@ -5,7 +5,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from '../../src/control/client';
-import { controlSocketPath } from '../../src/control/protocol';
+import { controlSocketPath } from '../../src/contract/control';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BATON = path.join(ROOT, 'bin', 'baton');
@@ -33,7 +33,7 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | false |
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export { isAlive } from '../../src/master/pidfile';
+export { isAlive } from '../../src/system/process';
 
 /** Writes a config file into `dir` and returns its path. */
 export function writeConfig(dir: string, cfg: Record<string, unknown>, file = 'baton.json'): string {

@@ -12,7 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { native } from '../native';
-import { takeListenFds } from '../sockets/listen-fds';
+import { takeListenFds } from '../contract/listen-fds';
 import { maxBacklog } from '../sockets/listeners';
 import { formatNotify } from '../systemd/notify-message';
 

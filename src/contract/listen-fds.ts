@@ -1,5 +1,5 @@
 import { native, type SockInfo } from '../native';
-import { formatSockAddr } from './address';
+import { formatSockAddr } from '../sockets/address';
 
 /** sd_listen_fds(3): inherited sockets start at fd 3. */
 export const SD_LISTEN_FDS_START = 3;

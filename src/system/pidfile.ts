@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { hasExited, readProcStat, startedAtMs } from '../system/proc-stat';
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
@@ -75,26 +74,4 @@ export function readPidfile(file: string): number | undefined {
 /** Removes the pidfile if it still names `pid` (a successor may have written its own). */
 export function removePidfile(file: string, pid = process.pid): void {
   if (readPidfile(file) === pid) fs.rmSync(file, { force: true });
-}
-
-/** True while `pid` runs. A zombie (exited, not yet reaped by its parent) counts as gone. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const stat = readProcStat(pid);
-  return stat !== undefined && !hasExited(stat.state);
-}
-
-/** A running process's real uid and start time (ms since the epoch, to the kernel's tick), from /proc. */
-export function processInfo(pid: number): { uid: number; startedAtMs: number } | undefined {
-  try {
-    const uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-    const stat = readProcStat(pid);
-    return stat && { uid, startedAtMs: startedAtMs(stat) };
-  } catch {
-    return undefined;
-  }
 }

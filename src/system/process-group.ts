@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { hasExited, readProcStat } from '../system/proc-stat';
+import { hasExited, readProcStat } from './proc-stat';
 
 /**
  * How long a process group may take to empty once SIGKILLed. A member still there after that

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { WorkersConfig } from '../config/types';
 import { workerArgv, workerEnv } from './command-line';
 import type { WorkerExit } from './exit';
-import { groupMembers, KILL_GRACE_MS, whenEmpty } from './process-group';
+import { groupMembers, KILL_GRACE_MS, whenEmpty } from '../system/process-group';
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
 

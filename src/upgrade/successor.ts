@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import { isAlive, pidfileTmp, removePidfile } from '../master/pidfile';
+import { pidfileTmp, removePidfile } from '../system/pidfile';
+import { isAlive, parentPid } from '../system/process';
 import { unixSocketAnswers } from '../sockets/probe';
-import { parentPid } from '../systemd/receiver';
-import { stopGroup } from '../workers/process-group';
+import { stopGroup } from '../system/process-group';
 import { Channel, type PredecessorMessage, type SuccessorMessage } from './channel';
-import { ENV_CHANNEL_FD, ENV_NEXT_GENERATION, ENV_ORIGINS } from './env';
+import { ENV_CHANNEL_FD, ENV_NEXT_GENERATION, ENV_ORIGINS } from '../contract/upgrade-env';
 
 /**
  * How the successor is started: a throw-away sh backgrounds a second sh and exits, so the
@@ -26,26 +26,6 @@ export interface SuccessorSpec {
   names: string[];
   origins: Array<'systemd' | 'config'>;
   nextGeneration: number;
-}
-
-/** Runs `baton check` with the code now on disk; resolves with what it said when it fails. */
-export function precheck(program: string[], cwd: string, env: NodeJS.ProcessEnv, configFile: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const [cmd, ...args] = program;
-    const p = spawn(cmd, [...args, 'check', '-c', configFile], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout!.on('data', (d) => (out += d));
-    p.stderr!.on('data', (d) => (out += d));
-    p.once('error', (e) => resolve(`cannot run ${cmd}: ${e.message}`));
-    p.once('exit', (code, signal) => {
-      if (code === 0) return resolve(null);
-      // baton's own message, or else the end of whatever crashed (a stack trace's last lines)
-      const lines = out.split('\n').map((l) => l.trim()).filter(Boolean);
-      const own = out.indexOf('baton: ');
-      const said = own >= 0 ? out.slice(own + 7).trim() : lines.slice(-3).join(' / ');
-      resolve(`${said.slice(0, 2000) || 'no output'} (baton check exited with ${code ?? signal})`);
-    });
-  });
 }
 
 export type UpgradeState = 'starting' | 'ready' | 'confirmed' | 'failed';

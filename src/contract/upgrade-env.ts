@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { ListenerSource } from '../sockets/listeners';
-import { frame } from './channel';
+import { frame } from '../upgrade/channel';
 
 // What a predecessor tells its successor through the environment, besides LISTEN_*.
 export const ENV_CHANNEL_FD = 'BATON_UPGRADE_FD';
