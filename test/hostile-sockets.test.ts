@@ -117,9 +117,8 @@ describe("the workers' NOTIFY_SOCKET: nobody can take its name first or flood th
     expect(await new Promise((r) => sender.once('exit', r))).toBe(0);
     // wait until the master has seen them all, one way or the other
     const master = m;
-    type Counted = typeof s & { notifyDropped?: { notFromWorkers: number } };
     const st = await waitFor('the flood to be seen', async () => {
-      const now = (await master.status()) as Counted;
+      const now = await master.status();
       return ((now.notifyDropped?.notFromWorkers ?? 0) >= n || /ignored a notification from pid/.test(master.output())) && now;
     });
     expect(master.output()).not.toMatch(/ignored a notification from pid/);
@@ -153,7 +152,7 @@ describe('inherited sockets: only listening stream sockets of inet, inet6 or uni
     const { cfg } = inheriting();
     m = startMaster(cfg, {
       wrapper: ['python3', PASS, 'unbound-tcp'],
-      env: { BATON_UPGRADE_FD: '9', BATON_NEXT_GENERATION: '2', BATON_LISTENER_ORIGINS: 'config' },
+      env: { BATON_UPGRADE_FD: '9', BATON_NEXT_GENERATION: '2', BATON_LISTENER_SOURCES: 'predecessor' },
     });
     expect(await outcome(m)).toEqual({ code: 78, signal: null });
     expect(m.output()).toMatch(/fd 3 \(name 'web'\) is not listening: it is not even bound/);
@@ -164,7 +163,7 @@ describe('inherited sockets: only listening stream sockets of inet, inet6 or uni
     // fd 9 is the channel, a socketpair as a predecessor makes it; this test is the predecessor
     const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'pipe'];
     const p = spawn('python3', [PASS, 'unbound-tcp', process.execPath, BATON, 'run', '-c', cfg], {
-      env: { ...process.env, BATON_UPGRADE_FD: '9', BATON_NEXT_GENERATION: '2', BATON_LISTENER_ORIGINS: 'config' },
+      env: { ...process.env, BATON_UPGRADE_FD: '9', BATON_NEXT_GENERATION: '2', BATON_LISTENER_SOURCES: 'predecessor' },
       stdio,
     });
     const channel = (p.stdio as unknown as Readable[])[9];
@@ -212,9 +211,9 @@ describe('notify datagrams over 4 KB', () => {
     });
     m = startMaster(cfg);
     const s = await ready(m);
-    const w = s.generations[0].workers[0] as { status?: string };
+    const w = s.generations[0].workers[0];
     expect(w.status === undefined ? 'no STATUS=' : `STATUS= of ${w.status.length} bytes`).toBe('no STATUS=');
     expect(m.output()).toMatch(/worker 0 \(pid \d+\) sent a notification longer than 4096 bytes: ignored/);
-    expect((s as unknown as { notifyDropped: { truncated: number } }).notifyDropped.truncated).toBe(1);
+    expect(s.notifyDropped?.truncated).toBe(1);
   });
 });

@@ -5,23 +5,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { request } from '../src/control/client';
-import { controlSocketPath } from '../src/contract/control';
+import { controlSocketPath, type StatusReply } from '../src/contract/control';
 import { BATON, childrenOf, get, isAlive, nodeWorker, sleep, tmpdir, waitFor, writeConfig } from './helpers/proc';
-
-interface LogStatus {
-  target: string;
-  dropped: number;
-  failing: { since: string; dropped: number; error: string } | null;
-  lastError: { at: string; error: string } | null;
-}
-interface Status {
-  phase: string;
-  generation: number | null;
-  generations: Array<{ workers: Array<{ pid: number }> }>;
-  listeners: Array<{ addresses: string[] }>;
-  lastReload: { ok: boolean; generation?: number } | null;
-  log?: LogStatus;
-}
 
 interface Run {
   proc: ChildProcess;
@@ -141,7 +126,7 @@ function startOnSocket(extra: Record<string, unknown> = {}, wrapper: string[] = 
 }
 
 /** The master's status, or an error after `ms` (a master that spins never answers). */
-async function status(r: Run, ms = 10000): Promise<Status> {
+async function status(r: Run, ms = 10000): Promise<StatusReply> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no status from the master within ${ms} ms`)), ms);
@@ -149,14 +134,14 @@ async function status(r: Run, ms = 10000): Promise<Status> {
   try {
     const reply = await Promise.race([request(controlSocketPath(r.runtimeDir), { cmd: 'status' }), timeout]);
     if (!reply.ok) throw new Error(reply.error);
-    return reply as unknown as Status;
+    return reply;
   } finally {
     clearTimeout(timer);
   }
 }
 
 /** Waits for a status that satisfies `pred`; fails early, with the output, if the master exits. */
-async function statusUntil(r: Run, what: string, pred: (s: Status) => boolean): Promise<Status> {
+async function statusUntil(r: Run, what: string, pred: (s: StatusReply) => boolean): Promise<StatusReply> {
   return waitFor(
     what,
     async () => {
@@ -174,7 +159,7 @@ async function statusUntil(r: Run, what: string, pred: (s: Status) => boolean): 
   );
 }
 
-function portOf(s: Status): number {
+function portOf(s: StatusReply): number {
   return Number(/:(\d+)$/.exec(s.listeners[0].addresses[0])![1]);
 }
 
@@ -192,7 +177,7 @@ async function expectIdle(pid: number): Promise<void> {
   expect(cpuSeconds(pid) - before).toBeLessThan(0.5);
 }
 
-async function reloadTo(r: Run, generation: number): Promise<Status> {
+async function reloadTo(r: Run, generation: number): Promise<StatusReply> {
   process.kill(r.pid, 'SIGHUP');
   return statusUntil(r, `reload to generation ${generation}`, (s) => s.generation === generation && s.lastReload?.ok === true);
 }
@@ -208,7 +193,7 @@ async function expectStopsOnSigterm(r: Run, workers: number[]): Promise<void> {
   for (const w of workers) expect(isAlive(w)).toBe(false);
 }
 
-const workersOf = (s: Status) => s.generations.flatMap((g) => g.workers.map((w) => w.pid));
+const workersOf = (s: StatusReply) => s.generations.flatMap((g) => g.workers.map((w) => w.pid));
 
 describe('a failing log sink', () => {
   test('stderr is a pipe its reader closed (EPIPE): lines dropped and counted; the master serves, reloads, stays idle, stops on SIGTERM', async () => {
@@ -217,7 +202,7 @@ describe('a failing log sink', () => {
     r.closeReader();
     const s = await reloadTo(r, 2);
     expect(s.log).toMatchObject({ target: 'stderr (pipe)', failing: { error: expect.stringMatching(/^EPIPE/) } });
-    expect(s.log!.dropped).toBeGreaterThan(0);
+    expect(s.log.dropped).toBeGreaterThan(0);
     expect((await get(portOf(s))).status).toBe(200);
     await expectIdle(r.pid);
     await expectStopsOnSigterm(r, workersOf(s));
@@ -248,14 +233,14 @@ describe('a failing log sink', () => {
       30000,
       20,
     );
-    expect(full.log!.failing!.error).toMatch(/^EAGAIN/);
+    expect(full.log.failing!.error).toMatch(/^EAGAIN/);
     const s = await reloadTo(r, 2);
-    expect(s.log!.failing).not.toBeNull();
+    expect(s.log.failing).not.toBeNull();
     expect((await get(portOf(s))).status).toBe(200);
     await expectIdle(r.pid);
     // read again: the next line goes out, then one saying how many were lost
     r.read();
-    const dropped = (await status(r)).log!.dropped;
+    const dropped = (await status(r)).log.dropped;
     process.kill(r.pid, 'SIGUSR1');
     const m = await waitFor('the dropped-lines line', () => /log: (\d+) line\(s\) dropped since \S+ \(stderr \(pipe\): EAGAIN[^)]*\)\); writing again/.exec(r.output()) ?? undefined);
     expect(Number(m[1])).toBe(dropped);
@@ -271,7 +256,7 @@ describe('a failing log sink', () => {
     expect((await get(portOf(s1))).status).toBe(200);
     const s2 = await reloadTo(r, 2);
     process.kill(r.pid, 'SIGUSR1');
-    await statusUntil(r, 'the SIGUSR1 line counted', (s) => s.log!.dropped > s2.log!.dropped);
+    await statusUntil(r, 'the SIGUSR1 line counted', (s) => s.log.dropped > s2.log.dropped);
     await expectIdle(r.pid);
     await expectStopsOnSigterm(r, workersOf(s2));
   });
@@ -283,9 +268,9 @@ describe('a failing log sink', () => {
     await waitFor('generation 1 ready', () => /^<6>generation 1 ready/m.test(r.output()));
     r.closeReader();
     const s = await reloadTo(r, 2);
-    expect(s.log!.target).toBe('journal');
+    expect(s.log.target).toBe('journal');
     // with no journald here, the reconnection fails too; with one, lines go there
-    if (!fs.existsSync('/run/systemd/journal/stdout')) expect(s.log!.dropped).toBeGreaterThan(0);
+    if (!fs.existsSync('/run/systemd/journal/stdout')) expect(s.log.dropped).toBeGreaterThan(0);
     expect((await get(portOf(s))).status).toBe(200);
     await expectIdle(r.pid);
     await expectStopsOnSigterm(r, workersOf(s));

@@ -16,7 +16,7 @@ describe('baton status and a worker STATUS= full of escape sequences', () => {
   test('the table shows them escaped; --json keeps the text exactly, with no raw control character', async () => {
     dir = tmpdir();
     const worker =
-      `const { notify } = require(${JSON.stringify(path.join(ROOT, 'dist', 'worker', 'index.js'))});` +
+      `const { notify } = require(${JSON.stringify(path.join(ROOT, 'dist', 'serve', 'index.js'))});` +
       `notify({ READY: 1, STATUS: ${JSON.stringify(HOSTILE)} }); setInterval(() => {}, 1e6);`;
     const cfg = writeConfig(dir, { name: 'esc', workers: { command: [process.execPath, '-e', worker], stopTimeoutMs: 5000 } });
     m = startMaster(cfg);

@@ -4,11 +4,9 @@
 // that stalls still costs the master dropped lines only.
 import fs from 'node:fs';
 import path from 'node:path';
-import { cleanupAll, FIXTURES, get, portOf, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master, type Status } from './helpers/proc';
+import { cleanupAll, FIXTURES, get, portOf, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from './helpers/proc';
 
 const O_NONBLOCK = 0o4000;
-
-type LogStatus = Status & { log: { target: string; dropped: number; failing: { error: string } | null } };
 
 /** fd 2's file status flags as the process `pid` sees them (the open file description's). */
 function stderrFlags(pid: number): number {
@@ -38,7 +36,7 @@ describe('stderr is a socket shared with the workers', () => {
       workers: { command: ['python3', path.join(FIXTURES, 'py-worker.py')], count: 1, readyTimeoutMs: 10000, stopTimeoutMs: 10000 },
     });
     m = startMaster(cfg, { wrapper: SMALL_SNDBUF });
-    const s0 = (await ready(m)) as LogStatus;
+    const s0 = await ready(m);
     expect(s0.log.target).toBe('stderr (socket)');
     const [worker] = workerPids(s0);
 
@@ -53,7 +51,7 @@ describe('stderr is a socket shared with the workers', () => {
       'lines dropped on the full socket',
       async () => {
         m!.proc.kill('SIGUSR1');
-        const s = (await m!.status()) as LogStatus;
+        const s = await m!.status();
         return s.log.failing ? s : undefined;
       },
       30000,
@@ -68,7 +66,7 @@ describe('stderr is a socket shared with the workers', () => {
     m.proc.stderr!.resume();
     const recovered = /log: \d+ line\(s\) dropped since \S+ \(stderr \(socket\): EAGAIN[^)]*\)\); writing again/;
     await waitFor('the dropped-lines line', () => recovered.test(m!.output()) || void m!.proc.kill('SIGUSR1'), 20000, 200);
-    expect((await m.status() as LogStatus).log.failing).toBeNull();
+    expect((await m.status()).log.failing).toBeNull();
     expect((stderrFlags(worker) & O_NONBLOCK).toString(8)).toBe('0');
   });
 });

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { StatusReply } from '../src/contract/control';
 import { readPidfile } from '../src/system/pidfile';
 import { FakeSystemd } from './helpers/fake-systemd';
 import { flowing, startLoad, type Load } from './helpers/load';
@@ -22,7 +23,6 @@ import {
   workerPids,
   writeConfig,
   type Master,
-  type Status,
 } from './helpers/proc';
 
 /** A master under a subreaper (standing in for systemd as PID 1) with a fake NOTIFY_SOCKET. */
@@ -34,7 +34,7 @@ interface Service {
   pidfile: string;
   port: number;
   master(): number;
-  status(): Promise<Status>;
+  status(): Promise<StatusReply>;
   rewrite(change: (cfg: Record<string, any>) => void): void;
 }
 
@@ -179,7 +179,7 @@ describe('binary upgrade (USR2)', () => {
     expect(s.pid).toBe(old);
     expect(s.generation).toBe(before.generation);
     expect(workerPids(s).sort()).toEqual(workerPids(before).sort());
-    expect((s as unknown as { upgrade: { state: string } }).upgrade.state).toBe('none');
+    expect(s.upgrade.state).toBe('none');
     // whatever the successor started is gone: under the subreaper only the old master is left
     await waitFor('successor and its workers gone', () => childrenOf(svc!.m.pid).join() === String(old), 30000);
     expect(childrenOf(old).sort()).toEqual(workerPids(s).sort());
@@ -195,7 +195,7 @@ describe('binary upgrade (USR2)', () => {
     await flowing(load);
     const pending = upgrade(svc);
     const succ = await waitFor('the successor and its workers to start', async () => {
-      const st = (await svc!.status()) as unknown as { upgrade: { successorPid?: number } };
+      const st = await svc!.status();
       const pid = st.upgrade.successorPid;
       return pid && childrenOf(pid).length === 2 ? pid : undefined;
     });
@@ -241,6 +241,22 @@ describe('binary upgrade (USR2)', () => {
     });
     const r = await upgrade(svc);
     expect(r.code).toBe(1);
+    expect(fs.lstatSync(sockFile).isSocket()).toBe(true);
+    expect((await getUnix(sockFile)).status).toBe(200);
+  });
+
+  test('a listener the new config keeps stays with the predecessor, file too, when the upgrade rolls back', async () => {
+    svc = await service({}, { upgrade: { timeoutMs: 3000 } });
+    const sockFile = path.join(svc.dir, 'sock', 'api.sock');
+    svc.rewrite((c) => {
+      c.workers.env = { WORKER_FAIL_GEN: '2' };
+    });
+    const r = await upgrade(svc);
+    expect(r.code).toBe(1);
+    // the successor held it too, but never owned the file: its failure must not take it away
+    const successor = Number(/successor \(pid (\d+)\)/.exec(r.stderr)?.[1]);
+    expect(successor).toBeGreaterThan(0);
+    await waitFor('the successor gone', () => !isAlive(successor));
     expect(fs.lstatSync(sockFile).isSocket()).toBe(true);
     expect((await getUnix(sockFile)).status).toBe(200);
   });
@@ -353,8 +369,8 @@ describe('binary upgrade (USR2)', () => {
       expect(s.version).toBe('1.0.0');
       // the package manager replaces the files: a new version, and a changed module
       fs.writeFileSync(path.join(inst, 'package.json'), JSON.stringify({ ...pkg, version: '1.1.0' }));
-      const arbiter = path.join(inst, 'dist', 'master', 'arbiter.js');
-      fs.writeFileSync(arbiter, fs.readFileSync(arbiter, 'utf8').replace('master starting (pid', 'master (new build) starting (pid'));
+      const masterJs = path.join(inst, 'dist', 'master', 'master.js');
+      fs.writeFileSync(masterJs, fs.readFileSync(masterJs, 'utf8').replace('master starting (pid', 'master (new build) starting (pid'));
       const r = await batonAsync(['upgrade', '-c', cfg]);
       expect(r.code).toBe(0);
       const after = await m.status();
@@ -394,7 +410,7 @@ describe('no code loaded after start-up', () => {
       await waitFor('old master gone', () => !isAlive(master));
       const lines = fs.readFileSync(trace, 'utf8').trim().split('\n').map((l) => l.split(' '));
       // the trace works: the master did load its code, before it was ready
-      expect(lines.some(([pid, , file]) => Number(pid) === master && file.endsWith('arbiter.js'))).toBe(true);
+      expect(lines.some(([pid, , file]) => Number(pid) === master && file.endsWith('master.js'))).toBe(true);
       const late = lines.filter(([pid, at]) => Number(pid) === master && Number(at) > startedUp);
       expect(late).toEqual([]);
       process.kill((await m.status()).pid, 'SIGTERM');
@@ -413,5 +429,26 @@ describe('successor environment', () => {
     expect((await m.exited).code).toBe(78);
     expect(m.output()).toMatch(/bad upgrade environment: BATON_UPGRADE_FD=x/);
     await sleep(0);
+  });
+
+  test('a master without sockets hands over none: no LISTEN_PID alone, which the successor would refuse', async () => {
+    const dir = tmpdir();
+    const cfg = writeConfig(dir, { name: 'nosock', workers: { command: ['sleep', '600'], ready: 'spawn' } });
+    const m = startMaster(cfg, { wrapper: SUBREAPER });
+    try {
+      const before = await ready(m);
+      expect(before.listeners).toEqual([]);
+      const up = await batonAsync(['upgrade', '-c', cfg]);
+      expect(up.stderr).toBe('');
+      expect(up.code).toBe(0);
+      const after = await m.status();
+      expect(after.pid).not.toBe(before.pid);
+      expect(after.generation).toBe(2);
+      process.kill(after.pid, 'SIGTERM');
+      expect((await m.exited).code).toBe(0);
+    } finally {
+      await cleanup(m);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -25,7 +25,7 @@ describe('a worker without sockets', () => {
   test('on baton/worker, serves on its fallback address and gets ready', async () => {
     dir = tmpdir();
     const script =
-      `const w = require(${JSON.stringify(path.join(ROOT, 'dist', 'worker', 'index.js'))});` +
+      `const w = require(${JSON.stringify(path.join(ROOT, 'dist', 'serve', 'index.js'))});` +
       `w.serve(require('node:http').createServer((q, s) => s.end('ok')), { fallback: { port: 0, host: '127.0.0.1' } })` +
       `.then(() => w.notify({ READY: 1 }), (e) => { console.error(e.message); process.exit(1); });`;
     const cfg = writeConfig(dir, { name: 'nosockets', listeners: [], workers: { command: [process.execPath, '-e', script], readyTimeoutMs: 20000 } });

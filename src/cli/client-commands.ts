@@ -1,10 +1,8 @@
 import { askMaster, findMaster, NoMasterError, waitForExit, type Target } from '../control/client';
-import type { ControlReply } from '../contract/control';
+import type { ReplyTo, StatusReply } from '../contract/control';
 import { locateMaster } from '../config/load';
 import { jsonForTerminal, terminalSafe, terminalSafeDeep } from './terminal-text';
 import { VERSION } from '../version';
-
-type OkReply = Extract<ControlReply, { ok: true }>;
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(`baton: ${terminalSafe(s, true)}\n`);
@@ -25,7 +23,11 @@ async function target(file: string): Promise<Target | number> {
  * Asks the master to `cmd` and waits for its answer. Without a control socket it can only
  * send `signal` and say that the outcome cannot be awaited (null: nothing more to print).
  */
-async function ask(file: string, cmd: 'reload' | 'upgrade', signal: NodeJS.Signals): Promise<OkReply | number | null> {
+async function ask<R extends { cmd: 'reload' } | { cmd: 'upgrade' }>(
+  file: string,
+  req: R,
+  signal: NodeJS.Signals,
+): Promise<Extract<ReplyTo<R>, { ok: true }> | number | null> {
   const t = await target(file);
   if (typeof t === 'number') return 1;
   if (t.kind === 'pid') {
@@ -33,23 +35,23 @@ async function ask(file: string, cmd: 'reload' | 'upgrade', signal: NodeJS.Signa
     err(`sent ${signal} to pid ${t.pid}, but cannot wait for the outcome (${t.why}); see the master's log`);
     return null;
   }
-  const { reply } = await askMaster(t, { cmd });
+  const { reply } = await askMaster(t, req);
   if (!reply.ok) {
     err(reply.error);
     return 1;
   }
-  return reply;
+  return reply as Extract<ReplyTo<R>, { ok: true }>;
 }
 
 export async function reloadCommand(file: string): Promise<number> {
-  const reply = await ask(file, 'reload', 'SIGHUP');
+  const reply = await ask(file, { cmd: 'reload' }, 'SIGHUP');
   if (reply === null || typeof reply === 'number') return reply ?? 0;
   out(`reloaded: generation ${reply.generation} serving (${reply.ms} ms)`);
   return 0;
 }
 
 export async function upgradeCommand(file: string): Promise<number> {
-  const reply = await ask(file, 'upgrade', 'SIGUSR2');
+  const reply = await ask(file, { cmd: 'upgrade' }, 'SIGUSR2');
   if (reply === null || typeof reply === 'number') return reply ?? 0;
   if (reply.manual) {
     out(`successor pid ${reply.newPid} is ready beside master pid ${reply.oldPid} after ${reply.ms} ms (manual mode): ` +
@@ -82,15 +84,6 @@ export async function stopCommand(file: string, fast: boolean): Promise<number> 
   return 0;
 }
 
-interface StatusWorker {
-  slot: number;
-  pid: number;
-  state: string;
-  restarts: number;
-  uptimeMs: number;
-  status?: string;
-}
-
 export async function statusCommand(file: string, json: boolean): Promise<number> {
   const t = await target(file);
   if (typeof t === 'number') return t;
@@ -117,8 +110,8 @@ export async function statusCommand(file: string, json: boolean): Promise<number
  * after a package upgrade whose hot upgrade failed (the old master keeps serving): say so,
  * why, and how to finish it.
  */
-function printVersionSkew(r: ControlReply & Record<string, unknown>): void {
-  const last = (r.upgrade as { last?: { ok: boolean; error?: string; at: string } | null } | undefined)?.last;
+function printVersionSkew(r: StatusReply): void {
+  const last = r.upgrade?.last;
   if (last && !last.ok) out(`  last upgrade ${last.at}: failed: ${last.error}`);
   if (r.version === VERSION) return;
   out(`  installed  baton ${VERSION}, but the master runs ${r.version}` +
@@ -133,21 +126,21 @@ function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
-function printStatus(reply: ControlReply & Record<string, unknown>): void {
+function printStatus(reply: StatusReply): void {
   // a worker's STATUS= (and any other text) printed as is could drive the terminal
   const r = terminalSafeDeep(reply);
-  out(`${r.name}: baton ${r.version}, master pid ${r.pid}, ${r.phase}, up ${duration(r.uptimeMs as number)}`);
+  out(`${r.name}: baton ${r.version}, master pid ${r.pid}, ${r.phase}, up ${duration(r.uptimeMs)}`);
   printVersionSkew(r);
   out(`  config     ${r.config}`);
   out(`  status     ${r.statusLine}`);
-  for (const l of r.listeners as Array<{ name: string; source: string; addresses: string[] }>) {
+  for (const l of r.listeners) {
     out(`  listener   ${l.name}: ${l.addresses.join(', ')} (from ${l.source})`);
   }
-  const lr = r.lastReload as { ok: boolean; generation?: number; error?: string; ms: number; at: string } | null;
+  const lr = r.lastReload;
   if (lr) out(`  last reload ${lr.at}: ${lr.ok ? `generation ${lr.generation} in ${lr.ms} ms` : `failed: ${lr.error}`}`);
-  const lg = r.log as { target: string; dropped: number; failing: { since: string; dropped: number; error: string } | null } | undefined;
+  const lg = r.log;
   if (lg?.dropped) out(`  log        ${lg.target}: ${lg.failing ? `failing since ${lg.failing.since}: ${lg.failing.error}, ${lg.failing.dropped} line(s) dropped` : 'writing'}; ${lg.dropped} line(s) dropped in all`);
-  for (const g of r.generations as Array<{ id: number; state: string; count: number; workers: StatusWorker[] }>) {
+  for (const g of r.generations) {
     out(`  generation ${g.id} (${g.state}, ${g.count} wanted)`);
     out(`    ${'slot'.padEnd(5)}${'pid'.padEnd(9)}${'state'.padEnd(10)}${'restarts'.padEnd(10)}${'uptime'.padEnd(9)}status`);
     for (const w of g.workers) {

@@ -1,7 +1,7 @@
 import { loadConfig } from '../config/load';
 import { ConfigError, EX_CONFIG, type Config } from '../config/types';
 import { createLogger, writeStderr } from '../log/logger';
-import { Arbiter } from '../master/arbiter';
+import { Master } from '../master/master';
 import { ListenFdsError, takeListenFds, type InheritedFd } from '../contract/listen-fds';
 import { reportEarlyFailure, takeUpgradeEnv, UpgradeEnvError, type UpgradeEnv } from '../contract/upgrade-env';
 import { reportInternalErrors } from './internal-errors';
@@ -26,7 +26,7 @@ export async function runCommand(file: string): Promise<number> {
   }
   const logger = createLogger(cfg.log, cfg.name);
   reportInternalErrors(logger);
-  const arbiter = new Arbiter({
+  const master = new Master({
     config: cfg,
     logger,
     inherited,
@@ -37,7 +37,7 @@ export async function runCommand(file: string): Promise<number> {
     cwd: process.cwd(),
   });
   try {
-    return await arbiter.run();
+    return await master.start();
   } catch (e) {
     logger.error(`cannot start: ${(e as Error).message}`);
     return 1;

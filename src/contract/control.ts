@@ -1,14 +1,163 @@
 import path from 'node:path';
+import type { LogSinkStatus } from '../log/drops';
+import type { NotifyDropped } from '../systemd/receiver';
+import type { ListenerSource } from './upgrade-env';
 
-// One JSON object per line each way: the client sends a request, the master answers once.
+// The control protocol: on the master's control.sock (0600, one request per connection), the
+// client sends one request as a JSON line (json-lines.ts) and the master answers with one.
+// Shared by the master, the CLI and the tests.
 
 export type ControlRequest =
   | { cmd: 'status' }
   | { cmd: 'reload' }
   | { cmd: 'upgrade' }
+  /** fast: SIGKILL the workers now instead of stopping them gracefully. */
   | { cmd: 'stop'; fast?: boolean };
 
-export type ControlReply = { ok: true; [k: string]: unknown } | { ok: false; error: string };
+/** The master's phase, as `baton status` shows it. */
+export type Phase =
+  | 'starting'
+  /** A successor its predecessor has not confirmed yet: it serves, but does not speak to systemd. */
+  | 'unconfirmed'
+  | 'running'
+  | 'reloading'
+  | 'upgrading'
+  /** Manual upgrade: the successor is ready beside this master, which still serves. */
+  | 'side-by-side'
+  | 'stopping';
+
+export interface WorkerStatus {
+  slot: number;
+  pid: number;
+  state: 'starting' | 'ready' | 'stopping' | 'exited';
+  restarts: number;
+  uptimeMs: number;
+  /** The worker's last STATUS= */
+  status?: string;
+}
+
+export interface GenerationStatus {
+  id: number;
+  state: 'starting' | 'serving' | 'draining' | 'failed';
+  /** Workers wanted. */
+  count: number;
+  workers: WorkerStatus[];
+}
+
+export interface ListenerStatus {
+  name: string;
+  source: ListenerSource;
+  /** One per fd: "127.0.0.1:8080", "[::1]:8080", "/run/x.sock", or "(closed)". */
+  addresses: string[];
+  fds: number[];
+}
+
+export interface LastReload {
+  at: string;
+  ok: boolean;
+  generation?: number;
+  error?: string;
+  ms: number;
+}
+
+export interface LastUpgrade {
+  at: string;
+  ok: boolean;
+  /** The successor's pid, once it had one. */
+  successor?: number;
+  error?: string;
+  ms: number;
+}
+
+/** An upgrade attempt, seen from the predecessor (upgrade/successor.ts). */
+export type SuccessorState = 'starting' | 'ready' | 'confirmed' | 'failed';
+
+export interface StatusReply {
+  ok: true;
+  name: string;
+  /** The version the master runs (the installed one may differ). */
+  version: string;
+  pid: number;
+  /** The config file. */
+  config: string;
+  phase: Phase;
+  uptimeMs: number;
+  /** The serving generation; null before the first is ready and after WINCH. */
+  generation: number | null;
+  generations: GenerationStatus[];
+  listeners: ListenerStatus[];
+  lastReload: LastReload | null;
+  /** Notifications dropped unread: not from a worker, or longer than 4096 bytes. */
+  notifyDropped?: NotifyDropped;
+  upgrade: {
+    state: 'none' | 'unconfirmed successor' | `successor ${SuccessorState}`;
+    successorPid?: number;
+    last: LastUpgrade | null;
+  };
+  /** The line systemd shows as STATUS=. */
+  statusLine: string;
+  /** The log sink, and what a failing one dropped. */
+  log: LogSinkStatus;
+}
+
+export interface ReloadReply {
+  ok: true;
+  /** The generation now serving. */
+  generation: number;
+  ms: number;
+}
+
+export interface UpgradeReply {
+  ok: true;
+  oldPid: number;
+  newPid: number;
+  ms: number;
+  /** Manual mode: the successor is ready beside the old master, which still serves. */
+  manual: boolean;
+}
+
+export interface StopReply {
+  ok: true;
+  /** The master that is stopping. */
+  pid: number;
+}
+
+/** A refusal or a failure, whatever the request. */
+export interface ErrorReply {
+  ok: false;
+  error: string;
+}
+
+interface Replies {
+  status: StatusReply;
+  reload: ReloadReply;
+  upgrade: UpgradeReply;
+  stop: StopReply;
+}
+
+/** What the master answers to `R`. */
+export type ReplyTo<R extends ControlRequest> = Replies[R['cmd']] | ErrorReply;
+
+export type ControlReply = ReplyTo<ControlRequest>;
+
+const COMMANDS: ReadonlySet<string> = new Set<keyof Replies>(['status', 'reload', 'upgrade', 'stop']);
+
+/** A request as it arrived (one parsed JSON line): the request, or why it is none. */
+export function toControlRequest(v: unknown): ControlRequest | { error: string } {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { error: 'malformed request: not a JSON object' };
+  const { cmd, fast } = v as { cmd?: unknown; fast?: unknown };
+  if (typeof cmd !== 'string' || !COMMANDS.has(cmd)) return { error: `unknown command ${JSON.stringify(cmd) ?? 'undefined'}` };
+  if (cmd !== 'stop') return { cmd } as ControlRequest;
+  if (fast !== undefined && typeof fast !== 'boolean') return { error: `malformed request: "fast" must be true or false` };
+  return fast === undefined ? { cmd } : { cmd, fast };
+}
+
+/** Whether an answer as it arrived (one parsed JSON line) has the shape of a reply. */
+export function isControlReply(v: unknown): v is ControlReply {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const { ok, error } = v as { ok?: unknown; error?: unknown };
+  return ok === true || (ok === false && typeof error === 'string');
+}
 
 export function controlSocketPath(runtimeDir: string): string {
   return path.join(runtimeDir, 'control.sock');

@@ -1,8 +1,45 @@
+import fs from 'node:fs';
 import { native, type SockInfo } from '../native';
 import { formatSockAddr } from '../sockets/address';
 
+// The fd-3 contract of sd_listen_fds(3), both halves: a process that is given listening
+// sockets (a worker, a successor master) and one that receives them (the master from systemd
+// or from its predecessor, baton/worker from the master).
+
 /** sd_listen_fds(3): inherited sockets start at fd 3. */
 export const SD_LISTEN_FDS_START = 3;
+
+/** The variables that hand sockets over; baton's own environment and workers.env never supply them. */
+export const LISTEN_ENV = ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID'] as const;
+
+/**
+ * LISTEN_FDS and LISTEN_FDNAMES for a process given `fds` (at fd 3 onwards, in this order)
+ * named `names`; none when there are no sockets, as systemd does (sd_listen_fds() readers
+ * refuse a LISTEN_PID or LISTEN_FDNAMES alone). LISTEN_PID comes from execSettingListenPid().
+ */
+export function listenFdsEnv(fds: readonly number[], names: readonly string[]): Record<string, string> {
+  if (names.length !== fds.length) throw new Error(`${fds.length} socket(s) but ${names.length} name(s)`);
+  return fds.length ? { LISTEN_FDS: String(fds.length), LISTEN_FDNAMES: names.join(':') } : {};
+}
+
+/**
+ * A `/bin/sh -c` script that sets LISTEN_PID to its own pid and execs its arguments:
+ * LISTEN_PID must be the pid of the process given the sockets, known only after fork, and
+ * `exec` keeps the pid. Run as `['/bin/sh', '-c', script, program, ...args]`. Without sockets
+ * it sets no LISTEN_PID (see listenFdsEnv). `first` is sh run before (a worker's trap).
+ */
+export function execSettingListenPid(withSockets: boolean, first = ''): string {
+  return `${first}${withSockets ? 'LISTEN_PID=$$; export LISTEN_PID; ' : ''}exec "$0" "$@"`;
+}
+
+/** The kernel's largest backlog: what systemd asks for by default (listen() clamps to it). */
+export function maxBacklog(): number {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim()) || 4096;
+  } catch {
+    return 4096;
+  }
+}
 
 export interface InheritedFd {
   fd: number;
@@ -25,9 +62,7 @@ export function takeListenFds(env: NodeJS.ProcessEnv = process.env, pid = proces
   const fdsText = env.LISTEN_FDS;
   const pidText = env.LISTEN_PID;
   const namesText = env.LISTEN_FDNAMES;
-  delete env.LISTEN_FDS;
-  delete env.LISTEN_PID;
-  delete env.LISTEN_FDNAMES;
+  for (const k of LISTEN_ENV) delete env[k];
   if (fdsText === undefined) {
     if (pidText !== undefined || namesText !== undefined) {
       throw new ListenFdsError(`LISTEN_PID or LISTEN_FDNAMES is set but LISTEN_FDS is not`);

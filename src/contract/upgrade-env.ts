@@ -1,49 +1,75 @@
 import fs from 'node:fs';
-import type { ListenerSource } from '../sockets/listeners';
-import { frame } from '../upgrade/channel';
+import { frame } from './json-lines';
+import type { SuccessorMessage } from '../upgrade/channel';
 
-// What a predecessor tells its successor through the environment, besides LISTEN_*.
+// What a predecessor tells its successor through the environment, besides LISTEN_*: written
+// by upgradeEnvVars(), read (and removed) by takeUpgradeEnv().
 export const ENV_CHANNEL_FD = 'BATON_UPGRADE_FD';
 export const ENV_NEXT_GENERATION = 'BATON_NEXT_GENERATION';
-/** Per inherited fd, where the predecessor had it from: "systemd" or "config". */
-export const ENV_ORIGINS = 'BATON_LISTENER_ORIGINS';
+/** Per inherited fd, comma-separated, where the successor has it from: "systemd" or "predecessor". */
+export const ENV_SOURCES = 'BATON_LISTENER_SOURCES';
+/** What baton 0.1.0 wrote instead ("systemd" or "config"): read, so a package upgrade from it is hot too. */
+const ENV_ORIGINS_0_1 = 'BATON_LISTENER_ORIGINS';
+
+/**
+ * Where a master has a listening socket from: systemd's socket activation (kept whatever the
+ * config says of its address), its predecessor master (kept while the config still asks for
+ * its address), or its own config (bound by this master).
+ */
+export type ListenerSource = 'systemd' | 'predecessor' | 'config';
 
 export class UpgradeEnvError extends Error {
   override name = 'UpgradeEnvError';
 }
 
 export interface UpgradeEnv {
+  /** The successor's end of the channel (a socketpair). */
   channelFd: number;
   nextGeneration: number;
-  /** Per inherited fd: 'systemd' keeps systemd's rule (inherited wins), 'predecessor' is compared with the config. */
+  /** Per inherited fd, in order: 'systemd' or 'predecessor'. */
   sources: ListenerSource[];
+}
+
+/**
+ * The variables a predecessor sets for its successor. `held` is where the predecessor has
+ * each fd from: one from systemd is systemd's for the successor too, any other is the
+ * predecessor's.
+ */
+export function upgradeEnvVars(channelFd: number, nextGeneration: number, held: readonly ListenerSource[]): Record<string, string> {
+  return {
+    [ENV_CHANNEL_FD]: String(channelFd),
+    [ENV_NEXT_GENERATION]: String(nextGeneration),
+    [ENV_SOURCES]: held.map((s) => (s === 'systemd' ? 'systemd' : 'predecessor')).join(','),
+  };
 }
 
 /** Reads and removes the successor's variables; null for a master that was not started by a predecessor. */
 export function takeUpgradeEnv(env: NodeJS.ProcessEnv = process.env): UpgradeEnv | null {
   const fd = env[ENV_CHANNEL_FD];
   const next = env[ENV_NEXT_GENERATION];
-  const origins = env[ENV_ORIGINS];
+  const origins = env[ENV_ORIGINS_0_1];
+  const sources = env[ENV_SOURCES] ?? origins?.replace(/\bconfig\b/g, 'predecessor');
   delete env[ENV_CHANNEL_FD];
   delete env[ENV_NEXT_GENERATION];
-  delete env[ENV_ORIGINS];
+  delete env[ENV_SOURCES];
+  delete env[ENV_ORIGINS_0_1];
   if (fd === undefined) return null;
   if (!/^\d+$/.test(fd) || !/^\d+$/.test(next ?? '')) throw new UpgradeEnvError(`bad upgrade environment: ${ENV_CHANNEL_FD}=${fd} ${ENV_NEXT_GENERATION}=${next}`);
-  return {
-    channelFd: Number(fd),
-    nextGeneration: Number(next),
-    sources: (origins ? origins.split(',') : []).map((o) => (o === 'systemd' ? 'systemd' : 'predecessor')),
-  };
+  const list = sources ? sources.split(',') : [];
+  const bad = list.find((s) => s !== 'systemd' && s !== 'predecessor');
+  if (bad !== undefined) throw new UpgradeEnvError(`bad upgrade environment: ${ENV_SOURCES}=${sources} ('${bad}' is neither systemd nor predecessor)`);
+  return { channelFd: Number(fd), nextGeneration: Number(next), sources: list as ListenerSource[] };
 }
 
 /**
- * A successor that stops before its arbiter runs (a config or inherited sockets it refuses)
+ * A successor that stops before its master runs (a config or inherited sockets it refuses)
  * tells the predecessor why, so that `baton upgrade` and the predecessor's log give the
  * reason, not only "exited before it was ready".
  */
 export function reportEarlyFailure(up: UpgradeEnv, reason: string): void {
+  const said: SuccessorMessage[] = [{ t: 'hello', pid: process.pid }, { t: 'failed', reason }];
   try {
-    fs.writeSync(up.channelFd, frame({ t: 'hello', pid: process.pid }) + frame({ t: 'failed', reason }));
+    fs.writeSync(up.channelFd, said.map(frame).join(''));
   } catch {
     /* the predecessor has gone: nobody to tell */
   }

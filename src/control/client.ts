@@ -5,7 +5,11 @@ import { readPidfileInfo, type PidfileInfo } from '../system/pidfile';
 import { isAlive, processInfo } from '../system/process';
 import { runtimeDirOwner } from '../master/runtime-dir';
 import { native } from '../native';
-import { controlSocketPath, type ControlReply, type ControlRequest } from '../contract/control';
+import { controlSocketPath, isControlReply, type ControlRequest, type ReplyTo } from '../contract/control';
+import { frame, readJsonLines } from '../contract/json-lines';
+
+/** The longest answer taken: a status of many workers with long STATUS= lines fits many times over. */
+const MAX_REPLY = 16 * 1024 * 1024;
 
 export class NoMasterError extends Error {
   override name = 'NoMasterError';
@@ -28,37 +32,39 @@ function peerOf(c: net.Socket): Peer {
 }
 
 /** Sends one request over the control socket and waits for the answer, with who gave it. */
-export function exchange(socketPath: string, req: ControlRequest): Promise<{ reply: ControlReply; peer: Peer }> {
+export function exchange<R extends ControlRequest>(socketPath: string, req: R): Promise<{ reply: ReplyTo<R>; peer: Peer }> {
   return new Promise((resolve, reject) => {
     const c = net.connect(socketPath);
-    let buf = '';
     let peer: Peer;
-    c.setEncoding('utf8');
+    // the first of these settles; the connection goes with it
+    const fail = (e: Error) => {
+      c.destroy();
+      reject(e);
+    };
     c.once('connect', () => {
       try {
         peer = peerOf(c);
       } catch (e) {
+        return fail(e as Error);
+      }
+      c.write(frame(req));
+    });
+    const stop = readJsonLines(c, MAX_REPLY, {
+      line: (l) => {
+        stop();
+        if (!l.ok || !isControlReply(l.value)) return fail(new Error(`malformed answer from the master: ${(l.ok ? JSON.stringify(l.value) : l.text).slice(0, 200)}`));
         c.destroy();
-        return reject(e);
-      }
-      c.write(JSON.stringify(req) + '\n');
+        resolve({ reply: l.value as ReplyTo<R>, peer });
+      },
+      tooLong: () => fail(new Error(`the master's answer is longer than ${MAX_REPLY} bytes`)),
     });
-    c.on('data', (d: string) => (buf += d));
-    c.once('error', (e: NodeJS.ErrnoException) => reject(e));
-    c.once('close', () => {
-      const line = buf.split('\n')[0];
-      if (!line) return reject(new Error('the master closed the control connection without answering'));
-      try {
-        resolve({ reply: JSON.parse(line), peer });
-      } catch {
-        reject(new Error(`malformed answer from the master: ${line.slice(0, 200)}`));
-      }
-    });
+    c.once('error', fail);
+    c.once('close', () => reject(new Error('the master closed the control connection without answering')));
   });
 }
 
 /** Sends one request over the control socket and waits for the answer (reload can take a while). */
-export async function request(socketPath: string, req: ControlRequest): Promise<ControlReply> {
+export async function request<R extends ControlRequest>(socketPath: string, req: R): Promise<ReplyTo<R>> {
   return (await exchange(socketPath, req)).reply;
 }
 
@@ -137,7 +143,7 @@ function trustPidfile(file: string, info: PidfileInfo, dirOwner: number | null):
 }
 
 /** Sends a request to the master findMaster found, checking again who answers on this connection. */
-export async function askMaster(t: SocketTarget, req: ControlRequest): Promise<{ reply: ControlReply; pid: number }> {
+export async function askMaster<R extends ControlRequest>(t: SocketTarget, req: R): Promise<{ reply: ReplyTo<R>; pid: number }> {
   const { reply, peer } = await exchange(t.path, req);
   checkPeer(peer, t.owner, t.path);
   if (reply.ok && 'pid' in reply && reply.pid !== peer.pid) {

@@ -2,13 +2,21 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { native } from '../native';
 import { unixSocketAnswers } from '../sockets/probe';
-import type { ControlReply, ControlRequest } from '../contract/control';
+import { frame, readJsonLines } from '../contract/json-lines';
+import { toControlRequest, type ControlReply, type ControlRequest } from '../contract/control';
 
 const MAX_REQUEST = 64 * 1024;
 
 /**
+ * Answers one valid request: `reply` may be called later (once an operation is done); only
+ * the first call counts. A connection closed meanwhile gets nothing.
+ */
+export type ControlHandler = (req: ControlRequest, reply: (r: ControlReply) => void) => void;
+
+/**
  * The master's control socket: owner-only (0600 from creation, via the addon's bind), one
- * request per connection.
+ * request per connection. A line that is no request (not JSON, not an object with a known
+ * `cmd`) is answered {ok:false,error} here: the handler sees only valid requests.
  */
 export class ControlServer {
   private server: net.Server;
@@ -16,36 +24,31 @@ export class ControlServer {
   private constructor(
     public path: string,
     fd: number,
-    handler: (req: ControlRequest) => Promise<ControlReply>,
+    handler: ControlHandler,
   ) {
     this.server = net.createServer((sock) => {
-      let buf = '';
-      sock.setEncoding('utf8');
+      let answered = false;
+      const reply = (r: ControlReply) => {
+        if (answered) return;
+        answered = true;
+        if (sock.writable) sock.end(frame(r));
+      };
       sock.on('error', () => sock.destroy());
-      sock.on('data', (chunk: string) => {
-        buf += chunk;
-        if (buf.length > MAX_REQUEST) return sock.destroy();
-        const nl = buf.indexOf('\n');
-        if (nl < 0) return;
-        sock.removeAllListeners('data');
-        let req: ControlRequest;
-        try {
-          req = JSON.parse(buf.slice(0, nl));
-        } catch {
-          sock.end(JSON.stringify({ ok: false, error: 'malformed request' }) + '\n');
-          return;
-        }
-        handler(req).then(
-          (reply) => sock.writable && sock.end(JSON.stringify(reply) + '\n'),
-          (e: Error) => sock.writable && sock.end(JSON.stringify({ ok: false, error: e.message }) + '\n'),
-        );
+      const stop = readJsonLines(sock, MAX_REQUEST, {
+        line: (l) => {
+          stop();
+          const req = l.ok ? toControlRequest(l.value) : { error: 'malformed request: not JSON' };
+          if ('error' in req) reply({ ok: false, error: req.error });
+          else handler(req, reply);
+        },
+        tooLong: () => sock.destroy(),
       });
     });
     this.server.listen({ fd });
   }
 
   /** Binds `path`; refuses when a live master answers there already. */
-  static async open(path: string, handler: (req: ControlRequest) => Promise<ControlReply>): Promise<ControlServer> {
+  static async open(path: string, handler: ControlHandler): Promise<ControlServer> {
     if (fs.existsSync(path)) {
       if (await unixSocketAnswers(path)) throw new Error(`another baton master is running for this config (its control socket ${path} answers)`);
       fs.rmSync(path, { force: true });

@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -510,13 +509,6 @@ static napi_value PeerCred(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// setChildSubreaper(): orphaned descendants are re-parented to this process instead of PID 1.
-static napi_value SetChildSubreaper(napi_env env, napi_callback_info info) {
-  (void)info;
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return throw_errno(env, errno, "prctl", NULL);
-  return NULL;
-}
-
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"listenSocket", NULL, ListenSocket, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -526,7 +518,6 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"notifyBind", NULL, NotifyBind, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendNoWait", NULL, SendNoWait, NULL, NULL, NULL, napi_enumerable, NULL},
     {"peerCred", NULL, PeerCred, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"setChildSubreaper", NULL, SetChildSubreaper, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

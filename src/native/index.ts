@@ -46,7 +46,6 @@ interface Native {
   sendNoWait(fd: number, data: Buffer): number;
   /** SO_PEERCRED of a connected unix socket: who is at the other end, as the kernel says. */
   peerCred(fd: number): { pid: number; uid: number; gid: number };
-  setChildSubreaper(): void;
 }
 
 function load(): Native {

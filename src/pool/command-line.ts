@@ -1,22 +1,17 @@
 import type { WorkerIdentity, WorkersConfig } from '../config/types';
+import { execSettingListenPid, LISTEN_ENV, listenFdsEnv } from '../contract/listen-fds';
+
+/** The signals the shim makes workers ignore: a stopSignal among them would never stop one. */
+export const IGNORED_BY_WORKERS: readonly NodeJS.Signals[] = ['SIGUSR2', 'SIGHUP', 'SIGWINCH'];
 
 /**
  * Runs the worker's program through sh for two things Node's spawn cannot do:
- * - LISTEN_PID must be the worker's own pid, known only after fork; `exec` keeps the pid.
+ * - LISTEN_PID must be the worker's own pid, known only after fork (see execSettingListenPid).
  * - libuv resets every signal to its default in the child, so the SIG_IGN for the master's
  *   signals (USR2/HUP/WINCH, which `systemctl kill` sends to every process of the unit) is
  *   set here and survives exec for programs that do not change it.
- * With no sockets there is no LISTEN_PID either: systemd sets none of LISTEN_FDS,
- * LISTEN_FDNAMES, LISTEN_PID then, and sd_listen_fds() readers refuse a LISTEN_PID alone.
  */
-const SHIM_SOCKETS = 'trap "" USR2 HUP WINCH; LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
-const SHIM_NO_SOCKETS = 'trap "" USR2 HUP WINCH; exec "$0" "$@"';
-
-/** The signals the SHIM makes workers ignore: a stopSignal among them would never stop one. */
-export const IGNORED_BY_WORKERS: readonly NodeJS.Signals[] = ['SIGUSR2', 'SIGHUP', 'SIGWINCH'];
-
-/** The variables baton sets for a worker; baton's own environment and workers.env never supply them. */
-export const SOCKET_ENV = ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID'] as const;
+const IGNORE_MASTER_SIGNALS = `trap "" ${IGNORED_BY_WORKERS.map((s) => s.slice(3)).join(' ')}; `;
 
 /**
  * The program spawn() starts and its argv (argv[0] included). With workers.user, util-linux
@@ -27,7 +22,7 @@ export const SOCKET_ENV = ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID'] as cons
  */
 export function workerArgv(wc: WorkersConfig, withSockets: boolean): string[] {
   const [cmd, ...args] = wc.command;
-  const sh = ['/bin/sh', '-c', withSockets ? SHIM_SOCKETS : SHIM_NO_SOCKETS, cmd, ...args];
+  const sh = ['/bin/sh', '-c', execSettingListenPid(withSockets, IGNORE_MASTER_SIGNALS), cmd, ...args];
   const u = wc.user;
   // no setpriv: a non-root master's workers.user can only be its own user (see config/identity.ts)
   if (!u?.setpriv) return sh;
@@ -39,11 +34,30 @@ export function identityEnv(u: WorkerIdentity | undefined): Record<string, strin
   return u ? { HOME: u.home, USER: u.name, LOGNAME: u.name, SHELL: u.shell } : {};
 }
 
-/** A worker's environment: baton's own, the user's, workers.env, then what baton adds. */
+/**
+ * A worker's environment: baton's own, the user's, workers.env (none of them supplying
+ * LISTEN_*), then what baton adds (LISTEN_FDS and LISTEN_FDNAMES from listenFdsEnv among them).
+ */
 export function workerEnv(base: NodeJS.ProcessEnv, wc: WorkersConfig, added: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...base, ...identityEnv(wc.user), ...wc.env })) {
-    if (v !== undefined && !(SOCKET_ENV as readonly string[]).includes(k)) env[k] = v;
+    if (v !== undefined && !(LISTEN_ENV as readonly string[]).includes(k)) env[k] = v;
   }
   return Object.assign(env, added);
+}
+
+/**
+ * What a worker is started with, given the sockets it gets at fd 3 onwards (`fds`, named
+ * `names`): the argv (workerArgv) and the environment (workerEnv, with `added` and LISTEN_*).
+ */
+export function workerCommand(
+  wc: WorkersConfig,
+  base: NodeJS.ProcessEnv,
+  sockets: { fds: readonly number[]; names: readonly string[] },
+  added: Record<string, string>,
+): { argv: string[]; env: Record<string, string> } {
+  return {
+    argv: workerArgv(wc, sockets.fds.length > 0),
+    env: workerEnv(base, wc, { ...added, ...listenFdsEnv(sockets.fds, sockets.names) }),
+  };
 }

@@ -1,72 +1,254 @@
 import type { Config } from '../config/types';
-import type { Listener } from '../sockets/listeners';
+import type { Logger } from '../log/logger';
+import { passedOn, type Listener } from '../sockets/listeners';
+import type { Clock } from '../system/clock';
+import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from './backoff';
+import { workerCommand } from './command-line';
 import { describeExit, type WorkerExit } from './exit';
-import type { Worker } from './worker';
+import { Worker } from './worker';
+import type { Launch } from './worker-process';
+import { KILL_GRACE_MS } from '../system/process-group';
 
 /**
  * starting: its workers are coming up; it serves nothing the master counts on yet.
- * serving:  the generation the master keeps at `count` workers, restarting crashed ones.
+ * serving:  all were ready once; it keeps `count` workers, restarting crashed ones.
  * draining: replaced (or WINCHed), its workers are stopping.
  * failed:   never got ready; its workers are being stopped.
  */
 export type GenerationState = 'starting' | 'serving' | 'draining' | 'failed';
 
-/** The workers started by one config load, and the sockets they were given. */
+/** What a generation tells the master (through the master's queue). */
+export type PoolEvent =
+  | { kind: 'generation-ready'; id: number }
+  | { kind: 'generation-failed'; id: number; reason: string }
+  /** A worker got ready, exited or was started: the status line may have changed. */
+  | { kind: 'workers-changed' }
+  /** Nothing of any generation runs any more. */
+  | { kind: 'pool-empty' };
+
+/** The outside world of a generation, passed in. */
+export interface GenerationContext {
+  clock: Clock;
+  launch: Launch;
+  log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+  /** Runs an input (a worker's exit, spawn, ...) in the master's queue, one at a time. */
+  run(fn: () => void): void;
+  emit(e: PoolEvent): void;
+  /**
+   * Called as soon as a worker process exists, before anything else runs: a successor tells
+   * its predecessor at once, which stops the worker if we die unconfirmed (a SIGKILL can come
+   * at any moment; a worker nobody knows of would outlive us).
+   */
+  started(pid: number): void;
+  /** The master's NOTIFY_SOCKET. */
+  notifySocket(): string;
+  /** The environment every worker starts from. */
+  baseEnv: NodeJS.ProcessEnv;
+  /** Called once the generation has no worker left and is draining or failed. */
+  gone(g: Generation): void;
+}
+
+/**
+ * The workers started by one config load, and the sockets they were given. It runs its own
+ * slots: ready timeouts, restarts with backoff, stops with a deadline; the master only asks.
+ */
 export class Generation {
   state: GenerationState = 'starting';
-  readonly slots = new Map<number, Worker>();
-  /** Consecutive crashes per slot, for the restart backoff. */
-  readonly crashes = new Map<number, number>();
-  readonly restartTimers = new Map<number, NodeJS.Timeout>();
-  readonly startedAt = Date.now();
-  readyAt?: number;
   count: number;
-  /** Settles when every worker is ready (resolve) or the generation fails (reject). */
-  readonly ready: Promise<void>;
-  private settle!: { resolve: () => void; reject: (e: Error) => void };
+  readonly startedAt: number;
+  readyAt?: number;
+  private readonly slots = new Map<number, Worker>();
+  /** Crashes in a row per slot, for the restart backoff. */
+  private readonly crashes = new Map<number, number>();
+  private readonly restartTimers = new Map<number, { cancel(): void }>();
 
   constructor(
     readonly id: number,
     readonly config: Config,
     readonly listeners: Listener[],
+    private readonly ctx: GenerationContext,
   ) {
     this.count = config.workers.count;
-    this.ready = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
-    // a failure nobody awaits (a stop during start-up) is not an unhandled rejection
-    this.ready.catch(() => undefined);
+    this.startedAt = ctx.clock.now();
+    ctx.log.info(`starting generation ${id}: ${this.count} x ${JSON.stringify(config.workers.command)}`);
+    for (let slot = 0; slot < this.count; slot++) this.spawn(slot, 0);
   }
 
   workers(): Worker[] {
-    return [...this.slots.values()];
+    return [...this.slots.values()].sort((a, b) => a.slot - b.slot);
   }
 
-  allReady(): boolean {
-    if (this.slots.size < this.count) return false;
-    return this.workers().every((w) => w.state === 'ready');
+  byPid(pid: number): Worker | undefined {
+    for (const w of this.slots.values()) if (w.pid === pid) return w;
+    return undefined;
   }
 
-  /** starting → serving once every worker is ready. */
-  promoteIfReady(): boolean {
-    if (this.state !== 'starting' || !this.allReady()) return false;
-    this.state = 'serving';
-    this.readyAt = Date.now();
-    this.settle.resolve();
-    return true;
+  get size(): number {
+    return this.slots.size;
   }
 
-  fail(reason: string): boolean {
-    if (this.state !== 'starting') return false;
-    this.state = 'failed';
-    this.settle.reject(new Error(reason));
-    return true;
+  private get wc() {
+    return this.config.workers;
   }
 
-  clearRestartTimers(): void {
-    for (const t of this.restartTimers.values()) clearTimeout(t);
+  private name(w: Worker): string {
+    return `worker ${w.slot} (pid ${w.pid}) of generation ${this.id}`;
+  }
+
+  private spawn(slot: number, restarts: number): void {
+    const { clock, run, log } = this.ctx;
+    const wc = this.wc;
+    const w = new Worker(slot, this.id, restarts, clock.now());
+    this.slots.set(slot, w);
+    const sockets = passedOn(this.listeners);
+    const { argv, env } = workerCommand(wc, this.ctx.baseEnv, sockets, {
+      NOTIFY_SOCKET: this.ctx.notifySocket(),
+      BATON_WORKER_ID: String(slot),
+      BATON_GENERATION: String(this.id),
+    });
+    w.proc = this.ctx.launch(
+      { argv, cwd: wc.cwd, env, fds: sockets.fds },
+      {
+        onSpawn: () => run(() => wc.ready === 'spawn' && this.markReady(w)),
+        onExit: (e) => run(() => this.onExit(w, e)),
+        onKillTimeout: () => run(() => log.warn(`${this.name(w)} still running ${wc.stopTimeoutMs} ms after ${wc.stopSignal}: SIGKILL`)),
+        onLingering: (pids) =>
+          run(() =>
+            log.error(
+              `${this.name(w)}: pid(s) ${pids.join(', ')} still running ${KILL_GRACE_MS} ms after SIGKILL ` +
+                '(another uid, or stuck in the kernel): cannot kill them, counting the worker as gone',
+            ),
+          ),
+      },
+    );
+    if (wc.ready !== 'spawn') w.readyTimer = clock.after(wc.readyTimeoutMs, () => this.onReadyTimeout(w));
+    log.debug(`worker ${slot} of generation ${this.id} started (pid ${w.pid})`);
+    if (w.pid > 0) this.ctx.started(w.pid);
+    this.ctx.emit({ kind: 'workers-changed' });
+  }
+
+  /** READY=1 (or, for ready: spawn, the spawn itself). */
+  markReady(w: Worker): void {
+    if (w.state !== 'starting') return;
+    w.state = 'ready';
+    w.readyAt = this.ctx.clock.now();
+    w.readyTimer?.cancel();
+    this.ctx.log.info(`${this.name(w)} ready in ${w.readyAt - w.startedAt} ms`);
+    this.ctx.emit({ kind: 'workers-changed' });
+    if (this.state === 'starting' && this.slots.size >= this.count && this.workers().every((x) => x.state === 'ready')) {
+      this.state = 'serving';
+      this.readyAt = w.readyAt;
+      this.ctx.log.info(`generation ${this.id} ready: ${this.count} worker(s) in ${this.readyAt - this.startedAt} ms`);
+      this.ctx.emit({ kind: 'generation-ready', id: this.id });
+    }
+  }
+
+  /** A notification from one of our workers (or its descendants). */
+  notified(w: Worker, fields: Map<string, string>): void {
+    for (const [k, v] of fields) {
+      if (k === 'READY' && v === '1') this.markReady(w);
+      else if (k === 'STATUS') w.status = v;
+      else if (k === 'STOPPING' && v === '1') this.ctx.log.debug(`${this.name(w)} is stopping`);
+      else if (k !== 'BARRIER' && k !== 'WATCHDOG') this.ctx.log.debug(`ignored ${k}= from ${this.name(w)}`);
+    }
+  }
+
+  private onReadyTimeout(w: Worker): void {
+    if (w.state !== 'starting') return;
+    const reason =
+      `${this.name(w)} did not send READY=1 within ${this.wc.readyTimeoutMs} ms` +
+      ' (a program that does not speak sd_notify needs "ready": "spawn")';
+    if (this.state === 'starting') return this.fail(reason);
+    this.ctx.log.error(`${reason}: stopping it`);
+    w.timedOut = true;
+    this.stopWorker(w);
+  }
+
+  private onExit(w: Worker, e: WorkerExit): void {
+    // a worker exits by itself (a crash) unless we stopped it; not getting ready counts as one
+    const crashed = w.state !== 'stopping' || w.timedOut;
+    w.state = 'exited';
+    w.readyTimer?.cancel();
+    if (this.slots.get(w.slot) === w) this.slots.delete(w.slot);
+    const what = `${this.name(w)} ${describeExit(e)}`;
+    if (this.state === 'starting') {
+      this.ctx.log.error(`${what} before it was ready`);
+      this.fail(`${what} before it was ready`);
+    } else if (this.state === 'serving' && crashed) {
+      this.scheduleRestart(w, what);
+    } else {
+      this.ctx.log.info(what);
+    }
+    this.ctx.emit({ kind: 'workers-changed' });
+    this.forgetIfGone();
+  }
+
+  private scheduleRestart(w: Worker, what: string): void {
+    let n = this.crashes.get(w.slot) ?? 0;
+    if (w.readyAt !== undefined && this.ctx.clock.now() - w.readyAt >= STABLE_AFTER_MS) n = 0;
+    this.crashes.set(w.slot, ++n);
+    const delay = restartDelayMs(n);
+    const loop = delay >= MAX_DELAY_MS ? ' (crash loop: restarts slowed to the maximum)' : '';
+    this.ctx.log.error(`${what}; restarting slot ${w.slot} in ${delay} ms, crash ${n} in a row${loop}`);
+    this.restartTimers.set(
+      w.slot,
+      this.ctx.clock.after(delay, () => {
+        this.restartTimers.delete(w.slot);
+        if (this.state === 'serving' && w.slot < this.count && !this.slots.has(w.slot)) this.spawn(w.slot, w.restarts + 1);
+      }),
+    );
+  }
+
+  private stopWorker(w: Worker, fast = false): void {
+    // asked once: a later graceful stop changes nothing (the first deadline stands)
+    if (w.state === 'exited' || (w.state === 'stopping' && !fast)) return;
+    w.state = 'stopping';
+    w.readyTimer?.cancel();
+    if (fast) w.proc.stop('SIGKILL', 0);
+    else w.proc.stop(this.wc.stopSignal, this.wc.stopTimeoutMs);
+  }
+
+  private stopAll(fast: boolean): void {
+    for (const t of this.restartTimers.values()) t.cancel();
     this.restartTimers.clear();
+    for (const w of this.workers()) this.stopWorker(w, fast);
+    this.forgetIfGone();
   }
 
-  describeWorkerExit(w: Worker, e: WorkerExit): string {
-    return `worker ${w.slot} (pid ${w.pid}) of generation ${this.id} ${describeExit(e)}`;
+  /** starting → failed: its workers are stopped gently (one that never said READY=1 may have accepted). */
+  fail(reason: string, fast = false): void {
+    if (this.state !== 'starting') return;
+    this.state = 'failed';
+    this.ctx.emit({ kind: 'generation-failed', id: this.id, reason });
+    this.stopAll(fast);
+  }
+
+  /** Stops every worker with stopSignal and the deadline (fast: SIGKILL now). */
+  drain(fast = false): void {
+    if (this.state === 'starting') return this.fail('the master is stopping', fast);
+    if (this.state === 'serving') {
+      this.state = 'draining';
+      this.ctx.log.info(`stopping generation ${this.id} (${this.slots.size} worker(s), ${this.wc.stopSignal}, deadline ${this.wc.stopTimeoutMs} ms)`);
+    }
+    this.stopAll(fast);
+  }
+
+  /** SIGKILL to whatever is still stopping. */
+  kill(): void {
+    for (const w of this.workers()) w.proc.stop('SIGKILL', 0);
+  }
+
+  /** TTIN/TTOU: one worker more or fewer. */
+  resize(delta: 1 | -1): void {
+    if (delta > 0) return this.spawn(this.count++, 0);
+    const slot = --this.count;
+    this.restartTimers.get(slot)?.cancel();
+    this.restartTimers.delete(slot);
+    const w = this.slots.get(slot);
+    if (w) this.stopWorker(w);
+  }
+
+  private forgetIfGone(): void {
+    if ((this.state === 'draining' || this.state === 'failed') && this.slots.size === 0) this.ctx.gone(this);
   }
 }

@@ -12,8 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { native } from '../native';
-import { takeListenFds } from '../contract/listen-fds';
-import { maxBacklog } from '../sockets/listeners';
+import { maxBacklog, takeListenFds } from '../contract/listen-fds';
 import { formatNotify } from '../systemd/notify-message';
 
 // USR2, HUP and WINCH are for the master (`systemctl kill` sends them to every process of the

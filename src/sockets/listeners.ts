@@ -3,10 +3,10 @@ import path from 'node:path';
 import type { ListenerConfig, ListenerSpec } from '../config/types';
 import { native } from '../native';
 import { formatSockAddr } from './address';
-import { notAListener, type InheritedFd } from '../contract/listen-fds';
+import { maxBacklog, notAListener, type InheritedFd } from '../contract/listen-fds';
+import type { ListenerStatus } from '../contract/control';
+import type { ListenerSource } from '../contract/upgrade-env';
 import { unixSocketAnswers } from './probe';
-
-export type ListenerSource = 'systemd' | 'predecessor' | 'config';
 
 /** One named listener: one or more sockets (systemd gives one fd per Listen*= line of a unit). */
 export interface Listener {
@@ -20,7 +20,7 @@ export interface Listener {
 }
 
 /** A listener as status shows it. */
-export function describeListener(l: Listener): { name: string; source: ListenerSource; addresses: string[]; fds: number[] } {
+export function describeListener(l: Listener): ListenerStatus {
   return {
     name: l.name,
     source: l.source,
@@ -37,28 +37,19 @@ export function describeListener(l: Listener): { name: string; source: ListenerS
 
 /**
  * What a process started with `ls` receives, fd 3 onwards: the fds in order, the name of
- * each (LISTEN_FDNAMES), and where each came from (for a successor master).
+ * each (LISTEN_FDNAMES), and where this master has each from (for a successor master).
  */
-export function passedOn(ls: Listener[]): { fds: number[]; names: string[]; origins: Array<'systemd' | 'config'> } {
+export function passedOn(ls: Listener[]): { fds: number[]; names: string[]; sources: ListenerSource[] } {
   const each = ls.flatMap((l) => l.fds.map((fd) => ({ fd, l })));
   return {
     fds: each.map((e) => e.fd),
     names: each.map((e) => e.l.name),
-    origins: each.map((e) => (e.l.source === 'systemd' ? 'systemd' : 'config')),
+    sources: each.map((e) => e.l.source),
   };
 }
 
 export class ListenerError extends Error {
   override name = 'ListenerError';
-}
-
-/** The kernel's largest backlog: what systemd asks for by default (listen() clamps to it). */
-export function maxBacklog(): number {
-  try {
-    return Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim()) || 4096;
-  } catch {
-    return 4096;
-  }
 }
 
 /** Does the socket held (`have`) serve what the config asks for (`want`)? Port 0 asks for any port. */
@@ -121,8 +112,6 @@ export async function planListeners(held: Listener[], wanted: ListenerConfig[] |
     for (const w of wanted) {
       const h = heldByName.get(w.name);
       if (h && (h.source === 'systemd' || w.bind === undefined || sameSpec(h.spec, w.bind))) {
-        // a unix socket file handed over by a predecessor is ours to remove from now on
-        if (h.source === 'predecessor' && w.bind?.kind === 'unix') h.ownedPath = w.bind.path;
         active.push(h);
         continue;
       }

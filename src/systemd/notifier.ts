@@ -1,6 +1,9 @@
 import { native } from '../native';
 import { formatNotify, monotonicUsec } from './notify-message';
 
+/** How often EXTEND_TIMEOUT_USEC is renewed while a drain or a reload goes on. */
+const EXTEND_EVERY_MS = 5000;
+
 /**
  * The master's side of sd_notify(3), towards systemd (or whoever set NOTIFY_SOCKET).
  * Without NOTIFY_SOCKET every call is a no-op, as with sd_notify.
@@ -8,6 +11,7 @@ import { formatNotify, monotonicUsec } from './notify-message';
 export class SystemdNotifier {
   readonly socket: string | undefined;
   private watchdogTimer: NodeJS.Timeout | null = null;
+  private extendTimer: NodeJS.Timeout | null = null;
   readonly watchdogUsec: number;
   /** An unconfirmed successor is not systemd's main process yet: it keeps quiet until confirmed. */
   muted = false;
@@ -72,6 +76,21 @@ export class SystemdNotifier {
   /** Asks systemd for `ms` more than its start/stop/reload timeout would allow. */
   extendTimeout(ms: number): void {
     this.send({ EXTEND_TIMEOUT_USEC: Math.ceil(ms * 1000) });
+  }
+
+  /** While something long goes on (a reload, a drain), keeps systemd's timeout from firing first. */
+  extendFor(deadlineMs: number): void {
+    this.stopExtending();
+    const until = Date.now() + deadlineMs;
+    const extend = () => this.extendTimeout(Math.max(until - Date.now(), 0) + 2 * EXTEND_EVERY_MS);
+    extend();
+    this.extendTimer = setInterval(extend, EXTEND_EVERY_MS);
+    this.extendTimer.unref();
+  }
+
+  stopExtending(): void {
+    if (this.extendTimer) clearInterval(this.extendTimer);
+    this.extendTimer = null;
   }
 
   /** Pings the watchdog at half its period while the master lives, if systemd asked for one. */

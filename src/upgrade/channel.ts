@@ -1,7 +1,9 @@
-import net from 'node:net';
+import type net from 'node:net';
+import { frame, readJsonLines } from '../contract/json-lines';
 
 // The private channel between a predecessor and its successor: a socketpair, one JSON
-// object per line. Its EOF means the other side is gone (a SIGKILLed successor included).
+// object per line (contract/json-lines.ts). Its EOF means the other side is gone (a
+// SIGKILLed successor included).
 
 export type SuccessorMessage =
   | { t: 'hello'; pid: number }
@@ -9,52 +11,43 @@ export type SuccessorMessage =
   /** Files the successor made (its control socket, unix listeners' files, its pidfile's name): a dead successor's are the predecessor's to remove. */
   | { t: 'files'; sockets: string[]; pidfile?: string }
   | { t: 'ready'; generation: number }
-  | { t: 'failed'; reason: string };
+  | { t: 'failed'; reason: string }
+  /** Confirmed, and control.sock is the successor's: the last message; the successor closes the channel after it. */
+  | { t: 'master' };
 
 export type PredecessorMessage = { t: 'confirm' } | { t: 'abort'; reason: string };
 
-/** One message as it travels on the channel. */
-export function frame(m: SuccessorMessage | PredecessorMessage): string {
-  return JSON.stringify(m) + '\n';
-}
+/** The longest line either side takes (a `files` message lists paths of up to 108 bytes). */
+const MAX_LINE = 1024 * 1024;
 
-export class Channel<In, Out> {
-  private buf = '';
+export class Channel<In extends { t: string }, Out extends SuccessorMessage | PredecessorMessage> {
   private closed = false;
+  private error?: Error;
 
+  /** `onClose` gets the socket's error, if one came before the close (the EOF of a dead peer is none). */
   constructor(
     private readonly sock: net.Socket,
     onMessage: (m: In) => void,
-    onClose: () => void,
+    onClose: (error?: Error) => void,
   ) {
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      this.buf += d;
-      for (let nl = this.buf.indexOf('\n'); nl >= 0; nl = this.buf.indexOf('\n')) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        try {
-          onMessage(JSON.parse(line) as In);
-        } catch {
-          /* not ours: ignore */
-        }
-      }
+    readJsonLines(sock, MAX_LINE, {
+      line: (l) => {
+        // a line that is not a message of ours (not JSON, no `t`) is ignored, as an unknown `t` is
+        if (l.ok && typeof l.value === 'object' && l.value !== null && typeof (l.value as { t?: unknown }).t === 'string') onMessage(l.value as In);
+      },
+      tooLong: () => this.sock.destroy(new Error(`the other side sent a line longer than ${MAX_LINE} bytes`)),
     });
-    sock.on('error', () => undefined);
+    sock.on('error', (e) => (this.error ??= e));
     sock.once('close', () => {
       this.closed = true;
-      onClose();
+      onClose(this.error);
     });
   }
 
   /** Resolves once the message is written (or could not be): a process about to exit waits for it. */
   send(m: Out): Promise<void> {
     if (this.closed || !this.sock.writable) return Promise.resolve();
-    return new Promise((resolve) => this.sock.write(frame(m as SuccessorMessage | PredecessorMessage), () => resolve()));
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
+    return new Promise((resolve) => this.sock.write(frame(m), () => resolve()));
   }
 
   close(): void {

@@ -12,6 +12,7 @@ export class SuccessorLink {
 
   constructor(
     fd: number,
+    /** onConfirm: this master is the main process now; `master` is said once it has returned. */
     handlers: { onConfirm: () => void; onAbort: (reason: string) => void },
   ) {
     // our workers must not inherit it: its EOF is how the predecessor learns we died
@@ -22,14 +23,20 @@ export class SuccessorLink {
       (m) => {
         if (m.t === 'confirm' && !this.confirmed) {
           this.confirmed = true;
-          handlers.onConfirm();
-          this.channel.close();
+          // onConfirm takes over control.sock; the predecessor answers `baton upgrade` on `master`
+          try {
+            handlers.onConfirm();
+          } catch (e) {
+            this.channel.close(); // no `master`: the predecessor learns it from the close
+            throw e;
+          }
+          void this.channel.send({ t: 'master' }).then(() => this.channel.close());
         } else if (m.t === 'abort') {
           handlers.onAbort(`the predecessor aborted the upgrade: ${m.reason}`);
         }
       },
-      () => {
-        if (!this.confirmed) handlers.onAbort('the predecessor went away before confirming the upgrade');
+      (error) => {
+        if (!this.confirmed) handlers.onAbort(`the predecessor went away before confirming the upgrade${error ? ` (${error.message})` : ''}`);
       },
     );
     this.send({ t: 'hello', pid: process.pid });

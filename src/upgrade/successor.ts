@@ -6,7 +6,9 @@ import { isAlive, parentPid } from '../system/process';
 import { unixSocketAnswers } from '../sockets/probe';
 import { stopGroup } from '../system/process-group';
 import { Channel, type PredecessorMessage, type SuccessorMessage } from './channel';
-import { ENV_CHANNEL_FD, ENV_NEXT_GENERATION, ENV_ORIGINS } from '../contract/upgrade-env';
+import { execSettingListenPid, listenFdsEnv, SD_LISTEN_FDS_START } from '../contract/listen-fds';
+import { upgradeEnvVars, type ListenerSource } from '../contract/upgrade-env';
+import type { SuccessorState } from '../contract/control';
 
 /**
  * How the successor is started: a throw-away sh backgrounds a second sh and exits, so the
@@ -16,23 +18,22 @@ import { ENV_CHANNEL_FD, ENV_NEXT_GENERATION, ENV_ORIGINS } from '../contract/up
  * `exec` keeps for the successor. The background job's stdin is /dev/null, as POSIX says.
  */
 const DOUBLE_FORK = 'inner=$1; shift; /bin/sh -c "$inner" "$@" &';
-const SET_LISTEN_PID = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
 
 export interface SuccessorSpec {
   argv: string[];
   cwd: string;
   env: NodeJS.ProcessEnv;
+  /** The sockets it gets at fd 3 onwards (see passedOn in sockets/listeners.ts). */
   fds: number[];
   names: string[];
-  origins: Array<'systemd' | 'config'>;
+  /** Where this master has each of `fds` from. */
+  sources: ListenerSource[];
   nextGeneration: number;
 }
 
-export type UpgradeState = 'starting' | 'ready' | 'confirmed' | 'failed';
-
 /** One upgrade attempt, seen from the predecessor. */
 export class SuccessorProcess {
-  state: UpgradeState = 'starting';
+  state: SuccessorState = 'starting';
   pid?: number;
   /** Where the successor's parent was when it was known to be re-parented. */
   reparentedTo?: number;
@@ -45,29 +46,35 @@ export class SuccessorProcess {
   private readonly channel: Channel<SuccessorMessage, PredecessorMessage>;
   /** The throw-away sh has exited: the successor is no longer anybody's child but PID 1's. */
   readonly detached: Promise<void>;
-  /** Settles once the successor is ready (resolve) or the attempt failed (reject). */
+  /**
+   * Settles once the successor is ready (resolve) or the attempt failed (reject, with the
+   * reason). It settles only after the constructor has returned (everything that fails it
+   * comes later), so a caller that handles it at once never leaves a rejection unhandled.
+   */
   readonly ready: Promise<void>;
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   private gone!: () => void;
-  /** Resolves when the channel closes: the successor has exited (or closed it after confirm). */
+  /** Resolves when the channel closes: the successor has exited (or closed it after `master`). */
   readonly closed: Promise<void>;
+  /**
+   * After confirm(): true once the successor says `master` (it has taken over control.sock),
+   * false if the channel closes first (it died, or is a version that does not say it).
+   */
+  readonly tookOver: Promise<boolean>;
+  private tookOverWith!: (yes: boolean) => void;
 
   constructor(spec: SuccessorSpec) {
     this.ready = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
-    this.ready.catch(() => undefined);
     this.closed = new Promise((r) => (this.gone = r));
-    const channelFd = 3 + spec.fds.length;
+    this.tookOver = new Promise((r) => (this.tookOverWith = r));
+    const channelFd = SD_LISTEN_FDS_START + spec.fds.length;
     const env: NodeJS.ProcessEnv = {
       ...spec.env,
-      [ENV_CHANNEL_FD]: String(channelFd),
-      [ENV_NEXT_GENERATION]: String(spec.nextGeneration),
-      [ENV_ORIGINS]: spec.origins.join(','),
+      ...listenFdsEnv(spec.fds, spec.names),
+      ...upgradeEnvVars(channelFd, spec.nextGeneration, spec.sources),
     };
-    if (spec.fds.length) {
-      env.LISTEN_FDS = String(spec.fds.length);
-      env.LISTEN_FDNAMES = spec.names.join(':');
-    }
-    this.sh = spawn('/bin/sh', ['-c', DOUBLE_FORK, 'baton-upgrade', SET_LISTEN_PID, ...spec.argv], {
+    const inner = execSettingListenPid(spec.fds.length > 0);
+    this.sh = spawn('/bin/sh', ['-c', DOUBLE_FORK, 'baton-upgrade', inner, ...spec.argv], {
       cwd: spec.cwd,
       env,
       stdio: ['ignore', 'inherit', 'inherit', ...spec.fds, 'pipe'],
@@ -82,8 +89,10 @@ export class SuccessorProcess {
     this.channel = new Channel<SuccessorMessage, PredecessorMessage>(
       this.sh.stdio[channelFd] as net.Socket,
       (m) => this.onMessage(m),
-      () => {
-        this.fail(this.pid ? `the successor (pid ${this.pid}) exited before it was ready` : 'the successor exited before it started');
+      (error) => {
+        const why = error ? ` (the channel: ${error.message})` : '';
+        this.fail(this.pid ? `the successor (pid ${this.pid}) exited before it was ready${why}` : `the successor exited before it started${why}`);
+        this.tookOverWith(false);
         this.gone();
       },
     );
@@ -97,6 +106,7 @@ export class SuccessorProcess {
       if (typeof m.pidfile === 'string') this.pidfile = m.pidfile;
     }
     else if (m.t === 'failed') this.fail(`the successor (pid ${this.pid}) failed: ${m.reason}`);
+    else if (m.t === 'master' && this.state === 'confirmed') this.tookOverWith(true);
     else if (m.t === 'ready' && this.state === 'starting') {
       // ready only counts once the successor has left the throw-away sh behind
       void this.detached.then(() => {

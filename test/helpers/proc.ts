@@ -5,7 +5,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from '../../src/control/client';
-import { controlSocketPath } from '../../src/contract/control';
+import { controlSocketPath, type StatusReply } from '../../src/contract/control';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BATON = path.join(ROOT, 'bin', 'baton');
@@ -51,16 +51,7 @@ export interface Master {
   output(): string;
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  status(): Promise<Status>;
-}
-
-export interface Status {
-  pid: number;
-  phase: string;
-  generation: number | null;
-  generations: Array<{ id: number; state: string; count: number; workers: Array<{ slot: number; pid: number; state: string; restarts: number }> }>;
-  listeners: Array<{ name: string; source: string; addresses: string[]; fds: number[] }>;
-  version: string;
+  status(): Promise<StatusReply>;
 }
 
 /** Starts `baton run -c config` (optionally through a wrapper command such as systemd-socket-activate). */
@@ -89,14 +80,14 @@ export function startMaster(config: string, opts: { env?: NodeJS.ProcessEnv; wra
     status: async () => {
       const r = await request(controlSocketPath(runtimeDir), { cmd: 'status' });
       if (!r.ok) throw new Error(r.error);
-      return r as unknown as Status;
+      return r;
     },
   };
   return m;
 }
 
 /** Waits until the master's first generation is ready; returns its status. */
-export async function ready(m: Master, timeoutMs = 20000): Promise<Status> {
+export async function ready(m: Master, timeoutMs = 20000): Promise<StatusReply> {
   await Promise.race([
     m.waitForOutput(/generation \d+ ready: /, timeoutMs),
     m.exited.then((e) => {
@@ -106,13 +97,13 @@ export async function ready(m: Master, timeoutMs = 20000): Promise<Status> {
   return m.status();
 }
 
-export function portOf(s: Status, name = 'http'): number {
+export function portOf(s: StatusReply, name = 'http'): number {
   const l = s.listeners.find((x) => x.name === name);
   if (!l) throw new Error(`no listener ${name}`);
   return Number(/:(\d+)$/.exec(l.addresses[0])![1]);
 }
 
-export function workerPids(s: Status): number[] {
+export function workerPids(s: StatusReply): number[] {
   return s.generations.flatMap((g) => g.workers.map((w) => w.pid));
 }
 

@@ -1,0 +1,33 @@
+import type { ControlReply } from '../contract/control';
+import type { PoolEvent } from '../pool/generation';
+
+/** Where a request came from, for the log: a signal's name, 'control' (the socket) or 'rollback'. */
+export type Source = string;
+
+/** Answers a control request; requests from signals have none. */
+export type Reply = (r: ControlReply) => void;
+
+/** Every input of the master. The loop runs one at a time; transitions.ts says what each does. */
+export type MasterEvent =
+  // asked for, by a signal or over the control socket
+  | { kind: 'reload'; source: Source; reply?: Reply }
+  | { kind: 'upgrade'; source: Source; reply?: Reply }
+  | { kind: 'stop'; source: Source; fast: boolean; reply?: Reply }
+  | { kind: 'winch' }
+  | { kind: 'resize'; delta: 1 | -1 }
+  | { kind: 'reopen-logs' }
+  | { kind: 'status'; reply: Reply }
+  // reported by the pool
+  | PoolEvent
+  // reported by an operation under way
+  | { kind: 'start-failed'; reason: string }
+  | { kind: 'reload-failed'; reason: string }
+  | { kind: 'successor-ready' }
+  | { kind: 'took-over' }
+  | { kind: 'upgrade-failed'; reason: string }
+  | { kind: 'successor-gone' }
+  // reported by our predecessor, while we are its successor
+  | { kind: 'confirmed' }
+  | { kind: 'aborted'; reason: string };
+
+export type EventOf<K extends MasterEvent['kind']> = Extract<MasterEvent, { kind: K }>;

@@ -1,0 +1,618 @@
+// The master as one event loop. Every input (a signal, a control request, a worker's exit or
+// notification, the successor's or predecessor's message, a timer, the end of an operation's
+// step) is queued and handled one at a time, to the end, by a handler that never awaits.
+// transitions.ts decides, per phase and event, what is done and the phase that follows; this
+// file holds the handlers, each a few lines; reload.ts and upgrade.ts hold the long operations.
+import path from 'node:path';
+import type { Config } from '../config/types';
+import { controlSocketPath, type ControlReply, type ControlRequest } from '../contract/control';
+import type { InheritedFd } from '../contract/listen-fds';
+import type { UpgradeEnv } from '../contract/upgrade-env';
+import { ControlServer } from '../control/server';
+import type { Logger } from '../log/logger';
+import type { Generation } from '../pool/generation';
+import { Pool } from '../pool/pool';
+import { launchWorker, type Launch } from '../pool/worker-process';
+import { closeListener, describeAll, inheritedListeners, planListeners, type Listener } from '../sockets/listeners';
+import { queuedClock, realClock, type Clock } from '../system/clock';
+import { removePidfile, writePidfile } from '../system/pidfile';
+import { SystemdNotifier } from '../systemd/notifier';
+import { NotifyReceiver } from '../systemd/receiver';
+import { SuccessorLink } from '../upgrade/successor-link';
+import { VERSION } from '../version';
+import type { EventOf, MasterEvent, Reply } from './events';
+import { Reload } from './reload';
+import { preparePidfileFolder, prepareRuntimeDir } from './runtime-dir';
+import { statusLine, statusReply, type LastOutcome } from './status';
+import { decide, type Handler, type Phase } from './transitions';
+import { Upgrade } from './upgrade';
+
+export interface MasterOptions {
+  config: Config;
+  logger: Logger;
+  inherited: InheritedFd[];
+  /** Set when a predecessor master started this one (binary upgrade). */
+  upgrade: UpgradeEnv | null;
+  /** How this master was started: the program (node, its options, the script) and its arguments. */
+  program: string[];
+  args: string[];
+  cwd: string;
+  /** The outside world, for tests: the clock and how a worker process is started. */
+  clock?: Clock;
+  launch?: Launch;
+}
+
+/** Signals and the requests they make (nginx's and gunicorn's meanings). */
+const SIGNALS: Record<string, MasterEvent> = {
+  SIGHUP: { kind: 'reload', source: 'SIGHUP' },
+  SIGUSR2: { kind: 'upgrade', source: 'SIGUSR2' },
+  SIGTERM: { kind: 'stop', source: 'SIGTERM', fast: false },
+  SIGQUIT: { kind: 'stop', source: 'SIGQUIT', fast: false },
+  SIGINT: { kind: 'stop', source: 'SIGINT', fast: true },
+  SIGWINCH: { kind: 'winch' },
+  SIGUSR1: { kind: 'reopen-logs' },
+  SIGTTIN: { kind: 'resize', delta: 1 },
+  SIGTTOU: { kind: 'resize', delta: -1 },
+};
+
+export class Master {
+  private phase: Phase = 'starting';
+  private cfg: Config;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly systemd: SystemdNotifier;
+  private readonly pool: Pool;
+  private receiver?: NotifyReceiver;
+  private control?: ControlServer;
+  private listeners: Listener[] = [];
+  /** The serving generation; null before the first is ready and after WINCH. */
+  private current: Generation | null = null;
+  private nextGeneration = 1;
+  private reloading: Reload | null = null;
+  /** The upgrade under way, or (manual mode) the successor ready beside us. */
+  private upgrading: Upgrade | null = null;
+  /** Our end of the channel while we are a successor our predecessor has not confirmed. */
+  private link: SuccessorLink | null = null;
+  /** A successor's inherited listeners its config no longer has, closed once confirmed. */
+  private dropOnConfirm: Listener[] = [];
+  private stopping: { fast: boolean; handedOver: boolean; exitCode: number; done?: true } | null = null;
+  private lastReload: LastOutcome | null = null;
+  private lastUpgrade: LastOutcome | null = null;
+  private readonly startedAt: number;
+  /** The environment every worker starts from (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* removed). */
+  private readonly baseEnv: NodeJS.ProcessEnv;
+  private readonly queue: Array<MasterEvent | (() => void)> = [];
+  private readonly signalHandlers: Array<[string, () => void]> = [];
+  private busy = false;
+  private exit!: (code: number) => void;
+  private readonly exited = new Promise<number>((resolve) => (this.exit = resolve));
+
+  constructor(private readonly opts: MasterOptions) {
+    this.cfg = opts.config;
+    this.log = opts.logger;
+    this.clock = queuedClock(opts.clock ?? realClock, (fn) => this.run(fn));
+    this.startedAt = this.clock.now();
+    this.systemd = new SystemdNotifier(process.env, (m) => this.log.warn(m));
+    this.baseEnv = { ...process.env };
+    if (opts.upgrade) {
+      this.nextGeneration = opts.upgrade.nextGeneration;
+      this.systemd.muted = true;
+    }
+    this.pool = new Pool({
+      clock: this.clock,
+      launch: opts.launch ?? launchWorker,
+      log: this.log,
+      run: (fn) => this.run(fn),
+      emit: (e) => this.post(e),
+      started: (pid) => this.link?.send({ t: 'worker', pid }),
+      notifySocket: () => this.receiver!.address,
+      baseEnv: this.baseEnv,
+    });
+  }
+
+  // ---- the loop ----
+
+  /** Queues an event; handled at once unless a handler is running (then right after it). */
+  post(e: MasterEvent): void {
+    this.queue.push(e);
+    this.drain();
+  }
+
+  /** Queues an input of a component (a worker's exit, an operation's step), run like an event. */
+  private run(fn: () => void): void {
+    this.queue.push(fn);
+    this.drain();
+  }
+
+  private drain(): void {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+        try {
+          if (typeof next === 'function') next();
+          else this.dispatch(next);
+        } catch (e) {
+          this.log.error(`internal error in phase ${this.phase}: ${(e as Error).stack}`);
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** The only place that writes the phase. */
+  private dispatch(e: MasterEvent): void {
+    const row = decide(this.phase, e.kind);
+    if (row === undefined) {
+      this.log.debug(`${e.kind} ignored while ${this.phase}`);
+      return;
+    }
+    if (typeof row === 'string') return this.refuse(e, row);
+    // a handler that names its next phase may pick only among those its row lists
+    const chosen = (this[row.do] as unknown as (e: MasterEvent) => Phase | void).call(this, e);
+    const next = typeof row.next === 'string' ? row.next : row.next === undefined ? this.phase : chosen;
+    if (next === undefined || (Array.isArray(row.next) && !row.next.includes(next))) {
+      throw new Error(`${row.do} in phase ${this.phase} chose ${String(chosen)}, not one of ${String(row.next)}`);
+    }
+    if (next !== this.phase) this.log.debug(`phase ${this.phase} -> ${next} (${e.kind})`);
+    this.phase = next;
+  }
+
+  private refuse(e: MasterEvent, why: string): void {
+    const what = e.kind === 'resize' ? (e.delta > 0 ? 'SIGTTIN' : 'SIGTTOU') : e.kind === 'winch' ? 'SIGWINCH' : e.kind;
+    const source = 'source' in e ? `${e.source}: ` : '';
+    this.log.warn(`${source}${what} refused: ${why}`);
+    if ('reply' in e && e.reply) e.reply({ ok: false, error: `${e.kind} refused: ${why}` });
+  }
+
+  // ---- start-up ----
+
+  /** Runs the master until it stops; resolves with the process exit code. */
+  async start(): Promise<number> {
+    const cfg = this.cfg;
+    const up = this.opts.upgrade;
+    this.log.info(`baton ${VERSION} master starting (pid ${process.pid}, config ${cfg.file}${up ? ', successor of an upgrade' : ''})`);
+    // Inputs that arrive while the sockets are being prepared wait in the queue.
+    this.busy = true;
+    try {
+      await this.prepare();
+    } catch (e) {
+      // nothing of ours stays behind: control socket, socket files, pidfile
+      const reason = (e as Error).message;
+      this.log.error(`cannot start: ${reason}`);
+      this.cleanUp();
+      await this.link?.fail(`cannot start: ${reason}`);
+      return 1;
+    }
+    this.log.info(`listening: ${describeAll(this.listeners) || '(no sockets)'}`);
+    const gen = this.startGeneration(cfg, this.listeners);
+    this.systemd.status(`starting generation ${gen.id}`);
+    this.busy = false;
+    this.drain();
+    return this.exited;
+  }
+
+  private async prepare(): Promise<void> {
+    const cfg = this.cfg;
+    const up = this.opts.upgrade;
+    if (up) {
+      this.link = new SuccessorLink(up.channelFd, {
+        onConfirm: () => this.post({ kind: 'confirmed' }),
+        onAbort: (reason) => this.post({ kind: 'aborted', reason }),
+      });
+    }
+    prepareRuntimeDir(cfg.runtimeDir);
+    if (path.dirname(cfg.pidfile) !== cfg.runtimeDir) preparePidfileFolder(path.dirname(cfg.pidfile));
+    // A successor's control socket waits beside the predecessor's and replaces it when confirmed.
+    const controlPath = up ? `${controlSocketPath(cfg.runtimeDir)}.${process.pid}` : controlSocketPath(cfg.runtimeDir);
+    // said before they exist: a successor killed at any point leaves the predecessor the list
+    const unixPaths = (cfg.listeners ?? []).flatMap((l) => (l.bind?.kind === 'unix' ? [l.bind.path] : []));
+    this.link?.send({ t: 'files', sockets: [controlPath, ...unixPaths], pidfile: cfg.pidfile });
+    this.control = await ControlServer.open(controlPath, (req, reply) => this.post(this.request(req, reply)));
+    this.receiver = new NotifyReceiver(cfg.name, this.pool, (sender, fields) => this.run(() => this.pool.notified(sender, fields)));
+    for (const [sig, e] of Object.entries(SIGNALS)) {
+      const handler = () => this.post(e);
+      process.on(sig, handler);
+      this.signalHandlers.push([sig, handler]);
+    }
+    const held = inheritedListeners(this.opts.inherited, (i) => up?.sources[i] ?? 'systemd');
+    const plan = await planListeners(held, cfg.listeners);
+    for (const l of plan.removed) {
+      if (up && l.source === 'predecessor') {
+        // dropped from the config by this upgrade: the predecessor still serves it, so it is
+        // closed (and its socket file removed) only once the upgrade is confirmed
+        if (l.spec?.kind === 'unix') l.ownedPath = l.spec.path;
+        this.dropOnConfirm.push(l);
+        continue;
+      }
+      this.log.warn(`inherited socket '${l.name}' is not among the configured listeners: closing it`);
+      closeListener(l);
+    }
+    this.listeners = plan.active;
+    if (!up) writePidfile(cfg.pidfile);
+  }
+
+  private request(req: ControlRequest, reply: Reply): MasterEvent {
+    switch (req.cmd) {
+      case 'status':
+        return { kind: 'status', reply };
+      case 'reload':
+        return { kind: 'reload', source: 'control', reply };
+      case 'upgrade':
+        return { kind: 'upgrade', source: 'control', reply };
+      case 'stop':
+        return { kind: 'stop', source: `stop requested${req.fast ? ' (fast)' : ''}`, fast: Boolean(req.fast), reply };
+    }
+  }
+
+  private startGeneration(cfg: Config, listeners: Listener[]): Generation {
+    return this.pool.start(this.nextGeneration++, cfg, listeners);
+  }
+
+  private ours(e: { id: number }, gen: Generation | undefined): void {
+    if (e.id !== gen?.id) throw new Error(`a report of generation ${e.id}, not of the one under way (${gen?.id ?? 'none'})`);
+  }
+
+  // ---- handlers: start-up ----
+
+  private startDone(e: EventOf<'generation-ready'>): Phase {
+    this.current = this.pool.get(e.id)!;
+    if (!this.link) {
+      this.systemd.ready(this.statusLine('running'));
+      this.systemd.startWatchdog();
+      return 'running';
+    }
+    // ready: write the pidfile and tell the predecessor, then wait for its confirmation
+    try {
+      writePidfile(this.cfg.pidfile);
+    } catch (e) {
+      this.startFailed({ kind: 'start-failed', reason: (e as Error).message });
+      return 'stopping';
+    }
+    this.link.send({ t: 'ready', generation: e.id });
+    return 'unconfirmed';
+  }
+
+  private startFailed(e: EventOf<'generation-failed' | 'start-failed'>): void {
+    this.log.error(`cannot start: ${e.reason}`);
+    this.systemd.status(`failed to start: ${e.reason}`);
+    void this.link?.fail(e.reason);
+    this.beginStop(false, 'start-up failed', 1);
+  }
+
+  private aborted(e: EventOf<'aborted'>): void {
+    this.beginStop(false, e.reason, 0);
+  }
+
+  private confirmed(): void {
+    this.log.info('the predecessor confirmed the upgrade: this master is the main process now');
+    this.systemd.muted = false;
+    for (const l of this.dropOnConfirm) {
+      this.log.info(`listener '${l.name}' is no longer configured: closing it`);
+      closeListener(l);
+    }
+    this.dropOnConfirm = [];
+    // the unix socket files the predecessor handed over are ours to remove from now on; not
+    // before: a successor that fails would take them from the predecessor, which serves on
+    for (const l of this.listeners) if (l.source === 'predecessor' && l.spec?.kind === 'unix') l.ownedPath = l.spec.path;
+    try {
+      this.control!.adopt(controlSocketPath(this.cfg.runtimeDir));
+    } catch (e) {
+      this.log.warn(`cannot take over the control socket: ${(e as Error).message}`);
+    }
+    // The link says `master` to the predecessor once this returns (the predecessor answers
+    // `baton upgrade` then). It does: an I/O callback never runs inside a handler, so the
+    // loop is idle when the confirmation arrives and handles it before post() returns.
+    this.link = null;
+    this.systemd.ready(this.statusLine('running'));
+    this.systemd.startWatchdog();
+  }
+
+  // ---- handlers: reload, WINCH, TTIN/TTOU ----
+
+  private reload(e: EventOf<'reload'>): void {
+    this.log.info(`${e.source}: reloading ${this.cfg.file}`);
+    this.systemd.reloading(`reloading: generation ${this.current?.id ?? '-'} serving`);
+    this.reloading = new Reload(
+      { log: this.log, run: (fn) => this.run(fn), post: (x) => this.post(x), startGeneration: (c, l) => this.startGeneration(c, l) },
+      this.clock.now(),
+      { cfg: this.cfg, listeners: this.listeners },
+    );
+    if (e.reply) this.reloading.replies.push(e.reply);
+    this.systemd.extendFor(this.cfg.workers.readyTimeoutMs);
+  }
+
+  private reloadDone(e: EventOf<'generation-ready'>): Phase {
+    const r = this.reloading!;
+    this.ours(e, r.generation);
+    const { cfg, listeners, generation } = r.commit();
+    const old = this.current;
+    this.current = generation;
+    this.listeners = listeners;
+    this.cfg = cfg;
+    old?.drain();
+    const ms = this.clock.now() - r.startedAt;
+    this.lastReload = { at: new Date().toISOString(), ok: true, generation: generation.id, ms };
+    this.log.info(`reload done: generation ${generation.id} serving (${generation.count} worker(s)) in ${ms} ms`);
+    return this.endReload({ ok: true, generation: generation.id, ms }, '');
+  }
+
+  private reloadFailed(e: EventOf<'generation-failed' | 'reload-failed'>): Phase {
+    const r = this.reloading!;
+    if (e.kind === 'generation-failed') this.ours(e, r.generation);
+    r.abandon(e.reason);
+    this.lastReload = { at: new Date().toISOString(), ok: false, generation: r.generation?.id, error: e.reason, ms: this.clock.now() - r.startedAt };
+    this.log.error(`reload failed, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
+    // READY=1 ends the reload for systemd (Type=notify-reload) even when it failed
+    return this.endReload({ ok: false, error: `reload failed: ${e.reason}` }, `reload failed: ${e.reason}; `);
+  }
+
+  private endReload(reply: ControlReply, statusPrefix: string): Phase {
+    const next = this.upgrading ? 'side-by-side' : 'running';
+    this.reloading!.replies.forEach((r) => r(reply));
+    this.reloading = null;
+    this.systemd.stopExtending();
+    this.systemd.ready(statusPrefix + this.statusLine(next));
+    return next;
+  }
+
+  /** nginx's WINCH: stop every worker gracefully; the sockets stay open, HUP starts a new generation. */
+  private winch(): void {
+    const gen = this.current;
+    if (!gen) return void this.log.info('SIGWINCH: no workers are running');
+    this.log.info('SIGWINCH: stopping all workers; the master keeps the sockets (HUP starts a new generation)');
+    this.current = null;
+    gen.drain();
+    this.updateStatus();
+  }
+
+  private resize(e: EventOf<'resize'>): void {
+    const sig = e.delta > 0 ? 'SIGTTIN' : 'SIGTTOU';
+    const gen = this.current;
+    if (!gen) return void this.log.warn(`${sig} refused: no generation is serving`);
+    if (e.delta < 0 && gen.count <= 1) return void this.log.warn(`${sig} refused: generation ${gen.id} is down to one worker`);
+    gen.resize(e.delta);
+    this.log.info(`${sig}: generation ${gen.id} now has ${gen.count} worker(s)`);
+    this.updateStatus();
+  }
+
+  // ---- handlers: binary upgrade, the predecessor's side ----
+
+  private upgrade(e: EventOf<'upgrade'>): void {
+    this.systemd.status(`upgrading; ${this.statusLine()}`);
+    this.upgrading = new Upgrade(
+      {
+        log: this.log,
+        clock: this.clock,
+        run: (fn) => this.run(fn),
+        post: (x) => this.post(x),
+        program: this.opts.program,
+        args: this.opts.args,
+        cwd: this.opts.cwd,
+        baseEnv: this.baseEnv,
+        env: { ...this.baseEnv, ...this.systemd.envForSuccessor() },
+      },
+      this.clock.now(),
+      this.cfg,
+      this.listeners,
+      this.nextGeneration,
+      e.source,
+    );
+    if (e.reply) this.upgrading.replies.push(e.reply);
+  }
+
+  private successorReady(): Phase {
+    const u = this.upgrading!;
+    const s = u.successor!;
+    const ms = this.clock.now() - u.startedAt;
+    this.log.info(`successor pid ${s.pid} is ready after ${ms} ms (its parent is now pid ${s.reparentedTo})`);
+    if (!u.manual) {
+      this.handOver(u);
+      return 'upgrading';
+    }
+    u.keepBeside();
+    this.log.info(
+      `manual upgrade: both masters serve. To finish: WINCH, then QUIT to this master (pid ${process.pid}). ` +
+        `To roll back: HUP to this master, QUIT to the successor (pid ${s.pid})`,
+    );
+    this.systemd.status(`successor pid ${s.pid} ready (manual upgrade); ${this.statusLine()}`);
+    this.answerUpgrade(u, { ok: true, oldPid: process.pid, newPid: s.pid!, ms, manual: true });
+    return 'side-by-side';
+  }
+
+  /** systemd gets the new main pid, the successor its confirmation; `took-over` follows. */
+  private handOver(u: Upgrade): void {
+    const pid = u.successor!.pid!;
+    // systemd reads notifications before SIGCHLD, so MAINPID= lands before our exit does
+    this.systemd.send({ MAINPID: pid, STATUS: `handing over to pid ${pid}` });
+    u.handOver();
+    // no longer systemd's main process: it would refuse our STOPPING=1/STATUS= (NotifyAccess=main)
+    this.systemd.muted = true;
+    this.systemd.stopWatchdog();
+    // the socket files are the successor's now
+    for (const l of this.listeners) l.ownedPath = undefined;
+  }
+
+  private upgradeDone(): void {
+    const u = this.upgrading!;
+    const ms = this.clock.now() - u.startedAt;
+    this.lastUpgrade = { at: new Date().toISOString(), ok: true, successor: u.successor!.pid, ms };
+    this.log.info(`upgrade done: master pid ${process.pid} -> ${u.successor!.pid} in ${ms} ms; this master now drains and exits`);
+    this.answerUpgrade(u, { ok: true, oldPid: process.pid, newPid: u.successor!.pid!, ms, manual: false });
+    u.end();
+    this.beginStop(false, 'handed over to the successor', 0, true);
+  }
+
+  private upgradeFailed(e: EventOf<'upgrade-failed'>): Phase {
+    const u = this.upgrading!;
+    this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: u.successor?.pid, error: e.reason, ms: this.clock.now() - u.startedAt };
+    this.answerUpgrade(u, { ok: false, error: `upgrade failed: ${e.reason}` });
+    if (u.handedOver) {
+      u.end();
+      this.log.error(`${e.reason}: this master was no longer the main process; it drains and exits`);
+      this.beginStop(false, 'handed over to a successor that died', 0, true);
+      return 'stopping';
+    }
+    this.rollBack(u, e.reason);
+    this.log.error(`upgrade failed and rolled back, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
+    this.systemd.status(`upgrade failed: ${e.reason}; ${this.statusLine()}`);
+    return 'running';
+  }
+
+  /** Manual mode: the successor exited before we handed over (QUIT to it): rolled back. */
+  private successorGone(): Phase {
+    const u = this.upgrading!;
+    const s = u.successor!;
+    this.log.warn(`the successor (pid ${s.pid}) exited before the upgrade was finished: rolled back`);
+    this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: s.pid, error: 'the successor exited', ms: this.clock.now() - u.startedAt };
+    this.rollBack(u, 'the successor exited');
+    if (this.phase === 'reloading') return 'reloading';
+    if (this.current) {
+      this.systemd.status(this.statusLine());
+      return 'running';
+    }
+    // nginx's rollback: workers were WINCHed away for the successor; start them again
+    this.reload({ kind: 'reload', source: 'rollback' });
+    return 'reloading';
+  }
+
+  private rollBack(u: Upgrade, reason: string): void {
+    const ours = new Set([this.control!.path, ...this.listeners.flatMap((l) => [l.ownedPath ?? '', l.spec?.kind === 'unix' ? l.spec.path : ''])]);
+    u.rollBack(reason, ours);
+    this.upgrading = null;
+  }
+
+  private answerUpgrade(u: Upgrade, reply: ControlReply): void {
+    u.replies.splice(0).forEach((r) => r(reply));
+  }
+
+  // ---- handlers: stop ----
+
+  private stop(e: EventOf<'stop'>): void {
+    this.beginStop(e.fast, e.source, 0);
+    e.reply?.({ ok: true, pid: process.pid });
+  }
+
+  /** Stop while a reload or an upgrade is under way: it is abandoned (rolled back) first. */
+  private cancelAndStop(e: EventOf<'stop'>): void {
+    const u = this.upgrading;
+    if (this.reloading) {
+      this.reloading.abandon('the master is stopping');
+      this.reloading.replies.forEach((r) => r({ ok: false, error: 'reload failed: the master is stopping' }));
+      this.reloading = null;
+    }
+    // a reload in side-by-side: the successor beside us is ready, and a stop finishes the upgrade
+    if (u?.beside) return this.handOverAndStop(e);
+    if (u && !u.handedOver) {
+      this.answerUpgrade(u, { ok: false, error: 'upgrade failed: the master is stopping' });
+      this.rollBack(u, 'the master is stopping');
+    }
+    // handed over already: the successor is the master, or was (its fate is in its own log)
+    else if (u) this.answerUpgrade(u, { ok: false, error: `the master was stopped while handing over to pid ${u.successor!.pid}` });
+    this.beginStop(e.fast, e.source, 0, Boolean(u?.handedOver));
+    e.reply?.({ ok: true, pid: process.pid });
+  }
+
+  /** Manual mode: QUIT, TERM or INT to the old master finishes the upgrade. */
+  private handOverAndStop(e: EventOf<'stop'>): void {
+    const u = this.upgrading!;
+    this.log.info(`${e.source}: finishing the manual upgrade: handing over to pid ${u.successor!.pid}`);
+    this.handOver(u);
+    this.lastUpgrade = { at: new Date().toISOString(), ok: true, successor: u.successor!.pid, ms: this.clock.now() - u.startedAt };
+    u.end();
+    this.beginStop(false, 'handed over to the successor', 0, true);
+    e.reply?.({ ok: true, pid: process.pid });
+  }
+
+  private stopAgain(e: EventOf<'stop'>): void {
+    if (e.fast && !this.stopping!.fast) {
+      this.stopping!.fast = true;
+      this.log.warn(`${e.source}: fast stop, killing every worker now`);
+      this.pool.stopAll(true);
+    }
+    e.reply?.({ ok: true, pid: process.pid });
+  }
+
+  /** Graceful (stopSignal, then SIGKILL at stopTimeoutMs) or fast (SIGKILL now); `pool-empty` ends it. */
+  private beginStop(fast: boolean, why: string, exitCode: number, handedOver = false): void {
+    this.stopping = { fast, handedOver, exitCode };
+    this.log.info(`${why}: ${fast ? 'fast stop (no drain)' : handedOver ? 'draining' : 'graceful stop'}`);
+    this.systemd.stopping('stopping');
+    this.current = null;
+    this.pool.stopAll(fast);
+    if (!fast) this.systemd.extendFor(Math.max(0, ...this.pool.all().map((g) => g.config.workers.stopTimeoutMs)));
+  }
+
+  private finishStop(): void {
+    // a pool-empty queued before the stop began (a failed generation's) may arrive twice
+    if (this.stopping!.done || this.pool.all().length > 0) return;
+    this.stopping!.done = true;
+    this.cleanUp();
+    this.log.info('stopped');
+    this.exit(this.stopping!.exitCode);
+  }
+
+  private cleanUp(): void {
+    for (const [sig, handler] of this.signalHandlers.splice(0)) process.off(sig, handler);
+    this.systemd.stopExtending();
+    this.systemd.stopWatchdog();
+    this.listeners.forEach(closeListener);
+    // never confirmed: the predecessor keeps serving these, files included
+    for (const l of this.dropOnConfirm) closeListener({ ...l, ownedPath: undefined });
+    const handedOver = Boolean(this.stopping?.handedOver);
+    // a file that cannot be removed (a read-only folder) is reported; the stop goes on
+    const attempt = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        this.log.warn(`cannot remove ${what}: ${(e as Error).message}`);
+      }
+    };
+    attempt('the notify socket', () => this.receiver?.close());
+    // after a hand-over control.sock is the successor's (it renamed its own over ours)
+    attempt(`the control socket ${this.control?.path}`, () => this.control?.close(!handedOver));
+    // each only if it still names us: after a hand-over the pidfile is the successor's
+    attempt(`the pidfile ${this.cfg.pidfile}`, () => removePidfile(this.cfg.pidfile));
+    attempt(`the pidfile ${this.cfg.pidfile}.oldbin`, () => removePidfile(`${this.cfg.pidfile}.oldbin`));
+  }
+
+  // ---- handlers: everything else ----
+
+  private reopenLogs(): void {
+    this.log.reopen();
+    this.log.info('SIGUSR1: log file reopened');
+  }
+
+  private workersChanged(): void {
+    this.updateStatus();
+  }
+
+  private status(e: EventOf<'status'>): void {
+    e.reply(
+      statusReply({
+        cfg: this.cfg,
+        phase: this.phase,
+        startedAt: this.startedAt,
+        current: this.current,
+        generations: this.pool.all(),
+        listeners: this.listeners,
+        lastReload: this.lastReload,
+        lastUpgrade: this.lastUpgrade,
+        upgrade: this.link ? 'unconfirmed successor' : this.upgrading?.successor ? `successor ${this.upgrading.successor.state}` : 'none',
+        successorPid: this.upgrading?.successor?.pid,
+        notifyDropped: this.receiver?.dropped,
+        log: this.log.sinkStatus(),
+        statusLine: this.statusLine(),
+      }, this.clock.now()),
+    );
+  }
+
+  private statusLine(phase = this.phase): string {
+    return statusLine(phase, this.current);
+  }
+
+  private updateStatus(): void {
+    if (this.phase === 'running' || this.phase === 'reloading') this.systemd.status(this.statusLine());
+  }
+}

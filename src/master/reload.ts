@@ -1,0 +1,74 @@
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/types';
+import { prepareLoggerChange, type Logger, type LoggerChange } from '../log/logger';
+import type { Generation } from '../pool/generation';
+import { closeListener, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
+import type { MasterEvent, Reply } from './events';
+
+export interface ReloadContext {
+  log: Logger;
+  /** Runs a step in the master's queue. */
+  run(fn: () => void): void;
+  post(e: MasterEvent): void;
+  startGeneration(cfg: Config, listeners: Listener[]): Generation;
+}
+
+/**
+ * HUP: the config from disk, the listeners it asks for (bound now, kept, or dropped later), a
+ * new generation on them. Steps: load and plan, then the generation reports ready or failed
+ * (generation-ready / generation-failed), or a step fails (reload-failed). The master then
+ * commits or abandons it. Nothing changes for the serving generation before the commit.
+ */
+export class Reload {
+  readonly replies: Reply[] = [];
+  cfg?: Config;
+  plan?: ListenerPlan;
+  generation?: Generation;
+  private logChange?: LoggerChange;
+  private abandoned = false;
+
+  constructor(
+    private readonly ctx: ReloadContext,
+    readonly startedAt: number,
+    current: { cfg: Config; listeners: Listener[] },
+  ) {
+    try {
+      const cfg = loadConfig(current.cfg.file);
+      // opened before anything changes: a log.file that cannot be opened refuses the reload
+      if (JSON.stringify(cfg.log) !== JSON.stringify(current.cfg.log)) this.logChange = prepareLoggerChange(ctx.log, cfg.log, cfg.name);
+      this.cfg = cfg;
+    } catch (e) {
+      ctx.post({ kind: 'reload-failed', reason: (e as Error).message });
+      return;
+    }
+    planListeners(current.listeners, this.cfg.listeners).then(
+      (plan) => ctx.run(() => this.planned(plan)),
+      (e: Error) => ctx.run(() => !this.abandoned && ctx.post({ kind: 'reload-failed', reason: e.message })),
+    );
+  }
+
+  private planned(plan: ListenerPlan): void {
+    if (this.abandoned) return plan.added.forEach(closeListener);
+    this.plan = plan;
+    this.generation = this.ctx.startGeneration(this.cfg!, plan.active);
+  }
+
+  /** The new config takes effect: its listeners, its log sink; returns what replaced what. */
+  commit(): { cfg: Config; listeners: Listener[]; generation: Generation } {
+    for (const l of this.plan!.removed) {
+      this.ctx.log.info(`listener '${l.name}' is no longer configured: closing it`);
+      closeListener(l);
+    }
+    this.logChange?.apply();
+    return { cfg: this.cfg!, listeners: this.plan!.active, generation: this.generation! };
+  }
+
+  /** Undoes what the reload started: sockets it bound, its generation, the log sink it opened. */
+  abandon(reason: string): void {
+    if (this.abandoned) return;
+    this.abandoned = true;
+    this.logChange?.discard();
+    this.plan?.added.forEach(closeListener);
+    this.generation?.fail(reason);
+  }
+}

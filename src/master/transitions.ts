@@ -1,0 +1,126 @@
+// The master's transition table: for each phase and each event, what the master does and the
+// phase it goes to, or why it refuses. It is the only place that decides what is refused, and
+// the loop (master.ts) is the only place that writes the phase.
+//
+//  starting ─ready─▶ running ◀────────────▶ reloading          (a successor: starting ─ready─▶
+//     │               │  ▲ ╲                    ▲                 unconfirmed ─confirmed─▶ running)
+//     │               │  │  ╲─USR2─▶ upgrading ─┼─ready (manual)─▶ side-by-side
+//     │               │  └─failed, rolled back─┘        │             │ (HUP: reloading and back)
+//     ▼               ▼              │ took over        │ successor   │ QUIT/TERM/INT: hand over
+//  stopping ◀─────────┴──────────────┴──────────────────┴─exits: back─┘
+//                                                          to running
+// A long operation (reload, upgrade, stop) is an object driven by the events below; what it
+// started (a generation, a successor) reports back as an event, never by a promise that
+// interleaves with other handlers.
+import type { Phase } from '../contract/control';
+import type { MasterEvent } from './events';
+
+export type { Phase };
+export type EventKind = MasterEvent['kind'];
+
+/** The master's handlers (master.ts), each a few lines, named for what they do. */
+export type Handler =
+  | 'reload' | 'upgrade' | 'stop' | 'stopAgain' | 'cancelAndStop' | 'handOverAndStop'
+  | 'winch' | 'resize' | 'reopenLogs' | 'status'
+  | 'startDone' | 'startFailed' | 'confirmed' | 'aborted'
+  | 'reloadDone' | 'reloadFailed'
+  | 'successorReady' | 'upgradeDone' | 'upgradeFailed' | 'successorGone'
+  | 'finishStop' | 'workersChanged';
+
+/** A refusal (its reason), or a handler with the phase it leads to: one, or the few it chooses from. */
+export type Row = string | { do: Handler; next?: Phase | readonly Phase[] };
+
+const go = (next: Phase | readonly Phase[], handler: Handler): Row => ({ do: handler, next });
+const stay = (handler: Handler): Row => ({ do: handler });
+
+/** Events every phase handles alike. */
+const ALWAYS: { [K in EventKind]?: Row } = {
+  status: stay('status'),
+  'reopen-logs': stay('reopenLogs'),
+  'workers-changed': stay('workersChanged'),
+};
+
+const NOT_CONFIRMED = 'this master is a successor its predecessor has not confirmed yet';
+const BACK = ['running', 'side-by-side'] as const;
+
+/** Per phase: its own rows. An event with no row here or in ALWAYS is a stale report: ignored. */
+const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
+  starting: {
+    reload: 'the master is starting',
+    upgrade: 'the master is starting',
+    winch: 'the master is starting',
+    resize: 'the master is starting',
+    stop: go('stopping', 'stop'),
+    'generation-ready': go(['running', 'unconfirmed', 'stopping'], 'startDone'),
+    'generation-failed': go('stopping', 'startFailed'),
+    'start-failed': go('stopping', 'startFailed'),
+    aborted: go('stopping', 'aborted'),
+  },
+  unconfirmed: {
+    reload: NOT_CONFIRMED,
+    upgrade: NOT_CONFIRMED,
+    winch: stay('winch'),
+    resize: stay('resize'),
+    stop: go('stopping', 'stop'),
+    confirmed: go('running', 'confirmed'),
+    aborted: go('stopping', 'aborted'),
+  },
+  running: {
+    reload: go('reloading', 'reload'),
+    upgrade: go('upgrading', 'upgrade'),
+    winch: stay('winch'),
+    resize: stay('resize'),
+    stop: go('stopping', 'stop'),
+  },
+  reloading: {
+    reload: 'a reload is already under way',
+    upgrade: 'a reload is under way',
+    winch: 'a reload is under way',
+    resize: 'a reload is under way',
+    stop: go('stopping', 'cancelAndStop'),
+    'generation-ready': go(BACK, 'reloadDone'),
+    'generation-failed': go(BACK, 'reloadFailed'),
+    'reload-failed': go(BACK, 'reloadFailed'),
+    // manual upgrade: the successor beside us exited while we reload
+    'successor-gone': stay('successorGone'),
+  },
+  upgrading: {
+    reload: 'an upgrade is under way',
+    upgrade: 'an upgrade is already under way',
+    winch: 'an upgrade is under way',
+    resize: 'an upgrade is under way',
+    stop: go('stopping', 'cancelAndStop'),
+    // auto: handed over, waiting for the successor to take the control socket; manual: both serve
+    'successor-ready': go(['upgrading', 'side-by-side'], 'successorReady'),
+    'took-over': go('stopping', 'upgradeDone'),
+    // rolled back; or, once handed over, there is no going back: we drain and leave anyway
+    'upgrade-failed': go(['running', 'stopping'], 'upgradeFailed'),
+  },
+  'side-by-side': {
+    reload: go('reloading', 'reload'),
+    upgrade: 'an upgrade is already under way: its successor is ready beside this master (QUIT finishes it)',
+    winch: stay('winch'),
+    resize: stay('resize'),
+    stop: go('stopping', 'handOverAndStop'),
+    // the successor exited (QUIT to it): rolled back; with no workers left (WINCH), start some again
+    'successor-gone': go(['running', 'reloading'], 'successorGone'),
+  },
+  stopping: {
+    reload: 'the master is stopping',
+    upgrade: 'the master is stopping',
+    winch: 'the master is stopping',
+    resize: 'the master is stopping',
+    stop: stay('stopAgain'),
+    'pool-empty': stay('finishStop'),
+  },
+};
+
+/** What the master does with `kind` in `phase`: a row, or undefined for nothing (a stale report). */
+export function decide(phase: Phase, kind: EventKind): Row | undefined {
+  return TABLE[phase][kind] ?? ALWAYS[kind];
+}
+
+export const PHASES = Object.keys(TABLE) as Phase[];
+
+/** The requests an operator makes: every phase accepts or refuses each of them explicitly. */
+export const REQUESTS = ['reload', 'upgrade', 'stop', 'winch', 'resize', 'reopen-logs', 'status'] as const satisfies readonly EventKind[];

@@ -1,0 +1,172 @@
+import fs from 'node:fs';
+import type { Config } from '../config/types';
+import type { Logger } from '../log/logger';
+import { passedOn, type Listener } from '../sockets/listeners';
+import type { Clock, Timer } from '../system/clock';
+import { writePidfile } from '../system/pidfile';
+import { isAlive } from '../system/process';
+import { precheck } from '../upgrade/precheck';
+import { SuccessorProcess } from '../upgrade/successor';
+import type { MasterEvent, Reply } from './events';
+
+/**
+ * How long an upgrade started by SIGUSR2 waits for the signal burst of `systemctl kill` to end:
+ * it signals every process of the unit and keeps signalling new ones until the cgroup stops
+ * growing, so a process started in that burst (the check, the successor, both without
+ * handlers yet) would get USR2 too and die of it.
+ */
+export const USR2_SETTLE_MS = 300;
+
+export interface UpgradeContext {
+  log: Logger;
+  clock: Clock;
+  run(fn: () => void): void;
+  post(e: MasterEvent): void;
+  /** How this master was started, read afresh from disk by the successor. */
+  program: string[];
+  args: string[];
+  cwd: string;
+  /** baton's environment as it started (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* removed): the check's. */
+  baseEnv: NodeJS.ProcessEnv;
+  /** The successor's: baseEnv plus NOTIFY_SOCKET and WATCHDOG_USEC, to speak to systemd once confirmed. */
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * USR2, the predecessor's side (docs/contract.md, "Binary upgrade"). Steps, each an event:
+ * the settle wait (SIGUSR2 only), the config check with the code on disk, the pidfile renamed
+ * to .oldbin, the successor started; then `successor-ready` or `upgrade-failed`. The master
+ * then hands over (`took-over` once the successor answers on control.sock) or, in manual
+ * mode, keeps it beside itself (`successor-gone` if it exits). Every failure rolls back.
+ */
+export class Upgrade {
+  readonly replies: Reply[] = [];
+  successor?: SuccessorProcess;
+  /** MAINPID= and the confirmation have gone out: there is no rolling back any more. */
+  handedOver = false;
+  /** Manual mode: the successor is ready beside us (side-by-side). */
+  beside = false;
+  private renamed = false;
+  private timeout?: Timer;
+  private over = false;
+
+  constructor(
+    private readonly ctx: UpgradeContext,
+    readonly startedAt: number,
+    private readonly cfg: Config,
+    private readonly listeners: Listener[],
+    private readonly nextGeneration: number,
+    source: string,
+  ) {
+    ctx.log.info(`${source}: binary upgrade: checking ${cfg.file} with the code on disk`);
+    if (source === 'SIGUSR2') ctx.clock.after(USR2_SETTLE_MS, () => this.check(true));
+    else this.check(false);
+  }
+
+  get oldbin(): string {
+    return `${this.cfg.pidfile}.oldbin`;
+  }
+
+  private check(retryOnUsr2: boolean): void {
+    if (this.over) return;
+    void precheck(this.ctx.program, this.ctx.cwd, this.ctx.baseEnv, this.cfg.file).then((problem) =>
+      this.ctx.run(() => {
+        if (this.over) return;
+        if (problem?.signal === 'SIGUSR2' && retryOnUsr2) {
+          this.ctx.log.warn('the config check was killed by SIGUSR2 (a late signal burst): checking again');
+          this.ctx.clock.after(USR2_SETTLE_MS, () => this.check(false));
+        } else if (problem) {
+          this.ctx.post({ kind: 'upgrade-failed', reason: `the code on disk refuses the config: ${problem.reason}` });
+        } else {
+          this.startSuccessor();
+        }
+      }),
+    );
+  }
+
+  private startSuccessor(): void {
+    try {
+      fs.renameSync(this.cfg.pidfile, this.oldbin);
+      this.renamed = true;
+    } catch (e) {
+      return this.ctx.post({ kind: 'upgrade-failed', reason: `cannot rename the pidfile: ${(e as Error).message}` });
+    }
+    const s = new SuccessorProcess({
+      argv: [...this.ctx.program, ...this.ctx.args],
+      cwd: this.ctx.cwd,
+      env: this.ctx.env,
+      ...passedOn(this.listeners),
+      nextGeneration: this.nextGeneration,
+    });
+    this.successor = s;
+    const limit = this.cfg.upgrade.timeoutMs;
+    this.timeout = this.ctx.clock.after(limit, () => s.fail(`the successor was not ready within ${limit} ms`));
+    s.ready.then(
+      () => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'successor-ready' })),
+      (e: Error) => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'upgrade-failed', reason: e.message })),
+    );
+  }
+
+  get manual(): boolean {
+    return this.cfg.upgrade.mode === 'manual';
+  }
+
+  /** Manual mode: the successor stays beside us; its exit is reported. */
+  keepBeside(): void {
+    this.beside = true;
+    this.timeout?.cancel();
+    void this.successor!.closed.then(() => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'successor-gone' })));
+  }
+
+  /** Confirms the successor; `took-over` once it owns control.sock, `upgrade-failed` if it dies first. */
+  handOver(): void {
+    this.timeout?.cancel();
+    this.handedOver = true;
+    const s = this.successor!;
+    s.confirm();
+    void s.tookOver.then((ok) =>
+      this.ctx.run(() => {
+        if (this.over) return;
+        // an older build's successor closes the channel without saying `master`: alive, it took over
+        if (ok || (s.pid !== undefined && isAlive(s.pid))) this.ctx.post({ kind: 'took-over' });
+        else this.ctx.post({ kind: 'upgrade-failed', reason: `the successor (pid ${s.pid}) exited right after it was confirmed` });
+      }),
+    );
+  }
+
+  /** Done, one way or the other: later reports of this upgrade are stale. */
+  end(): void {
+    this.over = true;
+    this.timeout?.cancel();
+  }
+
+  /**
+   * Rolls back: the successor (if any) is stopped and what it left removed, except `ours`;
+   * the pidfile gets its name back.
+   */
+  rollBack(reason: string, ours: ReadonlySet<string>): void {
+    this.end();
+    if (this.renamed) this.restorePidfile();
+    const s = this.successor;
+    if (!s) return;
+    const wc = this.cfg.workers;
+    s.abort(reason, wc.stopSignal, wc.stopTimeoutMs + 2000, ours).then(
+      ({ removed, lingering }) =>
+        this.ctx.run(() => {
+          if (lingering.length) this.ctx.log.error(`the successor's workers: pid(s) ${lingering.join(', ')} still running after SIGKILL (another uid, or stuck in the kernel)`);
+          if (removed.length) this.ctx.log.info(`removed what the successor (pid ${s.pid}) left behind: ${removed.join(', ')}`);
+        }),
+      (e: Error) => this.ctx.run(() => this.ctx.log.error(`rolling back the successor (pid ${s.pid}) failed: ${e.message}`)),
+    );
+  }
+
+  private restorePidfile(): void {
+    this.renamed = false;
+    try {
+      fs.renameSync(this.oldbin, this.cfg.pidfile);
+    } catch (e) {
+      this.ctx.log.warn(`cannot rename ${this.oldbin} back: ${(e as Error).message}; writing the pidfile anew`);
+      writePidfile(this.cfg.pidfile);
+    }
+  }
+}

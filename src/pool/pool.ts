@@ -1,0 +1,63 @@
+import type { Config } from '../config/types';
+import type { Listener } from '../sockets/listeners';
+import type { NotifySender } from '../systemd/receiver';
+import { Generation, type GenerationContext } from './generation';
+
+/**
+ * Every generation the master runs: at most one serving (the master's "current"), one
+ * starting during start-up or a reload, any number draining or failed on their way out. The
+ * pool owns them; the master asks (start, drain, fail, resize) and hears back through
+ * PoolEvents.
+ */
+export class Pool {
+  private readonly generations: Generation[] = [];
+
+  constructor(private readonly ctx: Omit<GenerationContext, 'gone'>) {}
+
+  start(id: number, config: Config, listeners: Listener[]): Generation {
+    const g = new Generation(id, config, listeners, { ...this.ctx, gone: (x) => this.forget(x) });
+    this.generations.push(g);
+    return g;
+  }
+
+  get(id: number | undefined): Generation | undefined {
+    return this.generations.find((g) => g.id === id);
+  }
+
+  all(): readonly Generation[] {
+    return this.generations;
+  }
+
+  /** Whether `pid` is one of our workers (the notify receiver's filter). */
+  has(pid: number): boolean {
+    return this.generations.some((g) => g.byPid(pid) !== undefined);
+  }
+
+  notified(sender: NotifySender, fields: Map<string, string>): void {
+    for (const g of this.generations) {
+      const w = g.byPid(sender.worker);
+      if (!w) continue;
+      if (sender.truncated) this.ctx.log.warn(`worker ${w.slot} (pid ${w.pid}) sent a notification longer than 4096 bytes: ignored, as systemd does`);
+      else g.notified(w, fields);
+      return;
+    }
+  }
+
+  /** Stops every generation (fast: SIGKILL now, also to what is already stopping). */
+  stopAll(fast: boolean): void {
+    // an empty pool says so now; otherwise the last generation to go says it
+    if (this.generations.length === 0) return this.ctx.emit({ kind: 'pool-empty' });
+    for (const g of [...this.generations]) {
+      g.drain(fast);
+      if (fast) g.kill();
+    }
+  }
+
+  private forget(g: Generation): void {
+    const i = this.generations.indexOf(g);
+    if (i < 0) return;
+    this.generations.splice(i, 1);
+    this.ctx.log.info(`generation ${g.id} has stopped`);
+    if (this.generations.length === 0) this.ctx.emit({ kind: 'pool-empty' });
+  }
+}
