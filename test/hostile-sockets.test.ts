@@ -152,7 +152,7 @@ describe('inherited sockets: only listening stream sockets of inet, inet6 or uni
     const { cfg } = inheriting();
     m = startMaster(cfg, {
       wrapper: ['python3', PASS, 'unbound-tcp'],
-      env: { BATON_UPGRADE_FD: '9', BATON_NEXT_GENERATION: '2', BATON_LISTENER_SOURCES: 'predecessor' },
+      env: { BATON_UPGRADE_FD: '9', BATON_NEXT_GENERATION: '2', BATON_LISTENER_ORIGINS: 'predecessor' },
     });
     expect(await outcome(m)).toEqual({ code: 78, signal: null });
     expect(m.output()).toMatch(/fd 3 \(name 'web'\) is not listening: it is not even bound/);
@@ -163,7 +163,7 @@ describe('inherited sockets: only listening stream sockets of inet, inet6 or uni
     // fd 9 is the channel, a socketpair as a predecessor makes it; this test is the predecessor
     const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'pipe'];
     const p = spawn('python3', [PASS, 'unbound-tcp', process.execPath, BATON, 'run', '-c', cfg], {
-      env: { ...process.env, BATON_UPGRADE_FD: '9', BATON_NEXT_GENERATION: '2', BATON_LISTENER_SOURCES: 'predecessor' },
+      env: { ...process.env, BATON_UPGRADE_FD: '9', BATON_NEXT_GENERATION: '2', BATON_LISTENER_ORIGINS: 'predecessor' },
       stdio,
     });
     const channel = (p.stdio as unknown as Readable[])[9];

@@ -312,6 +312,25 @@ describe('a serving generation', () => {
     expect(reported()).toEqual([]);
   });
 
+  test('TTOU then TTIN at once: the leaving worker stays counted (a fast stop kills it, its notifications count) until it exits', () => {
+    const { g, pool, launch, reported } = serving({ count: 2 });
+    g.resize(-1);
+    g.resize(1);
+    expect(launch.workers).toHaveLength(3);
+    const [, leaving, fresh] = launch.workers;
+    expect(fresh.spec.env.BATON_WORKER_ID).toBe('1');
+    expect(g.workers().map((w) => w.pid).sort()).toEqual(launch.workers.map((w) => w.pid).sort());
+    expect(pool.has(leaving.pid)).toBe(true);
+    pool.stopAll(true);
+    expect(leaving.stops.slice(-1)).toEqual([['SIGKILL', 0]]);
+    launch.workers[0].exit({ code: null, signal: 'SIGKILL' });
+    fresh.exit({ code: null, signal: 'SIGKILL' });
+    // not gone while the leaving worker runs
+    expect(reported()).toEqual([]);
+    leaving.exit({ code: null, signal: 'SIGKILL' });
+    expect(reported()).toEqual([{ kind: 'pool-empty' }]);
+  });
+
   test('resize -1 of a slot waiting for its restart cancels the restart', () => {
     const { g, launch, clock } = serving({ count: 2 });
     launch.workers[1].exit({ code: 1, signal: null });

@@ -6,10 +6,13 @@ import type { SuccessorMessage } from '../upgrade/channel';
 // by upgradeEnvVars(), read (and removed) by takeUpgradeEnv().
 export const ENV_CHANNEL_FD = 'BATON_UPGRADE_FD';
 export const ENV_NEXT_GENERATION = 'BATON_NEXT_GENERATION';
-/** Per inherited fd, comma-separated, where the successor has it from: "systemd" or "predecessor". */
-export const ENV_SOURCES = 'BATON_LISTENER_SOURCES';
-/** What baton 0.1.0 wrote instead ("systemd" or "config"): read, so a package upgrade from it is hot too. */
-const ENV_ORIGINS_0_1 = 'BATON_LISTENER_ORIGINS';
+/**
+ * Per inherited fd, comma-separated, where the successor has it from: "systemd" or
+ * "predecessor". The name is the one baton 0.1.0 reads and writes (it wrote "config" for
+ * "predecessor", and reads anything but "systemd" as its predecessor's), so a hot upgrade
+ * works from and to it: the variable is part of the contract between two versions.
+ */
+export const ENV_SOURCES = 'BATON_LISTENER_ORIGINS';
 
 /**
  * Where a master has a listening socket from: systemd's socket activation (kept whatever the
@@ -47,15 +50,14 @@ export function upgradeEnvVars(channelFd: number, nextGeneration: number, held: 
 export function takeUpgradeEnv(env: NodeJS.ProcessEnv = process.env): UpgradeEnv | null {
   const fd = env[ENV_CHANNEL_FD];
   const next = env[ENV_NEXT_GENERATION];
-  const origins = env[ENV_ORIGINS_0_1];
-  const sources = env[ENV_SOURCES] ?? origins?.replace(/\bconfig\b/g, 'predecessor');
+  const sources = env[ENV_SOURCES];
   delete env[ENV_CHANNEL_FD];
   delete env[ENV_NEXT_GENERATION];
   delete env[ENV_SOURCES];
-  delete env[ENV_ORIGINS_0_1];
   if (fd === undefined) return null;
   if (!/^\d+$/.test(fd) || !/^\d+$/.test(next ?? '')) throw new UpgradeEnvError(`bad upgrade environment: ${ENV_CHANNEL_FD}=${fd} ${ENV_NEXT_GENERATION}=${next}`);
-  const list = sources ? sources.split(',') : [];
+  // "config": written by baton 0.1.0 for a socket it had bound, which is the predecessor's here
+  const list = (sources ? sources.split(',') : []).map((s) => (s === 'config' ? 'predecessor' : s));
   const bad = list.find((s) => s !== 'systemd' && s !== 'predecessor');
   if (bad !== undefined) throw new UpgradeEnvError(`bad upgrade environment: ${ENV_SOURCES}=${sources} ('${bad}' is neither systemd nor predecessor)`);
   return { channelFd: Number(fd), nextGeneration: Number(next), sources: list as ListenerSource[] };

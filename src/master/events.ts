@@ -20,7 +20,6 @@ export type MasterEvent =
   // reported by the pool
   | PoolEvent
   // reported by an operation under way
-  | { kind: 'start-failed'; reason: string }
   | { kind: 'reload-failed'; reason: string }
   | { kind: 'successor-ready' }
   | { kind: 'took-over' }

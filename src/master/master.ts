@@ -1,8 +1,9 @@
-// The master as one event loop. Every input (a signal, a control request, a worker's exit or
-// notification, the successor's or predecessor's message, a timer, the end of an operation's
-// step) is queued and handled one at a time, to the end, by a handler that never awaits.
-// transitions.ts decides, per phase and event, what is done and the phase that follows; this
-// file holds the handlers, each a few lines; reload.ts and upgrade.ts hold the long operations.
+// The master: its state and its handlers, each a few lines. Every input (a signal, a control
+// request, a worker's exit or notification, the successor's or predecessor's message, a timer,
+// the end of an operation's step) goes through one queue (loop.ts) and is handled one at a
+// time, to the end, by a handler that never awaits; transitions.ts decides, per phase and
+// event, which handler runs and the phase that follows; reload.ts and upgrade.ts hold the long
+// operations.
 import path from 'node:path';
 import type { Config } from '../config/types';
 import { controlSocketPath, type ControlReply, type ControlRequest } from '../contract/control';
@@ -24,7 +25,8 @@ import type { EventOf, MasterEvent, Reply } from './events';
 import { Reload } from './reload';
 import { preparePidfileFolder, prepareRuntimeDir } from './runtime-dir';
 import { statusLine, statusReply, type LastOutcome } from './status';
-import { decide, type Handler, type Phase } from './transitions';
+import { Loop, type Handlers } from './loop';
+import type { Phase } from './transitions';
 import { Upgrade } from './upgrade';
 
 export interface MasterOptions {
@@ -56,7 +58,7 @@ const SIGNALS: Record<string, MasterEvent> = {
 };
 
 export class Master {
-  private phase: Phase = 'starting';
+  private readonly loop: Loop;
   private cfg: Config;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -81,15 +83,15 @@ export class Master {
   private readonly startedAt: number;
   /** The environment every worker starts from (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* removed). */
   private readonly baseEnv: NodeJS.ProcessEnv;
-  private readonly queue: Array<MasterEvent | (() => void)> = [];
   private readonly signalHandlers: Array<[string, () => void]> = [];
-  private busy = false;
   private exit!: (code: number) => void;
   private readonly exited = new Promise<number>((resolve) => (this.exit = resolve));
 
   constructor(private readonly opts: MasterOptions) {
     this.cfg = opts.config;
     this.log = opts.logger;
+    // the handlers are this class's methods, named in transitions.ts
+    this.loop = new Loop(this as unknown as Handlers, this.log);
     this.clock = queuedClock(opts.clock ?? realClock, (fn) => this.run(fn));
     this.startedAt = this.clock.now();
     this.systemd = new SystemdNotifier(process.env, (m) => this.log.warn(m));
@@ -110,60 +112,18 @@ export class Master {
     });
   }
 
-  // ---- the loop ----
-
-  /** Queues an event; handled at once unless a handler is running (then right after it). */
+  /** Queues an event; handled at once unless an item is running (then right after it). */
   post(e: MasterEvent): void {
-    this.queue.push(e);
-    this.drain();
+    this.loop.post(e);
   }
 
-  /** Queues an input of a component (a worker's exit, an operation's step), run like an event. */
+  /** Queues a component's input (a worker's exit, an operation's step), run like an event. */
   private run(fn: () => void): void {
-    this.queue.push(fn);
-    this.drain();
+    this.loop.run(fn);
   }
 
-  private drain(): void {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-        try {
-          if (typeof next === 'function') next();
-          else this.dispatch(next);
-        } catch (e) {
-          this.log.error(`internal error in phase ${this.phase}: ${(e as Error).stack}`);
-        }
-      }
-    } finally {
-      this.busy = false;
-    }
-  }
-
-  /** The only place that writes the phase. */
-  private dispatch(e: MasterEvent): void {
-    const row = decide(this.phase, e.kind);
-    if (row === undefined) {
-      this.log.debug(`${e.kind} ignored while ${this.phase}`);
-      return;
-    }
-    if (typeof row === 'string') return this.refuse(e, row);
-    // a handler that names its next phase may pick only among those its row lists
-    const chosen = (this[row.do] as unknown as (e: MasterEvent) => Phase | void).call(this, e);
-    const next = typeof row.next === 'string' ? row.next : row.next === undefined ? this.phase : chosen;
-    if (next === undefined || (Array.isArray(row.next) && !row.next.includes(next))) {
-      throw new Error(`${row.do} in phase ${this.phase} chose ${String(chosen)}, not one of ${String(row.next)}`);
-    }
-    if (next !== this.phase) this.log.debug(`phase ${this.phase} -> ${next} (${e.kind})`);
-    this.phase = next;
-  }
-
-  private refuse(e: MasterEvent, why: string): void {
-    const what = e.kind === 'resize' ? (e.delta > 0 ? 'SIGTTIN' : 'SIGTTOU') : e.kind === 'winch' ? 'SIGWINCH' : e.kind;
-    const source = 'source' in e ? `${e.source}: ` : '';
-    this.log.warn(`${source}${what} refused: ${why}`);
-    if ('reply' in e && e.reply) e.reply({ ok: false, error: `${e.kind} refused: ${why}` });
+  private get phase(): Phase {
+    return this.loop.phase;
   }
 
   // ---- start-up ----
@@ -174,7 +134,7 @@ export class Master {
     const up = this.opts.upgrade;
     this.log.info(`baton ${VERSION} master starting (pid ${process.pid}, config ${cfg.file}${up ? ', successor of an upgrade' : ''})`);
     // Inputs that arrive while the sockets are being prepared wait in the queue.
-    this.busy = true;
+    this.loop.hold();
     try {
       await this.prepare();
     } catch (e) {
@@ -188,8 +148,7 @@ export class Master {
     this.log.info(`listening: ${describeAll(this.listeners) || '(no sockets)'}`);
     const gen = this.startGeneration(cfg, this.listeners);
     this.systemd.status(`starting generation ${gen.id}`);
-    this.busy = false;
-    this.drain();
+    this.loop.release();
     return this.exited;
   }
 
@@ -250,7 +209,8 @@ export class Master {
     return this.pool.start(this.nextGeneration++, cfg, listeners);
   }
 
-  private ours(e: { id: number }, gen: Generation | undefined): void {
+  /** A generation's report must be of the generation the operation under way started. */
+  private assertCurrent(e: { id: number }, gen: Generation | undefined): void {
     if (e.id !== gen?.id) throw new Error(`a report of generation ${e.id}, not of the one under way (${gen?.id ?? 'none'})`);
   }
 
@@ -267,17 +227,21 @@ export class Master {
     try {
       writePidfile(this.cfg.pidfile);
     } catch (e) {
-      this.startFailed({ kind: 'start-failed', reason: (e as Error).message });
+      this.failStart((e as Error).message);
       return 'stopping';
     }
     this.link.send({ t: 'ready', generation: e.id });
     return 'unconfirmed';
   }
 
-  private startFailed(e: EventOf<'generation-failed' | 'start-failed'>): void {
-    this.log.error(`cannot start: ${e.reason}`);
-    this.systemd.status(`failed to start: ${e.reason}`);
-    void this.link?.fail(e.reason);
+  private startFailed(e: EventOf<'generation-failed'>): void {
+    this.failStart(e.reason);
+  }
+
+  private failStart(reason: string): void {
+    this.log.error(`cannot start: ${reason}`);
+    this.systemd.status(`failed to start: ${reason}`);
+    void this.link?.fail(reason);
     this.beginStop(false, 'start-up failed', 1);
   }
 
@@ -305,6 +269,8 @@ export class Master {
     // `baton upgrade` then). It does: an I/O callback never runs inside a handler, so the
     // loop is idle when the confirmation arrives and handles it before post() returns.
     this.link = null;
+    // confirmed while stopping (a stop reached both masters): the main process, but stopping
+    if (this.phase === 'stopping') return;
     this.systemd.ready(this.statusLine('running'));
     this.systemd.startWatchdog();
   }
@@ -320,12 +286,12 @@ export class Master {
       { cfg: this.cfg, listeners: this.listeners },
     );
     if (e.reply) this.reloading.replies.push(e.reply);
-    this.systemd.extendFor(this.cfg.workers.readyTimeoutMs);
+    this.systemd.extendFor((this.reloading.cfg ?? this.cfg).workers.readyTimeoutMs);
   }
 
   private reloadDone(e: EventOf<'generation-ready'>): Phase {
     const r = this.reloading!;
-    this.ours(e, r.generation);
+    this.assertCurrent(e, r.generation);
     const { cfg, listeners, generation } = r.commit();
     const old = this.current;
     this.current = generation;
@@ -340,7 +306,7 @@ export class Master {
 
   private reloadFailed(e: EventOf<'generation-failed' | 'reload-failed'>): Phase {
     const r = this.reloading!;
-    if (e.kind === 'generation-failed') this.ours(e, r.generation);
+    if (e.kind === 'generation-failed') this.assertCurrent(e, r.generation);
     r.abandon(e.reason);
     this.lastReload = { at: new Date().toISOString(), ok: false, generation: r.generation?.id, error: e.reason, ms: this.clock.now() - r.startedAt };
     this.log.error(`reload failed, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
@@ -441,7 +407,8 @@ export class Master {
     this.log.info(`upgrade done: master pid ${process.pid} -> ${u.successor!.pid} in ${ms} ms; this master now drains and exits`);
     this.answerUpgrade(u, { ok: true, oldPid: process.pid, newPid: u.successor!.pid!, ms, manual: false });
     u.end();
-    this.beginStop(false, 'handed over to the successor', 0, true);
+    // stopped meanwhile (the stop waited for this answer): already draining
+    if (this.phase !== 'stopping') this.beginStop(false, 'handed over to the successor', 0, true);
   }
 
   private upgradeFailed(e: EventOf<'upgrade-failed'>): Phase {
@@ -451,7 +418,7 @@ export class Master {
     if (u.handedOver) {
       u.end();
       this.log.error(`${e.reason}: this master was no longer the main process; it drains and exits`);
-      this.beginStop(false, 'handed over to a successor that died', 0, true);
+      if (this.phase !== 'stopping') this.beginStop(false, 'handed over to the successor', 0, true);
       return 'stopping';
     }
     this.rollBack(u, e.reason);
@@ -505,11 +472,13 @@ export class Master {
     // a reload in side-by-side: the successor beside us is ready, and a stop finishes the upgrade
     if (u?.beside) return this.handOverAndStop(e);
     if (u && !u.handedOver) {
-      this.answerUpgrade(u, { ok: false, error: 'upgrade failed: the master is stopping' });
-      this.rollBack(u, 'the master is stopping');
+      const reason = 'the master is stopping';
+      this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: u.successor?.pid, error: reason, ms: this.clock.now() - u.startedAt };
+      this.answerUpgrade(u, { ok: false, error: `upgrade failed: ${reason}` });
+      this.rollBack(u, reason);
+      this.log.warn(`upgrade rolled back: ${reason}`);
     }
-    // handed over already: the successor is the master, or was (its fate is in its own log)
-    else if (u) this.answerUpgrade(u, { ok: false, error: `the master was stopped while handing over to pid ${u.successor!.pid}` });
+    // handed over already: `took-over` (or its failure) still answers the upgrade while we stop
     this.beginStop(e.fast, e.source, 0, Boolean(u?.handedOver));
     e.reply?.({ ok: true, pid: process.pid });
   }
@@ -613,6 +582,6 @@ export class Master {
   }
 
   private updateStatus(): void {
-    if (this.phase === 'running' || this.phase === 'reloading') this.systemd.status(this.statusLine());
+    if (this.phase === 'running' || this.phase === 'reloading' || this.phase === 'side-by-side') this.systemd.status(this.statusLine());
   }
 }

@@ -43,7 +43,10 @@ const ALWAYS: { [K in EventKind]?: Row } = {
 const NOT_CONFIRMED = 'this master is a successor its predecessor has not confirmed yet';
 const BACK = ['running', 'side-by-side'] as const;
 
-/** Per phase: its own rows. An event with no row here or in ALWAYS is a stale report: ignored. */
+/**
+ * Per phase: its own rows. An event with no row here or in ALWAYS is ignored: a report of
+ * something that no longer matters in that phase (a generation's, after a stop drained it).
+ */
 const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
   starting: {
     reload: 'the master is starting',
@@ -53,7 +56,6 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     stop: go('stopping', 'stop'),
     'generation-ready': go(['running', 'unconfirmed', 'stopping'], 'startDone'),
     'generation-failed': go('stopping', 'startFailed'),
-    'start-failed': go('stopping', 'startFailed'),
     aborted: go('stopping', 'aborted'),
   },
   unconfirmed: {
@@ -112,6 +114,11 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     resize: 'the master is stopping',
     stop: stay('stopAgain'),
     'pool-empty': stay('finishStop'),
+    // a successor confirmed while stopping still takes over (control.sock, its socket files)
+    confirmed: stay('confirmed'),
+    // stopped while handing over: the upgrade's outcome still answers `baton upgrade`
+    'took-over': stay('upgradeDone'),
+    'upgrade-failed': stay('upgradeFailed'),
   },
 };
 

@@ -69,7 +69,8 @@ export class Upgrade {
 
   private check(retryOnUsr2: boolean): void {
     if (this.over) return;
-    void precheck(this.ctx.program, this.ctx.cwd, this.ctx.baseEnv, this.cfg.file).then((problem) =>
+    const failed = (e: Error) => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'upgrade-failed', reason: `cannot run the config check: ${e.message}` }));
+    precheck(this.ctx.program, this.ctx.cwd, this.ctx.baseEnv, this.cfg.file).then((problem) =>
       this.ctx.run(() => {
         if (this.over) return;
         if (problem?.signal === 'SIGUSR2' && retryOnUsr2) {
@@ -81,7 +82,7 @@ export class Upgrade {
           this.startSuccessor();
         }
       }),
-    );
+    failed);
   }
 
   private startSuccessor(): void {
@@ -91,16 +92,21 @@ export class Upgrade {
     } catch (e) {
       return this.ctx.post({ kind: 'upgrade-failed', reason: `cannot rename the pidfile: ${(e as Error).message}` });
     }
-    const s = new SuccessorProcess({
-      argv: [...this.ctx.program, ...this.ctx.args],
-      cwd: this.ctx.cwd,
-      env: this.ctx.env,
-      ...passedOn(this.listeners),
-      nextGeneration: this.nextGeneration,
-    });
+    let s: SuccessorProcess;
+    try {
+      s = new SuccessorProcess({
+        argv: [...this.ctx.program, ...this.ctx.args],
+        cwd: this.ctx.cwd,
+        env: this.ctx.env,
+        ...passedOn(this.listeners),
+        nextGeneration: this.nextGeneration,
+      });
+    } catch (e) {
+      return this.ctx.post({ kind: 'upgrade-failed', reason: `cannot start the successor: ${(e as Error).message}` });
+    }
     this.successor = s;
     const limit = this.cfg.upgrade.timeoutMs;
-    this.timeout = this.ctx.clock.after(limit, () => s.fail(`the successor was not ready within ${limit} ms`));
+    this.timeout = this.ctx.clock.after(limit, () => s.state === 'starting' && s.fail(`the successor was not ready within ${limit} ms`));
     s.ready.then(
       () => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'successor-ready' })),
       (e: Error) => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'upgrade-failed', reason: e.message })),
@@ -124,6 +130,12 @@ export class Upgrade {
     this.handedOver = true;
     const s = this.successor!;
     s.confirm();
+    // alive but silent (stopped, its loop blocked): we are no longer the main process, so we go
+    const limit = this.cfg.upgrade.timeoutMs;
+    this.timeout = this.ctx.clock.after(
+      limit,
+      () => !this.over && this.ctx.post({ kind: 'upgrade-failed', reason: `the successor (pid ${s.pid}) did not take over control.sock within ${limit} ms of its confirmation` }),
+    );
     void s.tookOver.then((ok) =>
       this.ctx.run(() => {
         if (this.over) return;
@@ -146,9 +158,12 @@ export class Upgrade {
    */
   rollBack(reason: string, ours: ReadonlySet<string>): void {
     this.end();
-    if (this.renamed) this.restorePidfile();
     const s = this.successor;
-    if (!s) return;
+    if (s) this.abort(s, reason, ours);
+    if (this.renamed) this.restorePidfile();
+  }
+
+  private abort(s: SuccessorProcess, reason: string, ours: ReadonlySet<string>): void {
     const wc = this.cfg.workers;
     s.abort(reason, wc.stopSignal, wc.stopTimeoutMs + 2000, ours).then(
       ({ removed, lingering }) =>
@@ -164,9 +179,14 @@ export class Upgrade {
     this.renamed = false;
     try {
       fs.renameSync(this.oldbin, this.cfg.pidfile);
+      return;
     } catch (e) {
       this.ctx.log.warn(`cannot rename ${this.oldbin} back: ${(e as Error).message}; writing the pidfile anew`);
+    }
+    try {
       writePidfile(this.cfg.pidfile);
+    } catch (e) {
+      this.ctx.log.error(`${(e as Error).message}: this master serves on without a pidfile`);
     }
   }
 }

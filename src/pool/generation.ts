@@ -58,6 +58,8 @@ export class Generation {
   readonly startedAt: number;
   readyAt?: number;
   private readonly slots = new Map<number, Worker>();
+  /** Workers of slots that TTOU took away, still stopping: a TTIN may reuse the slot meanwhile. */
+  private readonly leaving = new Set<Worker>();
   /** Crashes in a row per slot, for the restart backoff. */
   private readonly crashes = new Map<number, number>();
   private readonly restartTimers = new Map<number, { cancel(): void }>();
@@ -74,17 +76,17 @@ export class Generation {
     for (let slot = 0; slot < this.count; slot++) this.spawn(slot, 0);
   }
 
+  /** Every worker still running, the leaving ones too. */
   workers(): Worker[] {
-    return [...this.slots.values()].sort((a, b) => a.slot - b.slot);
+    return [...this.slots.values(), ...this.leaving].sort((a, b) => a.slot - b.slot);
   }
 
   byPid(pid: number): Worker | undefined {
-    for (const w of this.slots.values()) if (w.pid === pid) return w;
-    return undefined;
+    return this.workers().find((w) => w.pid === pid);
   }
 
   get size(): number {
-    return this.slots.size;
+    return this.slots.size + this.leaving.size;
   }
 
   private get wc() {
@@ -135,7 +137,7 @@ export class Generation {
     w.readyTimer?.cancel();
     this.ctx.log.info(`${this.name(w)} ready in ${w.readyAt - w.startedAt} ms`);
     this.ctx.emit({ kind: 'workers-changed' });
-    if (this.state === 'starting' && this.slots.size >= this.count && this.workers().every((x) => x.state === 'ready')) {
+    if (this.state === 'starting' && this.slots.size >= this.count && [...this.slots.values()].every((x) => x.state === 'ready')) {
       this.state = 'serving';
       this.readyAt = w.readyAt;
       this.ctx.log.info(`generation ${this.id} ready: ${this.count} worker(s) in ${this.readyAt - this.startedAt} ms`);
@@ -170,6 +172,7 @@ export class Generation {
     w.state = 'exited';
     w.readyTimer?.cancel();
     if (this.slots.get(w.slot) === w) this.slots.delete(w.slot);
+    this.leaving.delete(w);
     const what = `${this.name(w)} ${describeExit(e)}`;
     if (this.state === 'starting') {
       this.ctx.log.error(`${what} before it was ready`);
@@ -228,14 +231,9 @@ export class Generation {
     if (this.state === 'starting') return this.fail('the master is stopping', fast);
     if (this.state === 'serving') {
       this.state = 'draining';
-      this.ctx.log.info(`stopping generation ${this.id} (${this.slots.size} worker(s), ${this.wc.stopSignal}, deadline ${this.wc.stopTimeoutMs} ms)`);
+      this.ctx.log.info(`stopping generation ${this.id} (${this.size} worker(s), ${this.wc.stopSignal}, deadline ${this.wc.stopTimeoutMs} ms)`);
     }
     this.stopAll(fast);
-  }
-
-  /** SIGKILL to whatever is still stopping. */
-  kill(): void {
-    for (const w of this.workers()) w.proc.stop('SIGKILL', 0);
   }
 
   /** TTIN/TTOU: one worker more or fewer. */
@@ -245,10 +243,13 @@ export class Generation {
     this.restartTimers.get(slot)?.cancel();
     this.restartTimers.delete(slot);
     const w = this.slots.get(slot);
-    if (w) this.stopWorker(w);
+    if (!w) return;
+    this.slots.delete(slot);
+    this.leaving.add(w);
+    this.stopWorker(w);
   }
 
   private forgetIfGone(): void {
-    if ((this.state === 'draining' || this.state === 'failed') && this.slots.size === 0) this.ctx.gone(this);
+    if ((this.state === 'draining' || this.state === 'failed') && this.size === 0) this.ctx.gone(this);
   }
 }

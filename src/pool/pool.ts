@@ -47,10 +47,7 @@ export class Pool {
   stopAll(fast: boolean): void {
     // an empty pool says so now; otherwise the last generation to go says it
     if (this.generations.length === 0) return this.ctx.emit({ kind: 'pool-empty' });
-    for (const g of [...this.generations]) {
-      g.drain(fast);
-      if (fast) g.kill();
-    }
+    for (const g of [...this.generations]) g.drain(fast);
   }
 
   private forget(g: Generation): void {
