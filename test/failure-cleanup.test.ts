@@ -172,6 +172,7 @@ describe('a failed upgrade leaves nothing of the successor and says why', () => 
     expect(r.code).toBe(1);
     await waitFor(`control.sock.${succ} to be removed`, () => !leftInRunDir(svc.runDir).includes(`control.sock.${succ}`));
     expect(leftInRunDir(svc.runDir)).toEqual(['baton.pid', 'control.sock']);
-    expect(m!.output()).toMatch(new RegExp(`removed what the successor \\(pid ${succ}\\) left behind: ${path.join(svc.runDir, `control.sock.${succ}`)}`));
+    // logged once the removals are done, just after the file is gone
+    await m!.waitForOutput(new RegExp(`removed what the successor \\(pid ${succ}\\) left behind: ${path.join(svc.runDir, `control.sock.${succ}`)}`));
   });
 });
