@@ -6,7 +6,7 @@
 // operations.
 import path from 'node:path';
 import type { Config } from '../config/types';
-import { controlSocketPath, type ControlReply, type ControlRequest } from '../contract/control';
+import { controlSocketPath, type ControlReply, type ControlRequest, type LastReload, type LastUpgrade } from '../contract/control';
 import type { InheritedFd } from '../contract/listen-fds';
 import type { UpgradeEnv } from '../contract/upgrade-env';
 import { ControlServer } from '../control/server';
@@ -24,7 +24,7 @@ import { VERSION } from '../version';
 import type { EventOf, MasterEvent, Reply } from './events';
 import { Reload } from './reload';
 import { preparePidfileFolder, prepareRuntimeDir } from './runtime-dir';
-import { statusLine, statusReply, type LastOutcome } from './status';
+import { statusLine, statusReply } from './status';
 import { Loop, type Handlers } from './loop';
 import type { Phase } from './transitions';
 import { Upgrade } from './upgrade';
@@ -78,8 +78,8 @@ export class Master {
   /** A successor's inherited listeners its config no longer has, closed once confirmed. */
   private dropOnConfirm: Listener[] = [];
   private stopping: { fast: boolean; handedOver: boolean; exitCode: number; done?: true } | null = null;
-  private lastReload: LastOutcome | null = null;
-  private lastUpgrade: LastOutcome | null = null;
+  private lastReload: LastReload | null = null;
+  private lastUpgrade: LastUpgrade | null = null;
   private readonly startedAt: number;
   /** The environment every worker starts from (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* removed). */
   private readonly baseEnv: NodeJS.ProcessEnv;
@@ -572,7 +572,6 @@ export class Master {
         successorPid: this.upgrading?.successor?.pid,
         notifyDropped: this.receiver?.dropped,
         log: this.log.sinkStatus(),
-        statusLine: this.statusLine(),
       }, this.clock.now()),
     );
   }

@@ -1,20 +1,10 @@
 import type { Config } from '../config/types';
-import type { Phase, StatusReply } from '../contract/control';
+import type { LastReload, LastUpgrade, Phase, StatusReply } from '../contract/control';
 import type { LogSinkStatus } from '../log/logger';
 import type { Generation } from '../pool/generation';
 import { describeListener, type Listener } from '../sockets/listeners';
 import type { NotifyDropped } from '../systemd/receiver';
 import { VERSION } from '../version';
-
-/** How the last reload or upgrade went, for status. */
-export interface LastOutcome {
-  at: string;
-  ok: boolean;
-  generation?: number;
-  successor?: number;
-  error?: string;
-  ms: number;
-}
 
 /** STATUS= for systemd and the status line of `baton status`. */
 export function statusLine(phase: Phase, current: Generation | null): string {
@@ -32,13 +22,12 @@ export interface StatusView {
   current: Generation | null;
   generations: readonly Generation[];
   listeners: Listener[];
-  lastReload: LastOutcome | null;
-  lastUpgrade: LastOutcome | null;
+  lastReload: LastReload | null;
+  lastUpgrade: LastUpgrade | null;
   upgrade: StatusReply['upgrade']['state'];
   successorPid?: number;
   notifyDropped?: NotifyDropped;
   log: LogSinkStatus;
-  statusLine: string;
 }
 
 export function statusReply(v: StatusView, now = Date.now()): StatusReply {
@@ -61,7 +50,7 @@ export function statusReply(v: StatusView, now = Date.now()): StatusReply {
     lastReload: v.lastReload,
     notifyDropped: v.notifyDropped,
     upgrade: { state: v.upgrade, successorPid: v.successorPid, last: v.lastUpgrade },
-    statusLine: v.statusLine,
+    statusLine: statusLine(v.phase, v.current),
     // lines a failing log sink (closed pipe, full disk, journald gone) dropped
     log: v.log,
   };

@@ -81,8 +81,11 @@ export class Generation {
     return [...this.slots.values(), ...this.leaving].sort((a, b) => a.slot - b.slot);
   }
 
+  /** Asked for every notification a worker sends: no copy, no sort. */
   byPid(pid: number): Worker | undefined {
-    return this.workers().find((w) => w.pid === pid);
+    for (const w of this.slots.values()) if (w.pid === pid) return w;
+    for (const w of this.leaving) if (w.pid === pid) return w;
+    return undefined;
   }
 
   get size(): number {

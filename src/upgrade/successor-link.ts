@@ -24,12 +24,7 @@ export class SuccessorLink {
         if (m.t === 'confirm' && !this.confirmed) {
           this.confirmed = true;
           // onConfirm takes over control.sock; the predecessor answers `baton upgrade` on `master`
-          try {
-            handlers.onConfirm();
-          } catch (e) {
-            this.channel.close(); // no `master`: the predecessor learns it from the close
-            throw e;
-          }
+          handlers.onConfirm();
           void this.channel.send({ t: 'master' }).then(() => this.channel.close());
         } else if (m.t === 'abort') {
           handlers.onAbort(`the predecessor aborted the upgrade: ${m.reason}`);
