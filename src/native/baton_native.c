@@ -277,10 +277,11 @@ static napi_value SetCloexec(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// notifySend(socketPath, data): one datagram to an sd_notify socket (path or "@abstract").
+// notifySend(socketPath, data[, fds]): one datagram to an sd_notify socket (path or
+// "@abstract"), with `fds` attached as SCM_RIGHTS (FDSTORE=1: systemd keeps copies of them).
 static napi_value NotifySend(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   sun_path_buf path;
   struct sockaddr_un sa;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -289,12 +290,49 @@ static napi_value NotifySend(napi_env env, napi_callback_info info) {
   void *data;
   size_t dlen;
   CHECK(napi_get_buffer_info(env, argv[1], &data, &dlen));
+  // SCM_MAX_FD is 253; systemd's FileDescriptorStoreMax= is per service anyway
+  int fds[253];
+  uint32_t nfds = 0;
+  if (argc >= 3) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[2], &t));
+    if (t != napi_undefined) {
+      bool is_array = false;
+      CHECK(napi_is_array(env, argv[2], &is_array));
+      if (!is_array) { napi_throw_type_error(env, NULL, "fds must be an array of numbers"); return NULL; }
+      CHECK(napi_get_array_length(env, argv[2], &nfds));
+      if (nfds > 253) { napi_throw_range_error(env, NULL, "at most 253 fds in one message"); return NULL; }
+      for (uint32_t i = 0; i < nfds; i++) {
+        napi_value v;
+        CHECK(napi_get_element(env, argv[2], i, &v));
+        CHECK(napi_get_value_int32(env, v, &fds[i]));
+      }
+    }
+  }
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socket", path);
-  ssize_t n = sendto(fd, data, dlen, MSG_NOSIGNAL, (struct sockaddr *)&sa, sl);
+  struct iovec iov = {.iov_base = data, .iov_len = dlen};
+  struct msghdr mh = {.msg_name = &sa, .msg_namelen = sl, .msg_iov = &iov, .msg_iovlen = 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * 253)];
+  } control;
+  if (nfds > 0) {
+    memset(&control, 0, sizeof control);
+    mh.msg_control = control.buf;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  ssize_t n;
+  do n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
   int e = errno;
   close(fd);
-  if (n < 0) return throw_errno(env, e, "sendto", path);
+  if (n < 0) return throw_errno(env, e, "sendmsg", path);
   return NULL;
 }
 

@@ -40,7 +40,8 @@ interface Native {
   listenSocket(family: 0 | 4 | 6, address: string, port: number, backlog: number, mode: number): number;
   sockInfo(fd: number): SockInfo;
   setCloexec(fd: number, on: boolean): void;
-  notifySend(socketPath: string, data: Buffer): void;
+  /** One datagram; `fds` go along as SCM_RIGHTS (sd_pid_notify_with_fds). */
+  notifySend(socketPath: string, data: Buffer, fds?: number[]): void;
   notifyBind(socketPath: string, onMessage: (m: NotifyMessage) => void): NotifyReceiverHandle;
   /** send(fd, data, MSG_DONTWAIT | MSG_NOSIGNAL): bytes sent; a full socket throws EAGAIN, with no fcntl on the fd. */
   sendNoWait(fd: number, data: Buffer): number;
