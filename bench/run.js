@@ -7,8 +7,9 @@
 // Knobs (environment): BENCH_QUICK=1 for a short pass that checks the harness (written to
 // build/bench-quick/ only); BENCH_ROUNDS, BENCH_SECONDS (throughput), BENCH_RELOADS,
 // BENCH_RELOAD_ROUNDS (reloads under load), BENCH_TIMING_ROUNDS, BENCH_SCALE_WORKERS,
-// BENCH_SCALE_LISTENERS, BENCH_SCALE_ROUNDS; BENCH_SERVER_CPU, BENCH_LOAD_CPU,
-// BENCH_CONNECTIONS.
+// BENCH_SCALE_LISTENERS, BENCH_SCALE_ROUNDS, BENCH_NODELAY_ROUNDS; BENCH_SERVER_CPU,
+// BENCH_LOAD_CPU, BENCH_CONNECTIONS. BENCH_ONLY=nodelay runs section 6 alone and writes it into
+// bench/results.md and results.json beside the rest (a quick pass: build/bench-quick/).
 const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -16,7 +17,7 @@ const { NotifyHub } = require('./lib/notify-hub');
 const { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU } = require('./lib/peers');
 const { startWrk, LOAD_CPU, CONNECTIONS } = require('./lib/wrk');
 const { sleep, rssKiB, cpuMs, alive, descendantsOf } = require('./lib/sys');
-const { machine, writeReport } = require('./lib/report');
+const { machine, writeNodelay, writeReport } = require('./lib/report');
 
 const quick = process.env.BENCH_QUICK === '1';
 const num = (name, full, short) => Number(process.env[name] || (quick ? short : full));
@@ -29,11 +30,12 @@ const cfg = {
   reloadRounds: num('BENCH_RELOAD_ROUNDS', 3, 1),
   pauseMs: 300,
   // how long the master waits after USR2 for a `systemctl kill` burst to end (read off the source)
-  usr2SettleMs: Number(/USR2_SETTLE_MS = (\d+)/.exec(fs.readFileSync(path.join(__dirname, '../src/master/arbiter.ts'), 'utf8'))[1]),
+  usr2SettleMs: Number(/USR2_SETTLE_MS = (\d+)/.exec(fs.readFileSync(path.join(__dirname, '../src/master/upgrade.ts'), 'utf8'))[1]),
   timingRounds: num('BENCH_TIMING_ROUNDS', 10, 3),
   scaleWorkers: list('BENCH_SCALE_WORKERS', '1,8,32,64', '1,8'),
   scaleListeners: list('BENCH_SCALE_LISTENERS', '1,16', '1,16'),
   scaleRounds: num('BENCH_SCALE_ROUNDS', 3, 1),
+  nodelayRounds: num('BENCH_NODELAY_ROUNDS', 5, 1),
   connections: CONNECTIONS,
   serverCpu: SERVER_CPU,
   loadCpu: LOAD_CPU,
@@ -210,15 +212,45 @@ async function scale() {
   return out;
 }
 
+// ---- 6: listeners[].noDelay, for a worker that never sets TCP_NODELAY itself ----
+const PY_HTTP = ['python3', path.join(__dirname, 'app/py-http.py')];
+
+async function nodelay() {
+  const samples = [];
+  for (let round = 1; round <= cfg.nodelayRounds; round++) {
+    // on, off in odd rounds and the reverse in even ones
+    const order = round % 2 ? [true, false] : [false, true];
+    for (const noDelay of order) {
+      const b = new Baton({ port: ports(), hub, command: PY_HTTP, options: { noDelay } });
+      await b.start();
+      try {
+        await measure(b.port, false, cfg.warmupSeconds);
+        const s = await measure(b.port, false, cfg.seconds);
+        samples.push({ round, noDelay, ...s });
+        log(`nodelay round ${round} noDelay ${noDelay}: ${Math.round(s.rps)} req/s, p99 ${s.p99ms.toFixed(1)} ms, ${s.failed} failed`);
+      } finally {
+        await b.stop();
+      }
+    }
+  }
+  return samples;
+}
+
 async function main() {
   if (require('node:os').cpus().length < 2) throw new Error('make bench needs 2 cores: one for the servers, one for wrk');
   const started = new Date();
   log(`work folder ${WORK}; servers on CPU ${SERVER_CPU}, wrk on CPU ${LOAD_CPU}; ${quick ? 'QUICK pass' : 'full run'}`);
   const results = { date: started.toISOString(), quick, cfg, machine: machine() };
+  if (process.env.BENCH_ONLY === 'nodelay') {
+    results.nodelay = await nodelay();
+    log(`done: wrote ${path.relative(process.cwd(), writeNodelay(results))}`);
+    return;
+  }
   results.throughput = await throughput();
   results.reloads = await reloads();
   results.timings = await timings();
   results.scale = await scale();
+  results.nodelay = await nodelay();
   results.durationS = (Date.now() - started.getTime()) / 1000;
   const left = descendantsOf(process.pid).filter((p) => alive(p));
   if (left.length) throw new Error(`processes left behind: ${left.join(' ')}`);

@@ -60,7 +60,8 @@ describe('socket activation (real systemd-socket-activate)', () => {
     const first = get(port);
     const s = await ready(m);
     expect((await first).status).toBe(200);
-    expect(s.listeners).toEqual([{ name: 'unknown', source: 'systemd', addresses: [`127.0.0.1:${port}`], fds: [3] }]);
+    // used as systemd made it: no noDelay of baton's
+    expect(s.listeners).toEqual([{ name: 'unknown', source: 'systemd', addresses: [`127.0.0.1:${port}`], fds: [3], options: [expect.objectContaining({ noDelay: false })] }]);
     expect((await get(port)).status).toBe(200);
   });
 

@@ -60,6 +60,20 @@ describe('config', () => {
     [{ workers: { command: ['sh'] }, listeners: [{ name: 'a' }, { name: 'a' }] }, "/listeners/1/name: 'a' is already the name of /listeners/0"],
     [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', unix: '/x', mode: 'rw' }] }, '/listeners/0/mode: must be an octal file mode such as "0660"'],
     [{ workers: { command: ['sh'] }, listeners: [{ name: 'a b' }] }, '/listeners/0/name: must be letters, digits or _ . @ - (pattern ^[A-Za-z0-9_.@-]{1,255}$)'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', unix: '/x', keepAlive: true }] }, '/listeners/0/keepAlive: only applies to a tcp listener'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '80', user: 'root' }] }, "/listeners/0/user: only applies to a unix listener (the socket file's owner)"],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', noDelay: false }] }, '/listeners/0/noDelay: only applies to a socket baton binds (give tcp or unix); a socket from systemd is used as its .socket unit made it'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '127.0.0.1:80', bindIPv6Only: 'both' }] }, '/listeners/0/bindIPv6Only: only applies to an IPv6 address ([::]:PORT, *:PORT or PORT), not 127.0.0.1:80'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '80', bindIPv6Only: 'yes' }] }, '/listeners/0/bindIPv6Only: must be one of "default", "both", "ipv6-only"'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '80', receiveBuffer: '2G' }] }, "/listeners/0/receiveBuffer: '2G' is 2147483648 bytes; it must be from 1 to 1073741823"],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '80', sendBuffer: '12X' }] }, '/listeners/0/sendBuffer: must be a size in bytes from 1 to 1073741823, or a number with K, M or G'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '80', ipTOS: 'fast' }] }, '/listeners/0/ipTOS: must be 0-255 or one of "low-delay", "throughput", "reliability", "low-cost"'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '80', bindToDevice: 'eth0/x' }] }, "/listeners/0/bindToDevice: must be a network interface name (1-15 characters, no '/', ':' or white space)"],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '80', tcpCongestion: 'b b r' }] }, '/listeners/0/tcpCongestion: must be a congestion control algorithm name'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '80', keepAliveProbes: 200 }] }, '/listeners/0/keepAliveProbes: must be <= 127'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', tcp: '80', mark: -1 }] }, '/listeners/0/mark: must be >= 0'],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', unix: '/x', user: 'no-such-user-here' }] }, "/listeners/0/user: no user 'no-such-user-here' in the user database (getent passwd)"],
+    [{ workers: { command: ['sh'] }, listeners: [{ name: 'a', unix: '/x', group: 'no-such-group-here' }] }, "/listeners/0/group: no group 'no-such-group-here' in the group database (getent group)"],
     [{ workers: { command: ['no-such-program-here'] } }, "/workers/command/0: 'no-such-program-here' was not found in PATH"],
     [{ workers: { command: ['./missing.sh'] } }, "/workers/command/0: './missing.sh' does not exist or is not an executable file"],
     [{ workers: { command: ['sh'], cwd: 'nowhere' } }, '/workers/cwd: '],
@@ -67,6 +81,25 @@ describe('config', () => {
   ])('%j → %s', (cfg, expected) => {
     const p = problems(cfg);
     expect(p.some((x) => x.startsWith(expected))).toBe(true);
+  });
+
+  test('listener options: sizes with K/M/G, ipTOS names, noDelay true by default for tcp only, user alone gives its group', () => {
+    const dir = tmpdir();
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, JSON.stringify({ workers: { command: ['sh'] }, listeners: [
+      { name: 't', tcp: '8080', receiveBuffer: '256K', sendBuffer: '1M', ipTOS: 'throughput', keepAlive: true },
+      { name: 'f', tcp: '8081', noDelay: false },
+      { name: 'u', unix: 'u.sock', receiveBuffer: 4096, user: process.getuid!() },
+      { name: 'g', unix: 'g.sock', group: process.getgid!() },
+    ] }));
+    const c = loadConfig(f);
+    expect(c.listeners!.map((l) => l.options)).toEqual([
+      { noDelay: true, keepAlive: true, receiveBuffer: 256 * 1024, sendBuffer: 1024 * 1024, ipTOS: 0x08 },
+      { noDelay: false },
+      { receiveBuffer: 4096 },
+      {},
+    ]);
+    expect(c.listeners!.map((l) => l.owner)).toEqual([undefined, undefined, { uid: process.getuid!(), gid: expect.any(Number) }, { uid: -1, gid: process.getgid!() }]);
   });
 
   test('every problem is reported at once', () => {

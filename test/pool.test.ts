@@ -26,6 +26,8 @@ function config(workers: Partial<WorkersConfig> = {}): Config {
       readyTimeoutMs: 1000,
       stopSignal: 'SIGQUIT',
       stopTimeoutMs: 3000,
+      watchdogMs: 0,
+      watchdogSignal: 'SIGABRT',
       ...workers,
     },
     upgrade: { mode: 'auto', timeoutMs: 1000 },
@@ -397,5 +399,185 @@ describe('generations side by side', () => {
     // a notification reaches the generation of the worker it came from
     pool.notified(sender(launch.workers[1].pid), new Map([['STATUS', 'gen 2']]));
     expect(g2.workers()[0].status).toBe('gen 2');
+  });
+});
+
+describe('the worker watchdog (workers.watchdogMs)', () => {
+  const PING = new Map([['WATCHDOG', '1']]);
+  const fields = (k: string, v: string) => new Map([[k, v]]);
+  /** A serving generation of one `ready: notify` worker watched every 1000 ms. */
+  const watched = (workers: Partial<WorkersConfig> = {}) => serving({ ready: 'notify', count: 1, watchdogMs: 1000, ...workers });
+  const errors = (lines: string[]) => lines.filter((l) => l.startsWith('error'));
+
+  test('off by default: no WATCHDOG_* for the worker (not even from baton\'s or workers.env), nothing fires', () => {
+    const { pool, launch, clock } = setUp({ WATCHDOG_USEC: '5', WATCHDOG_PID: '1' });
+    pool.start(1, config({ count: 1, env: { WATCHDOG_PID: '7', WATCHDOG_USEC: '9' } }), []);
+    const [w] = launch.workers;
+    expect(Object.keys(w.env).filter((k) => k.startsWith('WATCHDOG'))).toEqual([]);
+    expect(w.spec.argv.join(' ')).not.toContain('WATCHDOG_PID');
+    w.spawn();
+    clock.advance(MAX_DELAY_MS * 10);
+    expect(w.stops).toEqual([]);
+  });
+
+  test('on: WATCHDOG_USEC is the period in µs; the shim sets WATCHDOG_PID to the worker\'s pid, LISTEN_PID as before', () => {
+    const { pool, launch } = setUp({ WATCHDOG_PID: '1' });
+    pool.start(1, config({ count: 1, watchdogMs: 1500, env: { WATCHDOG_PID: '7' } }), [{ name: 'http', fds: [10], source: 'config' }]);
+    const { env, argv } = launch.workers[0].spec;
+    expect(env.WATCHDOG_USEC).toBe('1500000');
+    expect(env.WATCHDOG_PID).toBeUndefined();
+    expect(argv.slice(0, 3)).toEqual([
+      '/bin/sh',
+      '-c',
+      'trap "" USR2 HUP WINCH; LISTEN_PID=$$; export LISTEN_PID; WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$0" "$@"',
+    ]);
+  });
+
+  test('armed at READY=1, not before; each WATCHDOG=1 pushes it back a whole period', () => {
+    const { pool, launch, clock } = setUp();
+    const g = pool.start(1, config({ ready: 'notify', readyTimeoutMs: 5000, count: 1, watchdogMs: 1000 }), []);
+    const [w] = launch.workers;
+    // starting: readyTimeoutMs watches it, not the watchdog
+    clock.advance(4000);
+    expect(w.stops).toEqual([]);
+    pool.notified(sender(w.pid), READY);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(999);
+      pool.notified(sender(w.pid), PING);
+    }
+    expect(w.stops).toEqual([]);
+    clock.advance(999);
+    expect(w.stops).toEqual([]);
+    clock.advance(1);
+    expect(w.stops).toEqual([['SIGABRT', 3000]]);
+    expect(g.watchdogKills).toBe(1);
+  });
+
+  test('no WATCHDOG=1 within the period: logged, watchdogSignal with the stopTimeoutMs deadline, counted; its exit is a crash, restarted with the backoff', () => {
+    const { g, pool, launch, clock, lines, reported } = watched({ watchdogSignal: 'SIGQUIT', stopSignal: 'SIGTERM', stopTimeoutMs: 2500 });
+    const first = launch.workers[0];
+    clock.advance(1000);
+    expect(first.stops).toEqual([['SIGQUIT', 2500]]);
+    expect(errors(lines)).toEqual([
+      `error worker 0 (pid ${first.pid}) of generation 1 sent no WATCHDOG=1 within 1000 ms: hung; sending SIGQUIT to its process group, SIGKILL in 2500 ms`,
+    ]);
+    expect(g.workers().map((w) => w.state)).toEqual(['stopping']);
+    // a ping or a drain now changes nothing: the first deadline stands (no stopSignal after it)
+    pool.notified(sender(first.pid), PING);
+    clock.advance(5000);
+    expect(first.stops).toEqual([['SIGQUIT', 2500]]);
+    first.exit({ code: null, signal: 'SIGQUIT' });
+    expect(errors(lines).pop()).toBe(`error worker 0 (pid ${first.pid}) of generation 1 was killed by SIGQUIT (watchdog); restarting slot 0 in 0 ms, crash 1 in a row`);
+    clock.advance(0);
+    expect(launch.workers).toHaveLength(2);
+    // the second hang in a row: restarted after 100 ms
+    const second = launch.workers[1];
+    pool.notified(sender(second.pid), READY);
+    clock.advance(1000);
+    expect(second.stops).toEqual([['SIGQUIT', 2500]]);
+    second.exit({ code: null, signal: 'SIGKILL' });
+    clock.advance(99);
+    expect(launch.workers).toHaveLength(2);
+    clock.advance(1);
+    expect(launch.workers).toHaveLength(3);
+    expect(g.watchdogKills).toBe(2);
+    expect(pool.watchdogKills).toBe(2);
+    expect(g.state).toBe('serving');
+    expect(reported()).toEqual([]);
+  });
+
+  test('WATCHDOG=trigger: at once, also with the watchdog off (as systemd); not once the worker is stopping', () => {
+    const { g, pool, launch, lines } = serving({ count: 2 });
+    const [a, b] = launch.workers;
+    pool.notified(sender(a.pid), fields('WATCHDOG', 'trigger'));
+    expect(a.stops).toEqual([['SIGABRT', 3000]]);
+    expect(errors(lines)).toEqual([expect.stringContaining(`worker 0 (pid ${a.pid}) of generation 1 sent WATCHDOG=trigger: hung; sending SIGABRT`)]);
+    g.resize(-1);
+    pool.notified(sender(b.pid), fields('WATCHDOG', 'trigger'));
+    expect(b.stops).toEqual([['SIGQUIT', 3000]]);
+    expect(g.watchdogKills).toBe(1);
+  });
+
+  test('WATCHDOG_USEC= from the worker: a new period from now; 0 and UINT64_MAX turn it off; "infinity" is no number (ignored, as systemd does)', () => {
+    const { g, pool, launch, clock, lines } = watched();
+    const [w] = launch.workers;
+    const period = () => g.workers()[0].watchdog.periodMs;
+    clock.advance(900);
+    pool.notified(sender(w.pid), fields('WATCHDOG_USEC', '5000000'));
+    clock.advance(4999);
+    expect(w.stops).toEqual([]);
+    pool.notified(sender(w.pid), fields('WATCHDOG_USEC', 'infinity'));
+    expect(lines.filter((l) => l.startsWith('warn'))).toEqual([
+      `warn worker 0 (pid ${w.pid}) of generation 1 sent WATCHDOG_USEC=infinity: not a number of microseconds, ignored`,
+    ]);
+    expect(period()).toBe(5000);
+    pool.notified(sender(w.pid), fields('WATCHDOG_USEC', '0'));
+    expect(period()).toBe(0);
+    clock.advance(60_000);
+    expect(w.stops).toEqual([]);
+    // µs rounded up to whole ms; a shorter period than the one running takes effect at once
+    pool.notified(sender(w.pid), fields('WATCHDOG_USEC', '200001'));
+    expect(period()).toBe(201);
+    clock.advance(201);
+    expect(w.stops).toEqual([['SIGABRT', 3000]]);
+    expect(errors(lines)[0]).toContain('sent no WATCHDOG=1 within 201 ms: hung');
+    const again = serving({ ready: 'notify', count: 1, watchdogMs: 1000 });
+    again.pool.notified(sender(again.launch.workers[0].pid), fields('WATCHDOG_USEC', '18446744073709551615'));
+    again.clock.advance(60_000);
+    expect(again.launch.workers[0].stops).toEqual([]);
+  });
+
+  test('WATCHDOG_USEC= turns a watchdog on where workers.watchdogMs is off; sent before READY=1 it counts from READY=1', () => {
+    const { pool, launch, clock } = setUp();
+    pool.start(1, config({ ready: 'notify', count: 1 }), []);
+    const [w] = launch.workers;
+    pool.notified(sender(w.pid), fields('WATCHDOG_USEC', '2000000'));
+    clock.advance(500);
+    expect(w.stops).toEqual([]);
+    pool.notified(sender(w.pid), READY);
+    clock.advance(1999);
+    expect(w.stops).toEqual([]);
+    clock.advance(1);
+    expect(w.stops).toEqual([['SIGABRT', 3000]]);
+  });
+
+  test('a period longer than a timer can wait (2³¹ ms) fires at its end, not before', () => {
+    const days30 = 30 * 24 * 3600 * 1000;
+    const { launch, clock } = watched({ watchdogMs: days30 });
+    clock.advance(2 ** 31);
+    expect(launch.workers[0].stops).toEqual([]);
+    clock.advance(days30 - 2 ** 31 - 1);
+    expect(launch.workers[0].stops).toEqual([]);
+    clock.advance(1);
+    expect(launch.workers[0].stops).toEqual([['SIGABRT', 3000]]);
+  });
+
+  test('a draining generation is not watched: stopSignal and stopTimeoutMs alone', () => {
+    const { g, launch, clock } = watched();
+    g.drain();
+    clock.advance(10_000);
+    expect(launch.workers[0].stops).toEqual([['SIGQUIT', 3000]]);
+    expect(g.watchdogKills).toBe(0);
+  });
+
+  test('a hang in a starting generation fails it with the watchdog\'s reason; the hung worker keeps watchdogSignal', () => {
+    const { pool, launch, clock, reported } = setUp();
+    pool.start(1, config({ ready: 'notify', readyTimeoutMs: 5000, count: 2, watchdogMs: 1000 }), []);
+    const [a, b] = launch.workers;
+    pool.notified(sender(a.pid), READY);
+    clock.advance(1000);
+    expect(reported()).toEqual([
+      { kind: 'generation-failed', id: 1, reason: `worker 0 (pid ${a.pid}) of generation 1 sent no WATCHDOG=1 within 1000 ms: hung` },
+    ]);
+    expect(stopsOf([a, b])).toEqual([[['SIGABRT', 3000]], [['SIGQUIT', 3000]]]);
+  });
+
+  test('watchdog kills of generations gone still count in the total', () => {
+    const { g, pool, launch } = watched();
+    pool.notified(sender(launch.workers[0].pid), fields('WATCHDOG', 'trigger'));
+    g.drain();
+    launch.workers[0].exit({ code: null, signal: 'SIGABRT' });
+    expect(pool.all()).toEqual([]);
+    expect(pool.watchdogKills).toBe(1);
   });
 });

@@ -32,9 +32,18 @@ function machine() {
     os: (/PRETTY_NAME="([^"]*)"/.exec(osRelease) || [])[1] || 'unknown',
     node: process.version,
     wrk: sh('wrk', ['-v']).split('\n')[0].split(' [')[0],
-    pm2: require(path.join(BENCH, 'node_modules/pm2/package.json')).version,
+    pm2: pm2Version(),
     baton: `${require(path.join(ROOT, 'package.json')).version} (git ${rev}${dirty})`,
   };
+}
+
+/** PM2's version, when `make bench` installed it (a BENCH_ONLY=nodelay run needs no PM2). */
+function pm2Version() {
+  try {
+    return require(path.join(BENCH, 'node_modules/pm2/package.json')).version;
+  } catch {
+    return 'not installed';
+  }
 }
 
 const by = (xs, pred) => xs.filter(pred);
@@ -207,6 +216,31 @@ function scaleChart(r) {
   return lineChart({ title: 'baton start and reload time (ms, median) by number of workers', xLabel: 'workers', series });
 }
 
+const NODELAY_TITLE = '## 6. listeners[].noDelay, for a worker that never sets TCP_NODELAY';
+
+function nodelaySection(r) {
+  const s = r.nodelay;
+  const c = r.cfg;
+  const cell = (on, key, d) => fmt(summary(by(s, (x) => x.noDelay === on).map((x) => x[key])), d);
+  const ratios = [];
+  for (let round = 1; round <= c.nodelayRounds; round++) {
+    const on = s.find((x) => x.round === round && x.noDelay);
+    const off = s.find((x) => x.round === round && !x.noDelay);
+    if (on && off) ratios.push(on.rps / off.rps);
+  }
+  return [
+    NODELAY_TITLE,
+    '',
+    `baton (2 workers) running \`bench/app/py-http.py\`: Python's http.server over \`socket.socket(fileno=3)\`, HTTP/1.1 keep-alive, headers and body in two \`send()\` calls, no TCP_NODELAY of its own; wrk \`-t1 -c${c.connections}\` keep-alive, pinned as above. ${c.nodelayRounds} rounds of ${c.seconds} s per setting after a ${c.warmupSeconds} s warm-up (on, off in odd rounds, the reverse in even ones); run ${r.date.slice(0, 10)}${r.quick ? ' (QUICK pass)' : ''}. Linux copies TCP_NODELAY from the listener to every connection accepted on it.`,
+    '',
+    ...head('listener', 'req/s', 'p99 ms', 'failed requests'),
+    `| \`noDelay: true\` (the default) | ${cell(true, 'rps', 0)} | ${cell(true, 'p99ms', 1)} | ${cell(true, 'failed', 0)} |`,
+    `| \`noDelay: false\` (systemd's default) | ${cell(false, 'rps', 0)} | ${cell(false, 'p99ms', 1)} | ${cell(false, 'failed', 0)} |`,
+    '',
+    `On / off, each from one round: ${fmt(summary(ratios), 1, '×')}.`,
+  ];
+}
+
 function setup(r) {
   const m = r.machine;
   const c = r.cfg;
@@ -263,6 +297,7 @@ function render(r) {
     '',
     '![scale](charts/scale.svg)',
     '',
+    ...(r.nodelay ? [...nodelaySection(r), ''] : []),
   ].join('\n');
 }
 
@@ -296,4 +331,24 @@ function writeReport(r) {
   return path.join(out, 'results.md');
 }
 
-module.exports = { machine, writeReport, render };
+/**
+ * BENCH_ONLY=nodelay: section 6 alone, written into results.md (replacing the section, or
+ * after the others) and its samples into results.json, beside the full run's.
+ */
+function writeNodelay(r) {
+  const out = r.quick ? path.join(ROOT, 'build/bench-quick') : BENCH;
+  fs.mkdirSync(out, { recursive: true });
+  const jsonFile = path.join(out, 'results.json');
+  const all = fs.existsSync(jsonFile) ? JSON.parse(fs.readFileSync(jsonFile, 'utf8')) : {};
+  all.nodelay = r.nodelay;
+  all.nodelayRun = { date: r.date, cfg: r.cfg, machine: r.machine };
+  fs.writeFileSync(jsonFile, JSON.stringify(all, null, 1) + '\n');
+  const mdFile = path.join(out, 'results.md');
+  const md = fs.existsSync(mdFile) ? fs.readFileSync(mdFile, 'utf8') : '';
+  const at = md.indexOf(NODELAY_TITLE);
+  const before = (at < 0 ? md : md.slice(0, at)).replace(/\n*$/, '\n\n');
+  fs.writeFileSync(mdFile, `${before}${nodelaySection(r).join('\n')}\n`);
+  return mdFile;
+}
+
+module.exports = { machine, writeNodelay, writeReport, render };

@@ -1,5 +1,5 @@
 import { askMaster, findMaster, NoMasterError, waitForExit, type Target } from '../control/client';
-import type { ReplyTo, StatusReply } from '../contract/control';
+import type { ReplyTo, SocketOptionsStatus, StatusReply } from '../contract/control';
 import { locateMaster } from '../config/load';
 import { jsonForTerminal, terminalSafe, terminalSafeDeep } from './terminal-text';
 import { VERSION } from '../version';
@@ -126,6 +126,17 @@ function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
+/** A socket's options in one line: those switched on, the sizes, what differs from 0. */
+function optionsText(o: SocketOptionsStatus): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(o)) {
+    const keepAliveDetail = /^keepAlive.+/.test(k) && !o.keepAlive;
+    if (v === false || v === '' || keepAliveDetail || (v === 0 && /^(deferAcceptSec|mark|ipTOS|priority)$/.test(k))) continue;
+    parts.push(v === true ? k : `${k}=${v}`);
+  }
+  return parts.join(' ') || '(no options)';
+}
+
 function printStatus(reply: StatusReply): void {
   // a worker's STATUS= (and any other text) printed as is could drive the terminal
   const r = terminalSafeDeep(reply);
@@ -135,18 +146,29 @@ function printStatus(reply: StatusReply): void {
   out(`  status     ${r.statusLine}`);
   for (const l of r.listeners) {
     out(`  listener   ${l.name}: ${l.addresses.join(', ')} (from ${l.source})`);
+    for (const o of l.options ?? []) out(`             ${optionsText(o)}`);
   }
   const lr = r.lastReload;
   if (lr) out(`  last reload ${lr.at}: ${lr.ok ? `generation ${lr.generation} in ${lr.ms} ms` : `failed: ${lr.error}`}`);
   const lg = r.log;
   if (lg?.dropped) out(`  log        ${lg.target}: ${lg.failing ? `failing since ${lg.failing.since}: ${lg.failing.error}, ${lg.failing.dropped} line(s) dropped` : 'writing'}; ${lg.dropped} line(s) dropped in all`);
+  if (r.watchdogKills) out(`  watchdog   ${r.watchdogKills} hung worker(s) killed since the master started`);
   for (const g of r.generations) {
-    out(`  generation ${g.id} (${g.state}, ${g.count} wanted)`);
-    out(`    ${'slot'.padEnd(5)}${'pid'.padEnd(9)}${'state'.padEnd(10)}${'restarts'.padEnd(10)}${'uptime'.padEnd(9)}status`);
+    const kills = g.watchdogKills ? `, ${g.watchdogKills} killed by the watchdog` : '';
+    out(`  generation ${g.id} (${g.state}, ${g.count} wanted${kills})`);
+    // a watchdog column only where a worker has one
+    const watched = g.workers.some((w) => w.watchdogMs);
+    const wd = (text: string) => (watched ? text.padEnd(10) : '');
+    out(`    ${'slot'.padEnd(5)}${'pid'.padEnd(9)}${'state'.padEnd(10)}${'restarts'.padEnd(10)}${'uptime'.padEnd(9)}${wd('watchdog')}status`);
     for (const w of g.workers) {
       out(
-        `    ${String(w.slot).padEnd(5)}${String(w.pid).padEnd(9)}${w.state.padEnd(10)}${String(w.restarts).padEnd(10)}${duration(w.uptimeMs).padEnd(9)}${w.status ?? ''}`,
+        `    ${String(w.slot).padEnd(5)}${String(w.pid).padEnd(9)}${w.state.padEnd(10)}${String(w.restarts).padEnd(10)}${duration(w.uptimeMs).padEnd(9)}${wd(w.watchdogMs ? period(w.watchdogMs) : '-')}${w.status ?? ''}`,
       );
     }
   }
+}
+
+/** A watchdog period: whole seconds as `30s`, else `1500ms`. */
+function period(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }

@@ -52,6 +52,8 @@ export function execProblems(cfg: Config, baseEnv: NodeJS.ProcessEnv, limit = ar
     LISTEN_FDS: DIGITS,
     LISTEN_FDNAMES: names,
     LISTEN_PID: DIGITS,
+    WATCHDOG_USEC: String(86400000 * 1000),
+    WATCHDOG_PID: DIGITS,
   });
   const argv = workerArgv(wc, true);
   const envStrings = Object.entries(env).map(([k, v]) => `${k}=${v}`);

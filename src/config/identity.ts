@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import type { WorkerIdentity } from './types';
+import type { SocketOwner, WorkerIdentity } from './types';
 import { findExecutable } from './executable';
 
 /**
@@ -46,4 +46,34 @@ export function resolveIdentity(user: string | number | undefined, group: string
     else id.setpriv = setpriv;
   }
   return out.length ? out : id;
+}
+
+/**
+ * listeners[].user and group of a unix socket (SocketUser=/SocketGroup=): names or ids
+ * through NSS; the user alone gives its primary group too, as systemd does. A non-root
+ * master may give the file only to itself and to a group it is in (chown(2)).
+ */
+export function resolveSocketOwner(user: string | number | undefined, group: string | number | undefined, at: string): SocketOwner | string[] | undefined {
+  if (user === undefined && group === undefined) return undefined;
+  const out: string[] = [];
+  const owner: SocketOwner = { uid: -1, gid: -1 };
+  if (user !== undefined) {
+    const pw = getent('passwd', String(user));
+    if (typeof pw === 'string') out.push(`${at}/user: ${pw}`);
+    else if (!pw || pw.length < 7) out.push(`${at}/user: no user '${user}' in the user database (getent passwd)`);
+    else [owner.uid, owner.gid] = [Number(pw[2]), Number(pw[3])];
+  }
+  if (group !== undefined) {
+    const gr = getent('group', String(group));
+    if (typeof gr === 'string') out.push(`${at}/group: ${gr}`);
+    else if (!gr || gr.length < 3) out.push(`${at}/group: no group '${group}' in the group database (getent group)`);
+    else owner.gid = Number(gr[2]);
+  }
+  const euid = process.geteuid?.() ?? 0;
+  if (out.length === 0 && euid !== 0) {
+    if (owner.uid !== -1 && owner.uid !== euid) out.push(`${at}/user: baton runs as uid ${euid}, not root: it cannot give the socket file to uid ${owner.uid}`);
+    const groups = [process.getegid?.(), ...(process.getgroups?.() ?? [])];
+    if (owner.gid !== -1 && !groups.includes(owner.gid)) out.push(`${at}/group: baton runs as uid ${euid}, not root, and is not in group ${owner.gid}: it cannot give the socket file to it`);
+  }
+  return out.length ? out : owner;
 }

@@ -7,7 +7,8 @@ import { controlSocketPath } from '../contract/control';
 import { parseTcp } from '../sockets/address';
 import { execProblems } from './exec-limits';
 import { findExecutable } from './executable';
-import { resolveIdentity } from './identity';
+import { resolveIdentity, resolveSocketOwner } from './identity';
+import { listenerOptionProblems, resolveSocketOptions, type RawListener } from './listener-options';
 import { ConfigError, type Config, type ListenerConfig } from './types';
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -43,6 +44,11 @@ export function parseConfig(text: string, abs: string): Config {
   const id = resolveIdentity(valid.workers.user, valid.workers.group);
   if (Array.isArray(id)) problems.push(...id);
   else cfg.workers.user = id;
+  valid.listeners?.forEach((l, i) => {
+    const owner = resolveSocketOwner(l.user, l.group, `/listeners/${i}`);
+    if (Array.isArray(owner)) problems.push(...owner);
+    else cfg.listeners![i].owner = owner;
+  });
   problems.push(...semanticProblems(cfg));
   if (problems.length) throw new ConfigError(abs, problems);
   return cfg;
@@ -52,7 +58,7 @@ interface RawConfig {
   name?: string;
   pidfile?: string;
   runtimeDir?: string;
-  listeners?: Array<{ name: string; tcp?: string; unix?: string; mode?: string; backlog?: number }>;
+  listeners?: RawListener[];
   workers: {
     command: string[];
     count?: number;
@@ -62,11 +68,14 @@ interface RawConfig {
     readyTimeoutMs?: number;
     stopSignal?: NodeJS.Signals;
     stopTimeoutMs?: number;
+    watchdogMs?: number;
+    watchdogSignal?: NodeJS.Signals;
     user?: string | number;
     group?: string | number;
   };
   upgrade?: { mode?: 'auto' | 'manual'; timeoutMs?: number };
   log?: { level?: Config['log']['level']; format?: Config['log']['format']; file?: string };
+  fdStore?: boolean;
 }
 
 /**
@@ -144,6 +153,7 @@ function resolve(raw: RawConfig, abs: string): Config {
         : l.unix !== undefined ? { kind: 'unix', path: rel(l.unix), text: rel(l.unix) } : undefined,
       mode: parseInt(l.mode ?? '0660', 8),
       backlog: l.backlog,
+      options: resolveSocketOptions(l),
     }),
   );
   const w = raw.workers;
@@ -162,9 +172,12 @@ function resolve(raw: RawConfig, abs: string): Config {
       readyTimeoutMs: w.readyTimeoutMs ?? 30000,
       stopSignal: w.stopSignal ?? 'SIGTERM',
       stopTimeoutMs: w.stopTimeoutMs ?? 30000,
+      watchdogMs: w.watchdogMs ?? 0,
+      watchdogSignal: w.watchdogSignal ?? 'SIGABRT',
     },
     upgrade: { mode: raw.upgrade?.mode ?? 'auto', timeoutMs: raw.upgrade?.timeoutMs ?? 60000 },
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text', file: raw.log?.file && rel(raw.log.file) },
+    fdStore: raw.fdStore,
   };
 }
 
@@ -178,6 +191,7 @@ function listenerProblems(raw: RawConfig): string[] {
     seen.set(l.name, i);
     if (l.tcp !== undefined && l.unix !== undefined) out.push(`/listeners/${i}: give either tcp or unix, not both`);
     if (l.mode !== undefined && l.unix === undefined) out.push(`/listeners/${i}/mode: only applies to a unix listener`);
+    out.push(...listenerOptionProblems(l, `/listeners/${i}`));
     if (l.tcp !== undefined) {
       const parsed = parseTcp(l.tcp);
       if (typeof parsed === 'string') out.push(`/listeners/${i}/tcp: ${parsed}`);
@@ -223,7 +237,9 @@ function semanticProblems(cfg: Config): string[] {
 
 function describeAjvError(e: ErrorObject): string {
   const at = e.instancePath || '';
-  if (/^\/workers\/(user|group)$/.test(at)) return `${at}: must be a name or a numeric id`;
+  if (/^\/(workers|listeners\/\d+)\/(user|group)$/.test(at)) return `${at}: must be a name or a numeric id`;
+  if (/^\/listeners\/\d+\/(receiveBuffer|sendBuffer)$/.test(at)) return `${at}: must be a size in bytes from 1 to 1073741823, or a number with K, M or G (1024-based) such as "256K"`;
+  if (/^\/listeners\/\d+\/ipTOS$/.test(at)) return `${at}: must be 0-255 or one of "low-delay", "throughput", "reliability", "low-cost"`;
   switch (e.keyword) {
     case 'additionalProperties':
       return `${at}/${(e.params as { additionalProperty: string }).additionalProperty}: unknown key`;
@@ -233,12 +249,17 @@ function describeAjvError(e: ErrorObject): string {
       if (at === '/workers/stopSignal') {
         return `${at}: must be one of SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGKILL (workers ignore SIGHUP, SIGUSR2 and SIGWINCH, the master's signals: every stop would end in SIGKILL at stopTimeoutMs)`;
       }
+      if (at === '/workers/watchdogSignal') {
+        return `${at}: must be one of SIGABRT, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGKILL (a signal that ends a hung process by default; workers ignore SIGHUP, SIGUSR2 and SIGWINCH)`;
+      }
       return `${at || '/'}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'propertyNames':
       return `${at}: '${(e.params as { propertyName: string }).propertyName}' is not a variable name (no '=', no NUL byte, not empty)`;
     case 'pattern':
       if ((e.params as { pattern: string }).pattern.includes('\\u0000')) return `${at}: must not contain a NUL byte (execve() and bind() end a string there)`;
       if (at.endsWith('/mode')) return `${at}: must be an octal file mode such as "0660"`;
+      if (at.endsWith('/bindToDevice')) return `${at}: must be a network interface name (1-15 characters, no '/', ':' or white space)`;
+      if (at.endsWith('/tcpCongestion')) return `${at}: must be a congestion control algorithm name such as "bbr" (letters, digits, _ and -, at most 15)`;
       return `${at}: must be letters, digits or _ . @ - (pattern ${(e.params as { pattern: string }).pattern})`;
     default:
       return `${at || '/'}: ${e.message}`;

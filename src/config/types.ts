@@ -11,6 +11,38 @@ export interface ListenerConfig {
   /** Permissions of a unix socket file baton creates. */
   mode: number;
   backlog?: number;
+  /** systemd.socket(5) options of a socket baton binds; noDelay is true for tcp unless set. */
+  options: SocketOptions;
+  /** listeners[].user/group of a unix socket, resolved through NSS. */
+  owner?: SocketOwner;
+}
+
+/** The systemd.socket(5) options of stream sockets, as listeners[] spells them; undefined: the kernel's default. */
+export interface SocketOptions {
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveTimeSec?: number;
+  keepAliveIntervalSec?: number;
+  keepAliveProbes?: number;
+  deferAcceptSec?: number;
+  freeBind?: boolean;
+  transparent?: boolean;
+  bindIPv6Only?: 'default' | 'both' | 'ipv6-only';
+  bindToDevice?: string;
+  /** Bytes (K, M, G suffixes resolved). */
+  receiveBuffer?: number;
+  sendBuffer?: number;
+  mark?: number;
+  /** 0-255 (low-delay, throughput, reliability, low-cost resolved). */
+  ipTOS?: number;
+  tcpCongestion?: string;
+  priority?: number;
+}
+
+/** SocketUser=/SocketGroup= of a unix socket file; -1: unchanged (the group alone). */
+export interface SocketOwner {
+  uid: number;
+  gid: number;
 }
 
 export type ReadyMode = 'notify' | 'spawn';
@@ -24,6 +56,10 @@ export interface WorkersConfig {
   readyTimeoutMs: number;
   stopSignal: NodeJS.Signals;
   stopTimeoutMs: number;
+  /** Each worker's watchdog period (systemd's WatchdogSec=); 0: off. */
+  watchdogMs: number;
+  /** Sent to a worker's process group when its watchdog fires (WatchdogSignal=). */
+  watchdogSignal: NodeJS.Signals;
   /** Who the workers run as (workers.user/group); undefined: as the master. */
   user?: WorkerIdentity;
 }
@@ -50,6 +86,8 @@ export interface Config {
   workers: WorkersConfig;
   upgrade: { mode: 'auto' | 'manual'; timeoutMs: number };
   log: LogConfig;
+  /** Keep the sockets baton binds in systemd's FD store; undefined: when systemd says it has one ($FDSTORE). */
+  fdStore?: boolean;
 }
 
 export interface LogConfig {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { SocketOptions } from '../config/types';
 import type { LogSinkStatus } from '../log/drops';
 import type { NotifyDropped } from '../systemd/receiver';
 import type { ListenerSource } from './upgrade-env';
@@ -34,6 +35,8 @@ export interface WorkerStatus {
   uptimeMs: number;
   /** The worker's last STATUS= */
   status?: string;
+  /** Its watchdog period (workers.watchdogMs, or the worker's own WATCHDOG_USEC=); absent when off. */
+  watchdogMs?: number;
 }
 
 export interface GenerationStatus {
@@ -41,6 +44,8 @@ export interface GenerationStatus {
   state: 'starting' | 'serving' | 'draining' | 'failed';
   /** Workers wanted. */
   count: number;
+  /** Workers of this generation its watchdog signalled as hung (a 0.1.0 master has none). */
+  watchdogKills?: number;
   workers: WorkerStatus[];
 }
 
@@ -50,7 +55,15 @@ export interface ListenerStatus {
   /** One per fd: "127.0.0.1:8080", "[::1]:8080", "/run/x.sock", or "(closed)". */
   addresses: string[];
   fds: number[];
+  /** One per fd: the socket's options as the kernel reports them (a 0.1.0 master has none). */
+  options?: SocketOptionsStatus[];
 }
+
+/**
+ * listeners[]' option names; buffer sizes as SO_RCVBUF/SO_SNDBUF report them (twice the size
+ * set, socket(7)); a unix socket: its buffers, and its file's `mode` (octal), `uid`, `gid`.
+ */
+export type SocketOptionsStatus = SocketOptions & { mode?: string; uid?: number; gid?: number };
 
 export interface LastReload {
   at: string;
@@ -85,6 +98,8 @@ export interface StatusReply {
   /** The serving generation; null before the first is ready and after WINCH. */
   generation: number | null;
   generations: GenerationStatus[];
+  /** Workers signalled as hung by their watchdog since this master started, in every generation (a 0.1.0 master has none). */
+  watchdogKills?: number;
   listeners: ListenerStatus[];
   lastReload: LastReload | null;
   /** Notifications dropped unread: not from a worker, or longer than 4096 bytes. */

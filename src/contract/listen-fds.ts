@@ -26,10 +26,12 @@ export function listenFdsEnv(fds: readonly number[], names: readonly string[]): 
  * A `/bin/sh -c` script that sets LISTEN_PID to its own pid and execs its arguments:
  * LISTEN_PID must be the pid of the process given the sockets, known only after fork, and
  * `exec` keeps the pid. Run as `['/bin/sh', '-c', script, program, ...args]`. Without sockets
- * it sets no LISTEN_PID (see listenFdsEnv). `first` is sh run before (a worker's trap).
+ * it sets no LISTEN_PID (see listenFdsEnv). `first` is sh run before (a worker's trap);
+ * `alsoPid` names other variables set to the pid the same way (a worker's WATCHDOG_PID).
  */
-export function execSettingListenPid(withSockets: boolean, first = ''): string {
-  return `${first}${withSockets ? 'LISTEN_PID=$$; export LISTEN_PID; ' : ''}exec "$0" "$@"`;
+export function execSettingListenPid(withSockets: boolean, first = '', alsoPid: readonly string[] = []): string {
+  const vars = [...(withSockets ? ['LISTEN_PID'] : []), ...alsoPid];
+  return `${first}${vars.map((v) => `${v}=$$; export ${v}; `).join('')}exec "$0" "$@"`;
 }
 
 /** The kernel's largest backlog: what systemd asks for by default (listen() clamps to it). */

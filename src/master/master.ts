@@ -14,7 +14,7 @@ import type { Logger } from '../log/logger';
 import type { Generation } from '../pool/generation';
 import { Pool } from '../pool/pool';
 import { launchWorker, type Launch } from '../pool/worker-process';
-import { closeListener, describeAll, inheritedListeners, planListeners, type Listener } from '../sockets/listeners';
+import { applyRetunes, closeListener, describeAll, inheritedListeners, planListeners, type Listener } from '../sockets/listeners';
 import { queuedClock, realClock, type Clock } from '../system/clock';
 import { removePidfile, writePidfile } from '../system/pidfile';
 import { SystemdNotifier } from '../systemd/notifier';
@@ -22,6 +22,7 @@ import { NotifyReceiver } from '../systemd/receiver';
 import { SuccessorLink } from '../upgrade/successor-link';
 import { VERSION } from '../version';
 import type { EventOf, MasterEvent, Reply } from './events';
+import { distinctSockets, FdStore, fdStoreOn, forgetGoneFiles, inheritedSource } from './fd-store';
 import { Reload } from './reload';
 import { preparePidfileFolder, prepareRuntimeDir } from './runtime-dir';
 import { statusLine, statusReply } from './status';
@@ -63,6 +64,7 @@ export class Master {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly systemd: SystemdNotifier;
+  private readonly fdStore: FdStore;
   private readonly pool: Pool;
   private receiver?: NotifyReceiver;
   private control?: ControlServer;
@@ -95,6 +97,7 @@ export class Master {
     this.clock = queuedClock(opts.clock ?? realClock, (fn) => this.run(fn));
     this.startedAt = this.clock.now();
     this.systemd = new SystemdNotifier(process.env, (m) => this.log.warn(m));
+    this.fdStore = new FdStore((fields, fds) => this.systemd.send(fields, fds), (m) => this.log.info(m));
     this.baseEnv = { ...process.env };
     if (opts.upgrade) {
       this.nextGeneration = opts.upgrade.nextGeneration;
@@ -175,7 +178,12 @@ export class Master {
       process.on(sig, handler);
       this.signalHandlers.push([sig, handler]);
     }
-    const held = inheritedListeners(this.opts.inherited, (i) => up?.sources[i] ?? 'systemd');
+    const storeOn = this.storeOn();
+    const inherited = this.opts.inherited;
+    const sources = new Map(inherited.map((f, i) => [f, up ? (up.sources[i] ?? 'systemd') : inheritedSource(f.name, cfg.listeners, storeOn)]));
+    const distinct = distinctSockets(inherited, (m) => this.log.warn(m));
+    const held = inheritedListeners(distinct, (i) => sources.get(distinct[i])!);
+    forgetGoneFiles(held);
     const plan = await planListeners(held, cfg.listeners);
     for (const l of plan.removed) {
       if (up && l.source === 'predecessor') {
@@ -185,11 +193,21 @@ export class Master {
         this.dropOnConfirm.push(l);
         continue;
       }
-      this.log.warn(`inherited socket '${l.name}' is not among the configured listeners: closing it`);
+      // a stored socket of an address the config no longer has (or whose file is gone): replaced
+      const why = cfg.listeners?.some((w) => w.name === l.name) ? 'is not at the configured address' : 'is not among the configured listeners';
+      this.log.warn(`inherited socket '${l.name}' ${why}: closing it`);
       closeListener(l);
     }
+    applyRetunes(plan, this.log);
     this.listeners = plan.active;
+    if (storeOn) this.fdStore.mayHold([...held.filter((l) => l.source !== 'systemd'), ...plan.removed]);
+    // a successor is muted until confirmed: it stores then
+    if (!up) this.fdStore.sync(this.listeners, storeOn);
     if (!up) writePidfile(cfg.pidfile);
+  }
+
+  private storeOn(): boolean {
+    return fdStoreOn(this.cfg, this.systemd.fdStoreMax);
   }
 
   private request(req: ControlRequest, reply: Reply): MasterEvent {
@@ -257,6 +275,9 @@ export class Master {
       closeListener(l);
     }
     this.dropOnConfirm = [];
+    // dropped listeners leave the store, and every one of ours goes in (the predecessor's store
+    // may have been off, or it may be an older baton)
+    this.fdStore.sync(this.listeners, this.storeOn(), true);
     // the unix socket files the predecessor handed over are ours to remove from now on; not
     // before: a successor that fails would take them from the predecessor, which serves on
     for (const l of this.listeners) if (l.source === 'predecessor' && l.spec?.kind === 'unix') l.ownedPath = l.spec.path;
@@ -297,6 +318,7 @@ export class Master {
     this.current = generation;
     this.listeners = listeners;
     this.cfg = cfg;
+    this.fdStore.sync(listeners, this.storeOn());
     old?.drain();
     const ms = this.clock.now() - r.startedAt;
     this.lastReload = { at: new Date().toISOString(), ok: true, generation: generation.id, ms };
@@ -526,7 +548,8 @@ export class Master {
     for (const [sig, handler] of this.signalHandlers.splice(0)) process.off(sig, handler);
     this.systemd.stopExtending();
     this.systemd.stopWatchdog();
-    this.listeners.forEach(closeListener);
+    // a socket systemd keeps for a restart keeps its file too (a later bind replaces it once stale)
+    for (const l of this.listeners) closeListener(this.fdStore.holds(l) ? { ...l, ownedPath: undefined } : l);
     // never confirmed: the predecessor keeps serving these, files included
     for (const l of this.dropOnConfirm) closeListener({ ...l, ownedPath: undefined });
     const handedOver = Boolean(this.stopping?.handedOver);
@@ -565,6 +588,7 @@ export class Master {
         startedAt: this.startedAt,
         current: this.current,
         generations: this.pool.all(),
+        watchdogKills: this.pool.watchdogKills,
         listeners: this.listeners,
         lastReload: this.lastReload,
         lastUpgrade: this.lastUpgrade,

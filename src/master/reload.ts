@@ -2,7 +2,7 @@ import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { prepareLoggerChange, type Logger, type LoggerChange } from '../log/logger';
 import type { Generation } from '../pool/generation';
-import { closeListener, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
+import { applyRetunes, closeListener, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
 import type { MasterEvent, Reply } from './events';
 
 export interface ReloadContext {
@@ -59,6 +59,7 @@ export class Reload {
       this.ctx.log.info(`listener '${l.name}' is no longer configured: closing it`);
       closeListener(l);
     }
+    applyRetunes(this.plan!, this.ctx.log);
     this.logChange?.apply();
     return { cfg: this.cfg!, listeners: this.plan!.active, generation: this.generation! };
   }

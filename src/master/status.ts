@@ -21,6 +21,8 @@ export interface StatusView {
   startedAt: number;
   current: Generation | null;
   generations: readonly Generation[];
+  /** Since this master started (Pool.watchdogKills). */
+  watchdogKills: number;
   listeners: Listener[];
   lastReload: LastReload | null;
   lastUpgrade: LastUpgrade | null;
@@ -44,8 +46,18 @@ export function statusReply(v: StatusView, now = Date.now()): StatusReply {
       id: g.id,
       state: g.state,
       count: g.count,
-      workers: g.workers().map((w) => ({ slot: w.slot, pid: w.pid, state: w.state, restarts: w.restarts, uptimeMs: now - w.startedAt, status: w.status })),
+      watchdogKills: g.watchdogKills,
+      workers: g.workers().map((w) => ({
+        slot: w.slot,
+        pid: w.pid,
+        state: w.state,
+        restarts: w.restarts,
+        uptimeMs: now - w.startedAt,
+        status: w.status,
+        watchdogMs: w.watchdog.periodMs || undefined,
+      })),
     })),
+    watchdogKills: v.watchdogKills,
     listeners: v.listeners.map(describeListener),
     lastReload: v.lastReload,
     notifyDropped: v.notifyDropped,

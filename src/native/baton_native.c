@@ -1,7 +1,9 @@
 // baton's native helpers: the few socket calls Node does not expose.
 //
 // - listenSocket: socket()+bind()+listen() with no accept loop, so the master holds a
-//   listening socket without ever accepting on it (a net.Server in the master would).
+//   listening socket without ever accepting on it (a net.Server in the master would); a
+//   callback sets socket options between socket() and bind(), as systemd does.
+// - setSockOpt / getSockOpt / streamSocket: the systemd.socket(5) options, by name.
 // - sockInfo / setCloexec: inspect and prepare inherited sockets.
 // - sendNoWait: a log line to a stream socket on fd 2 without blocking, with no fcntl on it.
 // - notifySend / NotifyReceiver: AF_UNIX datagrams for sd_notify, including abstract
@@ -15,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -43,7 +46,7 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall, const 
     E(EADDRINUSE) E(EADDRNOTAVAIL) E(EACCES) E(EPERM) E(ENOENT) E(EBADF) E(ENOTSOCK)
     E(EINVAL) E(ECONNREFUSED) E(EAFNOSUPPORT) E(ENAMETOOLONG) E(EAGAIN) E(ENOTDIR)
     E(EROFS) E(EMFILE) E(ENOBUFS) E(EMSGSIZE) E(ENOMEM) E(ENOSPC) E(EPIPE) E(ECONNRESET)
-    E(ENOTCONN) E(EIO) E(EINTR) E(EOPNOTSUPP)
+    E(ENOTCONN) E(EIO) E(EINTR) E(EOPNOTSUPP) E(ENODEV) E(ENOPROTOOPT) E(EEXIST) E(ELOOP)
 #undef E
     default: code = "EUNKNOWN";
   }
@@ -136,13 +139,42 @@ static int bind_unix_with_mode(int fd, const struct sockaddr_un *sa, socklen_t s
   return err ? err : job.err;
 }
 
-// listenSocket(family: 4|6|0, address: string, port: number, backlog: number, mode: number)
-// family 0 is a unix stream socket at `address`, created with permissions `mode`.
+// Gives the socket file just bound at `path` to uid:gid (-1: unchanged), as SocketUser=/
+// SocketGroup=, without following the path twice: the file is opened O_PATH|O_NOFOLLOW,
+// checked to be a socket baton's user made with one link (not a symlink, nor a hard link
+// someone swapped in), and changed through that fd, so what was checked is what changes.
+static int chown_socket_file(const char *path, uid_t uid, gid_t gid) {
+  int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (pfd < 0) return errno;
+  struct stat st;
+  int err = 0;
+  if (fstat(pfd, &st) < 0) err = errno;
+  else if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) err = EEXIST;
+  else if (fchownat(pfd, "", uid, gid, AT_EMPTY_PATH) < 0) err = errno;
+  close(pfd);
+  return err;
+}
+
+// Calls prepare(fd) if it is a function; false when it threw (the exception is pending).
+static bool call_prepare(napi_env env, napi_value prepare, int fd) {
+  napi_valuetype t;
+  if (napi_typeof(env, prepare, &t) != napi_ok || t != napi_function) return true;
+  napi_value fdv, undef, result;
+  napi_create_int32(env, fd, &fdv);
+  napi_get_undefined(env, &undef);
+  return napi_call_function(env, undef, prepare, 1, &fdv, &result) == napi_ok;
+}
+
+// listenSocket(family: 4|6|0, address, port, backlog, mode[, prepare(fd)[, [uid, gid]]])
+// family 0 is a unix stream socket at `address`, created with permissions `mode` and, given
+// [uid, gid], owned by them before listen(). prepare(fd) runs between socket() and bind()
+// (socket options); if it throws, the socket is closed and the exception goes on.
 static napi_value ListenSocket(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t family, port, backlog, mode;
+  if (argc < 5) { napi_throw_type_error(env, NULL, "listenSocket: 5 arguments at least"); return NULL; }
+  int32_t family, port, backlog, mode, uid = -1, gid = -1;
   char addr[256];
   CHECK(napi_get_value_int32(env, argv[0], &family));
   int alen = get_string(env, argv[1], addr, sizeof addr);
@@ -150,37 +182,159 @@ static napi_value ListenSocket(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_int32(env, argv[3], &backlog));
   CHECK(napi_get_value_int32(env, argv[4], &mode));
   if (alen < 0) { napi_throw_type_error(env, NULL, "address must be a string"); return NULL; }
+  bool owned = false;
+  if (argc >= 7) {
+    bool is_array = false;
+    CHECK(napi_is_array(env, argv[6], &is_array));
+    if (is_array) {
+      napi_value v;
+      CHECK(napi_get_element(env, argv[6], 0, &v));
+      CHECK(napi_get_value_int32(env, v, &uid));
+      CHECK(napi_get_element(env, argv[6], 1, &v));
+      CHECK(napi_get_value_int32(env, v, &gid));
+      owned = uid != -1 || gid != -1;
+    }
+  }
 
   int domain = family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNIX;
   int fd = socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socket", addr);
   int one = 1, rc;
+  if (domain != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (argc >= 6 && !call_prepare(env, argv[5], fd)) { close(fd); return NULL; }
   if (domain == AF_UNIX) {
     struct sockaddr_un sa;
     socklen_t sl = unix_addr(addr, (size_t)alen, &sa);
     if (sl == 0) { close(fd); return throw_errno(env, ENAMETOOLONG, "bind", addr); }
     int e = bind_unix_with_mode(fd, &sa, sl, (mode_t)mode);
     if (e) { close(fd); return throw_errno(env, e, "bind", addr); }
-    rc = 0;
-  } else {
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (domain == AF_INET) {
-      struct sockaddr_in sa = {0};
-      sa.sin_family = AF_INET;
-      sa.sin_port = htons((uint16_t)port);
-      if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) { close(fd); return throw_errno(env, EINVAL, "inet_pton", addr); }
-      rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    } else {
-      struct sockaddr_in6 sa = {0};
-      sa.sin6_family = AF_INET6;
-      sa.sin6_port = htons((uint16_t)port);
-      if (inet_pton(AF_INET6, addr, &sa.sin6_addr) != 1) { close(fd); return throw_errno(env, EINVAL, "inet_pton", addr); }
-      rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    e = owned ? chown_socket_file(addr, (uid_t)uid, (gid_t)gid) : 0;
+    if (e) {
+      close(fd);
+      unlink(addr);
+      if (e == EEXIST) {
+        napi_throw_error(env, "EEXIST", "chown: the file is no longer the socket just bound (replaced meanwhile)");
+        return NULL;
+      }
+      return throw_errno(env, e, "chown", addr);
     }
+    rc = 0;
+  } else if (domain == AF_INET) {
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) { close(fd); return throw_errno(env, EINVAL, "inet_pton", addr); }
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+  } else {
+    struct sockaddr_in6 sa = {0};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, addr, &sa.sin6_addr) != 1) { close(fd); return throw_errno(env, EINVAL, "inet_pton", addr); }
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
   }
   if (rc < 0) { int e = errno; close(fd); return throw_errno(env, e, "bind", addr); }
-  if (listen(fd, backlog) < 0) { int e = errno; close(fd); return throw_errno(env, e, "listen", addr); }
+  if (listen(fd, backlog) < 0) {
+    int e = errno;
+    close(fd);
+    if (domain == AF_UNIX) unlink(addr);
+    return throw_errno(env, e, "listen", addr);
+  }
   napi_value out;
+  CHECK(napi_create_int32(env, fd, &out));
+  return out;
+}
+
+// The socket options of systemd.socket(5) that apply to stream sockets, by name: the
+// numbers stay in the C headers. 's' options take and give a string (an interface or
+// congestion algorithm name), the others an int.
+typedef struct {
+  const char *name;
+  int level, opt;
+  char kind;
+} sockopt_def;
+
+#define OPT(level, name, kind) {#name, level, name, kind}
+static const sockopt_def SOCKOPTS[] = {
+  OPT(SOL_SOCKET, SO_KEEPALIVE, 'i'), OPT(SOL_SOCKET, SO_RCVBUF, 'i'), OPT(SOL_SOCKET, SO_RCVBUFFORCE, 'i'),
+  OPT(SOL_SOCKET, SO_SNDBUF, 'i'), OPT(SOL_SOCKET, SO_SNDBUFFORCE, 'i'), OPT(SOL_SOCKET, SO_MARK, 'i'),
+  OPT(SOL_SOCKET, SO_PRIORITY, 'i'), OPT(SOL_SOCKET, SO_BINDTODEVICE, 's'),
+  OPT(IPPROTO_TCP, TCP_NODELAY, 'i'), OPT(IPPROTO_TCP, TCP_KEEPIDLE, 'i'), OPT(IPPROTO_TCP, TCP_KEEPINTVL, 'i'),
+  OPT(IPPROTO_TCP, TCP_KEEPCNT, 'i'), OPT(IPPROTO_TCP, TCP_DEFER_ACCEPT, 'i'), OPT(IPPROTO_TCP, TCP_CONGESTION, 's'),
+  OPT(IPPROTO_IP, IP_TOS, 'i'), OPT(IPPROTO_IP, IP_FREEBIND, 'i'), OPT(IPPROTO_IP, IP_TRANSPARENT, 'i'),
+  OPT(IPPROTO_IPV6, IPV6_V6ONLY, 'i'), OPT(IPPROTO_IPV6, IPV6_FREEBIND, 'i'), OPT(IPPROTO_IPV6, IPV6_TRANSPARENT, 'i'),
+};
+#undef OPT
+
+// Reads (fd, name) arguments; NULL after throwing.
+static const sockopt_def *sockopt_args(napi_env env, napi_value *argv, int32_t *fd) {
+  char name[32];
+  if (napi_get_value_int32(env, argv[0], fd) != napi_ok || get_string(env, argv[1], name, sizeof name) < 0) {
+    napi_throw_type_error(env, NULL, "expected (fd: number, name: string)");
+    return NULL;
+  }
+  for (size_t i = 0; i < sizeof SOCKOPTS / sizeof SOCKOPTS[0]; i++) {
+    if (strcmp(SOCKOPTS[i].name, name) == 0) return &SOCKOPTS[i];
+  }
+  napi_throw_type_error(env, NULL, "unknown socket option name");
+  return NULL;
+}
+
+// setSockOpt(fd, name, value: number | string)
+static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const sockopt_def *d = sockopt_args(env, argv, &fd);
+  if (!d) return NULL;
+  int rc;
+  if (d->kind == 's') {
+    char v[64];
+    int n = get_string(env, argv[2], v, sizeof v);
+    if (n < 0) { napi_throw_type_error(env, NULL, "value must be a string"); return NULL; }
+    rc = setsockopt(fd, d->level, d->opt, v, (socklen_t)n);
+  } else {
+    int64_t v;
+    if (napi_get_value_int64(env, argv[2], &v) != napi_ok) { napi_throw_type_error(env, NULL, "value must be a number"); return NULL; }
+    int iv = (int)(uint32_t)v;  // SO_MARK is a u32
+    rc = setsockopt(fd, d->level, d->opt, &iv, sizeof iv);
+  }
+  if (rc < 0) return throw_errno(env, errno, "setsockopt", d->name);
+  return NULL;
+}
+
+// getSockOpt(fd, name) -> number | string
+static napi_value GetSockOpt(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const sockopt_def *d = sockopt_args(env, argv, &fd);
+  if (!d) return NULL;
+  if (d->kind == 's') {
+    char v[64] = {0};
+    socklen_t l = sizeof v - 1;
+    if (getsockopt(fd, d->level, d->opt, v, &l) < 0) return throw_errno(env, errno, "getsockopt", d->name);
+    CHECK(napi_create_string_utf8(env, v, strnlen(v, l), &out));
+  } else {
+    int v = 0;
+    socklen_t l = sizeof v;
+    if (getsockopt(fd, d->level, d->opt, &v, &l) < 0) return throw_errno(env, errno, "getsockopt", d->name);
+    CHECK(d->opt == SO_MARK && d->level == SOL_SOCKET ? napi_create_uint32(env, (uint32_t)v, &out) : napi_create_int32(env, v, &out));
+  }
+  return out;
+}
+
+// streamSocket(family: 4|6|0) -> fd of a new, unbound stream socket (close-on-exec): what a
+// socket's options are before anyone sets them, and a place to try options out.
+static napi_value StreamSocket(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  int32_t family;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &family));
+  int fd = socket(family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", NULL);
   CHECK(napi_create_int32(env, fd, &out));
   return out;
 }
@@ -556,6 +710,9 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"notifyBind", NULL, NotifyBind, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendNoWait", NULL, SendNoWait, NULL, NULL, NULL, napi_enumerable, NULL},
     {"peerCred", NULL, PeerCred, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setSockOpt", NULL, SetSockOpt, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getSockOpt", NULL, GetSockOpt, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"streamSocket", NULL, StreamSocket, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

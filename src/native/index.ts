@@ -35,9 +35,24 @@ export interface NotifyReceiverHandle {
   unref(): void;
 }
 
+/** The socket options the addon knows by name (setsockopt(2) levels and numbers stay in C). */
+export type SockOptName =
+  | 'SO_KEEPALIVE' | 'SO_RCVBUF' | 'SO_RCVBUFFORCE' | 'SO_SNDBUF' | 'SO_SNDBUFFORCE' | 'SO_MARK' | 'SO_PRIORITY' | 'SO_BINDTODEVICE'
+  | 'TCP_NODELAY' | 'TCP_KEEPIDLE' | 'TCP_KEEPINTVL' | 'TCP_KEEPCNT' | 'TCP_DEFER_ACCEPT' | 'TCP_CONGESTION'
+  | 'IP_TOS' | 'IP_FREEBIND' | 'IP_TRANSPARENT' | 'IPV6_V6ONLY' | 'IPV6_FREEBIND' | 'IPV6_TRANSPARENT';
+
 interface Native {
-  /** family 0: a unix socket whose file bind() creates with exactly `mode` (no chmod afterwards). */
-  listenSocket(family: 0 | 4 | 6, address: string, port: number, backlog: number, mode: number): number;
+  /**
+   * family 0: a unix socket whose file bind() creates with exactly `mode` (no chmod
+   * afterwards), given to `owner` ([uid, gid], -1 unchanged) through an O_NOFOLLOW fd before
+   * listen(). `prepare(fd)` runs between socket() and bind(): socket options.
+   */
+  listenSocket(family: 0 | 4 | 6, address: string, port: number, backlog: number, mode: number, prepare?: (fd: number) => void, owner?: [number, number]): number;
+  /** SO_BINDTODEVICE and TCP_CONGESTION take a string, the others a number. */
+  setSockOpt(fd: number, name: SockOptName, value: number | string): void;
+  getSockOpt(fd: number, name: SockOptName): number | string;
+  /** A new unbound stream socket (close-on-exec): the kernel's defaults, a place to try options. */
+  streamSocket(family: 0 | 4 | 6): number;
   sockInfo(fd: number): SockInfo;
   setCloexec(fd: number, on: boolean): void;
   /** One datagram; `fds` go along as SCM_RIGHTS (sd_pid_notify_with_fds). */

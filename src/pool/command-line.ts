@@ -1,12 +1,14 @@
 import type { WorkerIdentity, WorkersConfig } from '../config/types';
 import { execSettingListenPid, LISTEN_ENV, listenFdsEnv } from '../contract/listen-fds';
+import { WATCHDOG_ENV, watchdogEnv } from '../contract/watchdog';
 
 /** The signals the shim makes workers ignore: a stopSignal among them would never stop one. */
 export const IGNORED_BY_WORKERS: readonly NodeJS.Signals[] = ['SIGUSR2', 'SIGHUP', 'SIGWINCH'];
 
 /**
  * Runs the worker's program through sh for two things Node's spawn cannot do:
- * - LISTEN_PID must be the worker's own pid, known only after fork (see execSettingListenPid).
+ * - LISTEN_PID and WATCHDOG_PID must be the worker's own pid, known only after fork (see
+ *   execSettingListenPid).
  * - libuv resets every signal to its default in the child, so the SIG_IGN for the master's
  *   signals (USR2/HUP/WINCH, which `systemctl kill` sends to every process of the unit) is
  *   set here and survives exec for programs that do not change it.
@@ -22,7 +24,8 @@ const IGNORE_MASTER_SIGNALS = `trap "" ${IGNORED_BY_WORKERS.map((s) => s.slice(3
  */
 export function workerArgv(wc: WorkersConfig, withSockets: boolean): string[] {
   const [cmd, ...args] = wc.command;
-  const sh = ['/bin/sh', '-c', execSettingListenPid(withSockets, IGNORE_MASTER_SIGNALS), cmd, ...args];
+  const pidVars = wc.watchdogMs > 0 ? ['WATCHDOG_PID'] : [];
+  const sh = ['/bin/sh', '-c', execSettingListenPid(withSockets, IGNORE_MASTER_SIGNALS, pidVars), cmd, ...args];
   const u = wc.user;
   // no setpriv: a non-root master's workers.user can only be its own user (see config/identity.ts)
   if (!u?.setpriv) return sh;
@@ -34,21 +37,26 @@ export function identityEnv(u: WorkerIdentity | undefined): Record<string, strin
   return u ? { HOME: u.home, USER: u.name, LOGNAME: u.name, SHELL: u.shell } : {};
 }
 
+/** Only baton sets these: a stale or hand-written one would name the wrong process or period. */
+const BATONS_OWN: readonly string[] = [...LISTEN_ENV, ...WATCHDOG_ENV];
+
 /**
  * A worker's environment: baton's own, the user's, workers.env (none of them supplying
- * LISTEN_*), then what baton adds (LISTEN_FDS and LISTEN_FDNAMES from listenFdsEnv among them).
+ * LISTEN_* or WATCHDOG_*), then what baton adds (LISTEN_FDS and LISTEN_FDNAMES from
+ * listenFdsEnv, WATCHDOG_USEC among them).
  */
 export function workerEnv(base: NodeJS.ProcessEnv, wc: WorkersConfig, added: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...base, ...identityEnv(wc.user), ...wc.env })) {
-    if (v !== undefined && !(LISTEN_ENV as readonly string[]).includes(k)) env[k] = v;
+    if (v !== undefined && !BATONS_OWN.includes(k)) env[k] = v;
   }
   return Object.assign(env, added);
 }
 
 /**
  * What a worker is started with, given the sockets it gets at fd 3 onwards (`fds`, named
- * `names`): the argv (workerArgv) and the environment (workerEnv, with `added` and LISTEN_*).
+ * `names`): the argv (workerArgv) and the environment (workerEnv, with `added`, LISTEN_* and
+ * WATCHDOG_USEC).
  */
 export function workerCommand(
   wc: WorkersConfig,
@@ -58,6 +66,6 @@ export function workerCommand(
 ): { argv: string[]; env: Record<string, string> } {
   return {
     argv: workerArgv(wc, sockets.fds.length > 0),
-    env: workerEnv(base, wc, { ...added, ...listenFdsEnv(sockets.fds, sockets.names) }),
+    env: workerEnv(base, wc, { ...added, ...listenFdsEnv(sockets.fds, sockets.names), ...watchdogEnv(wc.watchdogMs) }),
   };
 }

@@ -5,9 +5,11 @@ import type { Clock } from '../system/clock';
 import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from './backoff';
 import { workerCommand } from './command-line';
 import { describeExit, type WorkerExit } from './exit';
+import { Watchdog } from './watchdog';
 import { Worker } from './worker';
 import type { Launch } from './worker-process';
 import { KILL_GRACE_MS } from '../system/process-group';
+import { parseWatchdogUsec } from '../contract/watchdog';
 
 /**
  * starting: its workers are coming up; it serves nothing the master counts on yet.
@@ -57,6 +59,8 @@ export class Generation {
   count: number;
   readonly startedAt: number;
   readyAt?: number;
+  /** Workers its watchdog signalled (no WATCHDOG=1 within the period, or WATCHDOG=trigger). */
+  watchdogKills = 0;
   private readonly slots = new Map<number, Worker>();
   /** Workers of slots that TTOU took away, still stopping: a TTIN may reuse the slot meanwhile. */
   private readonly leaving = new Set<Worker>();
@@ -104,6 +108,7 @@ export class Generation {
     const { clock, run, log } = this.ctx;
     const wc = this.wc;
     const w = new Worker(slot, this.id, restarts, clock.now());
+    w.watchdog = new Watchdog(clock, wc.watchdogMs, () => this.onHang(w, `sent no WATCHDOG=1 within ${w.watchdog.periodMs} ms`));
     this.slots.set(slot, w);
     const sockets = passedOn(this.listeners);
     const { argv, env } = workerCommand(wc, this.ctx.baseEnv, sockets, {
@@ -116,7 +121,7 @@ export class Generation {
       {
         onSpawn: () => run(() => wc.ready === 'spawn' && this.markReady(w)),
         onExit: (e) => run(() => this.onExit(w, e)),
-        onKillTimeout: () => run(() => log.warn(`${this.name(w)} still running ${wc.stopTimeoutMs} ms after ${wc.stopSignal}: SIGKILL`)),
+        onKillTimeout: () => run(() => log.warn(`${this.name(w)} still running ${wc.stopTimeoutMs} ms after ${w.hung ? wc.watchdogSignal : wc.stopSignal}: SIGKILL`)),
         onLingering: (pids) =>
           run(() =>
             log.error(
@@ -138,6 +143,8 @@ export class Generation {
     w.state = 'ready';
     w.readyAt = this.ctx.clock.now();
     w.readyTimer?.cancel();
+    // systemd's WatchdogSec= too is "activated when the start-up is completed"
+    w.watchdog.arm();
     this.ctx.log.info(`${this.name(w)} ready in ${w.readyAt - w.startedAt} ms`);
     this.ctx.emit({ kind: 'workers-changed' });
     if (this.state === 'starting' && this.slots.size >= this.count && [...this.slots.values()].every((x) => x.state === 'ready')) {
@@ -154,8 +161,39 @@ export class Generation {
       if (k === 'READY' && v === '1') this.markReady(w);
       else if (k === 'STATUS') w.status = v;
       else if (k === 'STOPPING' && v === '1') this.ctx.log.debug(`${this.name(w)} is stopping`);
-      else if (k !== 'BARRIER' && k !== 'WATCHDOG') this.ctx.log.debug(`ignored ${k}= from ${this.name(w)}`);
+      else if (k === 'WATCHDOG' && v === '1') w.watchdog.ping();
+      else if (k === 'WATCHDOG' && v === 'trigger') this.onHang(w, 'sent WATCHDOG=trigger');
+      else if (k === 'WATCHDOG_USEC') this.setWatchdog(w, v);
+      else if (k !== 'BARRIER') this.ctx.log.debug(`ignored ${k}=${k === 'WATCHDOG' ? v : ''} from ${this.name(w)}`);
     }
+  }
+
+  /** WATCHDOG_USEC= from a worker: its own period from now on (sd_notify(3)), also when workers.watchdogMs is off. */
+  private setWatchdog(w: Worker, v: string): void {
+    const ms = parseWatchdogUsec(v);
+    if (ms === undefined) return void this.ctx.log.warn(`${this.name(w)} sent WATCHDOG_USEC=${v}: not a number of microseconds, ignored`);
+    w.watchdog.setPeriod(ms === 'off' ? 0 : ms);
+    this.ctx.log.info(`${this.name(w)} set its watchdog ${ms === 'off' ? 'off' : `to ${ms} ms`}`);
+    this.ctx.emit({ kind: 'workers-changed' });
+  }
+
+  /**
+   * Its watchdog fired: the worker is hung. watchdogSignal to its process group (SIGABRT by
+   * default: a core dump shows where it hung), SIGKILL at stopTimeoutMs; its exit is a crash.
+   */
+  private onHang(w: Worker, why: string): void {
+    if (w.state !== 'starting' && w.state !== 'ready') return;
+    const { watchdogSignal, stopTimeoutMs } = this.wc;
+    const reason = `${this.name(w)} ${why}: hung`;
+    this.ctx.log.error(`${reason}; sending ${watchdogSignal} to its process group, SIGKILL in ${stopTimeoutMs} ms`);
+    this.watchdogKills++;
+    w.hung = true;
+    w.state = 'stopping';
+    w.readyTimer?.cancel();
+    w.watchdog.disarm();
+    w.proc.stop(watchdogSignal, stopTimeoutMs);
+    this.ctx.emit({ kind: 'workers-changed' });
+    if (this.state === 'starting') this.fail(reason);
   }
 
   private onReadyTimeout(w: Worker): void {
@@ -171,12 +209,13 @@ export class Generation {
 
   private onExit(w: Worker, e: WorkerExit): void {
     // a worker exits by itself (a crash) unless we stopped it; not getting ready counts as one
-    const crashed = w.state !== 'stopping' || w.timedOut;
+    const crashed = w.state !== 'stopping' || w.timedOut || w.hung;
     w.state = 'exited';
     w.readyTimer?.cancel();
+    w.watchdog.disarm();
     if (this.slots.get(w.slot) === w) this.slots.delete(w.slot);
     this.leaving.delete(w);
-    const what = `${this.name(w)} ${describeExit(e)}`;
+    const what = `${this.name(w)} ${describeExit(e)}${w.hung ? ' (watchdog)' : ''}`;
     if (this.state === 'starting') {
       this.ctx.log.error(`${what} before it was ready`);
       this.fail(`${what} before it was ready`);
@@ -210,6 +249,7 @@ export class Generation {
     if (w.state === 'exited' || (w.state === 'stopping' && !fast)) return;
     w.state = 'stopping';
     w.readyTimer?.cancel();
+    w.watchdog.disarm();
     if (fast) w.proc.stop('SIGKILL', 0);
     else w.proc.stop(this.wc.stopSignal, this.wc.stopTimeoutMs);
   }

@@ -11,6 +11,8 @@ import { Generation, type GenerationContext } from './generation';
  */
 export class Pool {
   private readonly generations: Generation[] = [];
+  /** Watchdog kills of the generations already gone. */
+  private pastWatchdogKills = 0;
 
   constructor(private readonly ctx: Omit<GenerationContext, 'gone'>) {}
 
@@ -26,6 +28,11 @@ export class Pool {
 
   all(): readonly Generation[] {
     return this.generations;
+  }
+
+  /** Workers signalled by their watchdog since this master started, in every generation. */
+  get watchdogKills(): number {
+    return this.generations.reduce((n, g) => n + g.watchdogKills, this.pastWatchdogKills);
   }
 
   /** Whether `pid` is one of our workers (the notify receiver's filter). */
@@ -54,6 +61,7 @@ export class Pool {
     const i = this.generations.indexOf(g);
     if (i < 0) return;
     this.generations.splice(i, 1);
+    this.pastWatchdogKills += g.watchdogKills;
     this.ctx.log.info(`generation ${g.id} has stopped`);
     if (this.generations.length === 0) this.ctx.emit({ kind: 'pool-empty' });
   }

@@ -1,4 +1,5 @@
 import type { Timer } from '../system/clock';
+import type { Watchdog } from './watchdog';
 import type { WorkerProcess } from './worker-process';
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
@@ -11,7 +12,10 @@ export class Worker {
   status?: string;
   /** Stopped for not getting ready in time: its exit counts as a crash. */
   timedOut = false;
+  /** Signalled by its watchdog (no WATCHDOG=1 in time, or WATCHDOG=trigger): its exit counts as a crash. */
+  hung = false;
   readyTimer?: Timer;
+  watchdog!: Watchdog;
   proc!: WorkerProcess;
 
   constructor(
@@ -25,5 +29,4 @@ export class Worker {
   get pid(): number {
     return this.proc.pid;
   }
-
 }

@@ -14,6 +14,7 @@ import net from 'node:net';
 import { native } from '../native';
 import { maxBacklog, takeListenFds } from '../contract/listen-fds';
 import { formatNotify } from '../systemd/notify-message';
+import { watchdogUsecFor } from '../contract/watchdog';
 
 // USR2, HUP and WINCH are for the master (`systemctl kill` sends them to every process of the
 // unit). Node resets an inherited SIG_IGN at start-up, so they are ignored here, as early as
@@ -150,11 +151,18 @@ export async function serve(server: net.Server, opts: ServeOptions = {}): Promis
       await opts.onStop?.();
     });
   };
+  let stoppedBy = '';
   const stopAndExit = (sig: string) => {
     if (stopped) {
-      log(`${sig} again: exiting now`);
-      process.exit(0);
+      // ^C ^C exits at once; a repeated TERM or QUIT does not: under systemd (KillMode=control-group)
+      // a worker gets systemd's SIGTERM and its stopSignal from the master, and must still drain
+      if (sig === 'SIGINT' && stoppedBy === 'SIGINT') {
+        log(`${sig} again: exiting now`);
+        process.exit(0);
+      }
+      return log(`${sig}: already stopping (${conns.size} connection(s) open)`);
     }
+    stoppedBy = sig;
     log(`${sig}: stopping gracefully (${conns.size} connection(s) open)`);
     void stop().then(() => process.exit(0));
   };
@@ -170,6 +178,21 @@ export async function serve(server: net.Server, opts: ServeOptions = {}): Promis
       }
     }, 1000);
     watch.unref();
+  }
+
+  // The watchdog (baton's workers.watchdogMs, systemd's WatchdogSec=): WATCHDOG=1 from the event
+  // loop at half the period, so a blocked loop goes silent and is caught. Kept up while draining
+  // (the stop deadline bounds that anyway); unref'd: it never keeps the process alive.
+  const watchdogUsec = watchdogUsecFor(process.env);
+  if (watchdogUsec > 0) {
+    const ping = setInterval(() => {
+      try {
+        notify({ WATCHDOG: 1 });
+      } catch {
+        /* the master may be gone */
+      }
+    }, Math.min(2 ** 31 - 1, Math.max(1, Math.floor(watchdogUsec / 2000))));
+    ping.unref();
   }
 
   try {

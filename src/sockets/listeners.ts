@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ListenerConfig, ListenerSpec } from '../config/types';
-import { native } from '../native';
+import type { ListenerConfig, ListenerSpec, SocketOptions, SocketOwner } from '../config/types';
+import { native, type SockInfo } from '../native';
 import { formatSockAddr } from './address';
 import { maxBacklog, notAListener, type InheritedFd } from '../contract/listen-fds';
-import type { ListenerStatus } from '../contract/control';
+import type { ListenerStatus, SocketOptionsStatus } from '../contract/control';
+import { applyOptions, fileProblems, octal, readOptions, retuneHeld, socketFile, type Family } from './options';
 import type { ListenerSource } from '../contract/upgrade-env';
 import { unixSocketAnswers } from './probe';
 
@@ -19,20 +20,31 @@ export interface Listener {
   ownedPath?: string;
 }
 
-/** A listener as status shows it. */
+/** A listener as status shows it: its addresses and options as the kernel reports them. */
 export function describeListener(l: Listener): ListenerStatus {
+  const infos = l.fds.map((fd) => {
+    try {
+      return native.sockInfo(fd);
+    } catch {
+      return undefined;
+    }
+  });
   return {
     name: l.name,
     source: l.source,
     fds: l.fds,
-    addresses: l.fds.map((fd) => {
-      try {
-        return formatSockAddr(native.sockInfo(fd));
-      } catch {
-        return '(closed)';
-      }
-    }),
+    addresses: infos.map((i) => (i ? formatSockAddr(i) : '(closed)')),
+    options: l.fds.map((fd, i) => (infos[i] ? optionsOf(fd, infos[i]) : {})),
   };
+}
+
+const familyOf = (info: SockInfo): Family => (info.family === 'inet' ? 4 : info.family === 'inet6' ? 6 : 0);
+
+function optionsOf(fd: number, info: SockInfo): SocketOptionsStatus {
+  const out: SocketOptionsStatus = readOptions(fd, familyOf(info));
+  const file = info.path && !info.path.startsWith('@') ? socketFile(info.path) : undefined;
+  if (file) Object.assign(out, { mode: octal(file.mode), uid: file.uid, gid: file.gid });
+  return out;
 }
 
 /**
@@ -96,6 +108,17 @@ export interface ListenerPlan {
   added: Listener[];
   /** Held now but not in `active`: close them once the plan has taken effect. */
   removed: Listener[];
+  /** Held sockets kept whose live options the config changes: set when the plan takes effect (applyRetunes). */
+  retunes: Retune[];
+}
+
+interface Retune {
+  name: string;
+  fd: number;
+  family: Family;
+  set: Partial<SocketOptions>;
+  /** Said as warnings: differences that stay. */
+  kept: string[];
 }
 
 /**
@@ -104,14 +127,17 @@ export interface ListenerPlan {
  * the same), the rest are bound. Nothing held is closed here.
  */
 export async function planListeners(held: Listener[], wanted: ListenerConfig[] | undefined): Promise<ListenerPlan> {
-  if (wanted === undefined) return { active: held.slice(), added: [], removed: [] };
+  if (wanted === undefined) return { active: held.slice(), added: [], removed: [], retunes: [] };
   const heldByName = new Map(held.map((l) => [l.name, l]));
   const active: Listener[] = [];
   const added: Listener[] = [];
+  const retunes: Retune[] = [];
   try {
     for (const w of wanted) {
       const h = heldByName.get(w.name);
       if (h && (h.source === 'systemd' || w.bind === undefined || sameSpec(h.spec, w.bind))) {
+        // a socket from systemd is used as its .socket unit made it
+        if (h.source !== 'systemd' && w.bind) retunes.push(...retunesOf(h, w));
         active.push(h);
         continue;
       }
@@ -121,7 +147,7 @@ export async function planListeners(held: Listener[], wanted: ListenerConfig[] |
           `listener '${w.name}' has no tcp or unix address and no inherited socket has that name (inherited: ${names})`,
         );
       }
-      const l = await bindListener(w.name, w.bind, w.mode, w.backlog ?? maxBacklog());
+      const l = await bindListener(w.name, w.bind, w.mode, w.backlog ?? maxBacklog(), w.options, w.owner);
       added.push(l);
       active.push(l);
     }
@@ -130,19 +156,76 @@ export async function planListeners(held: Listener[], wanted: ListenerConfig[] |
     throw e;
   }
   const keep = new Set(active);
-  return { active, added, removed: held.filter((l) => !keep.has(l)) };
+  return { active, added, removed: held.filter((l) => !keep.has(l)), retunes };
 }
 
-export async function bindListener(name: string, spec: ListenerSpec, mode: number, backlog: number): Promise<Listener> {
+/**
+ * A held socket against the options the config gives it: live ones are set when the plan
+ * takes effect; one that acts only at bind() (or a unix file's mode and owner) cannot change
+ * on a socket that keeps its address, and the plan is refused naming it.
+ */
+function retunesOf(h: Listener, w: ListenerConfig): Retune[] {
+  return h.fds.map((fd) => {
+    const family = familyOf(native.sockInfo(fd));
+    let r;
+    try {
+      r = retuneHeld(fd, family, w.options);
+    } catch (e) {
+      throw new ListenerError(`listener '${w.name}': ${(e as Error).message}`);
+    }
+    if (h.spec?.kind === 'unix') r.problems.push(...fileProblems(h.spec.path, w.mode, w.owner));
+    if (r.problems.length) {
+      throw new ListenerError(
+        `listener '${w.name}': ${r.problems.join('; ')}: this acts only when a socket is bound, and this one is kept ` +
+          `(reload, upgrade, restart with systemd's FD store): give the listener another address, or stop baton and start it again`,
+      );
+    }
+    return { name: w.name, fd, family, set: r.set, kept: r.kept };
+  });
+}
+
+/** The live options a plan changes, set on the held sockets (when a reload commits); never throws. */
+export function applyRetunes(plan: ListenerPlan, log: { info(m: string): void; warn(m: string): void }): void {
+  for (const r of plan.retunes) {
+    for (const k of r.kept) log.warn(`listener '${r.name}': ${k} until the socket is bound anew (another address, or a stop and start)`);
+    if (Object.keys(r.set).length === 0) continue;
+    try {
+      applyOptions(r.fd, r.family, r.set);
+      log.info(`listener '${r.name}': set ${JSON.stringify(r.set)}`);
+    } catch (e) {
+      log.warn(`listener '${r.name}': ${(e as Error).message}`);
+    }
+  }
+}
+
+export async function bindListener(
+  name: string,
+  spec: ListenerSpec,
+  mode: number,
+  backlog: number,
+  options: SocketOptions = {},
+  owner?: SocketOwner,
+): Promise<Listener> {
+  // set between socket() and bind(), as systemd does (some act only at bind)
+  const prepare = (family: Family) => (fd: number) => {
+    try {
+      applyOptions(fd, family, options);
+    } catch (e) {
+      throw new ListenerError(`listener '${name}': cannot set up ${spec.text}: ${(e as Error).message}`);
+    }
+  };
   if (spec.kind === 'tcp') {
-    const fd = tryBind(name, spec, () => native.listenSocket(spec.family, spec.host, spec.port, backlog, 0));
+    const fd = tryBind(name, spec, () => native.listenSocket(spec.family, spec.host, spec.port, backlog, 0, prepare(spec.family)));
     return { name, fds: [fd], source: 'config', spec };
   }
   fs.mkdirSync(path.dirname(spec.path), { recursive: true, mode: 0o755 });
   await removeStaleSocket(name, spec.path);
   // bind() creates the file with `mode` itself: a chmod by path afterwards could follow a
-  // symlink swapped in meanwhile (see the addon's bind_unix_with_mode)
-  const fd = tryBind(name, spec, () => native.listenSocket(0, spec.path, 0, backlog, mode));
+  // symlink swapped in meanwhile (see the addon's bind_unix_with_mode); the owner is set
+  // through an O_NOFOLLOW fd of the file checked to be the one bound (chown_socket_file)
+  const fd = tryBind(name, spec, () =>
+    native.listenSocket(0, spec.path, 0, backlog, mode, prepare(0), owner && [owner.uid, owner.gid]),
+  );
   return { name, fds: [fd], source: 'config', spec, ownedPath: spec.path };
 }
 
@@ -150,6 +233,7 @@ function tryBind(name: string, spec: ListenerSpec, bind: () => number): number {
   try {
     return bind();
   } catch (e) {
+    if (e instanceof ListenerError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const hint =
       code === 'EADDRINUSE' ? ' (another process is listening there)'

@@ -13,6 +13,8 @@ export class SystemdNotifier {
   private watchdogTimer: NodeJS.Timeout | null = null;
   private extendTimer: NodeJS.Timeout | null = null;
   readonly watchdogUsec: number;
+  /** $FDSTORE: systemd >= 254 sets it to FileDescriptorStoreMax= when the unit has a store; 0 otherwise. */
+  readonly fdStoreMax: number;
   /** An unconfirmed successor is not systemd's main process yet: it keeps quiet until confirmed. */
   muted = false;
   private lastStatus = '';
@@ -26,16 +28,20 @@ export class SystemdNotifier {
     const wUsec = Number(env.WATCHDOG_USEC);
     // WATCHDOG_PID, when set, says which process the watchdog is for (sd_watchdog_enabled(3))
     this.watchdogUsec = Number.isFinite(wUsec) && wUsec > 0 && (!wPid || Number(wPid) === process.pid) ? wUsec : 0;
+    const max = Number(env.FDSTORE);
+    this.fdStoreMax = Number.isInteger(max) && max > 0 ? max : 0;
     // Children must not talk to systemd in our name; workers get the master's own socket instead.
     delete env.NOTIFY_SOCKET;
     delete env.WATCHDOG_USEC;
     delete env.WATCHDOG_PID;
+    delete env.FDSTORE;
   }
 
-  send(fields: Record<string, string | number>): boolean {
+  /** One message; `fds` go along as SCM_RIGHTS (FDSTORE=1). False when not sent (muted, no socket, failed). */
+  send(fields: Record<string, string | number>, fds?: number[]): boolean {
     if (!this.socket || this.muted) return false;
     try {
-      native.notifySend(this.socket, formatNotify(fields));
+      native.notifySend(this.socket, formatNotify(fields), fds);
       return true;
     } catch (e) {
       this.onError(`sd_notify to ${this.socket} failed: ${(e as Error).message}`);
@@ -48,6 +54,7 @@ export class SystemdNotifier {
     const env: NodeJS.ProcessEnv = {};
     if (this.socket) env.NOTIFY_SOCKET = this.socket;
     if (this.watchdogUsec) env.WATCHDOG_USEC = String(this.watchdogUsec);
+    if (this.fdStoreMax) env.FDSTORE = String(this.fdStoreMax);
     return env;
   }
 

@@ -19,6 +19,8 @@ until_true() { # until_true SECONDS CMD...: polls CMD every 0.1 s
   return 1
 }
 mainpid_is_not() { local m; m=$(prop MainPID); [ "$m" != "$1" ] && [ "$m" != 0 ]; }
+# a function, so that until_true asks again each time (an argument "$(prop ...)" is read once)
+is_active() { [ "$(prop ActiveState)" = active ]; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # load from a second process: 4 keep-alive and 4 new-connection clients
@@ -36,11 +38,23 @@ zero_failed() { # zero_failed WHAT "OK FAILED ERRORS"
   set -- "$1" $2
   if [ "$3" = 0 ] && [ "$2" -gt 0 ]; then ok "$1: $2 requests, 0 failed"; else bad "$1: $2 answered, $3 failed $4"; fi
 }
+refused() { node -e 'console.log(JSON.parse(process.argv[1]).ECONNREFUSED || 0)' "$1"; }
+# a request that takes 3 s (examples/hello's ?delay=), in flight while something happens
+slow_start() {
+  curl -s -m 60 -o /tmp/slow.out -w '%{http_code}' "http://127.0.0.1:$PORT/?delay=3000" >/tmp/slow.code 2>/dev/null &
+  SLOW=$!
+  sleep 0.5
+}
+slow_check() { # slow_check WHAT
+  wait "$SLOW"
+  if [ "$(cat /tmp/slow.code)" = 200 ] && grep -q '^hello from worker' /tmp/slow.out; then ok "$1: the 3 s request in flight was answered"; else bad "$1: the 3 s request in flight: HTTP $(cat /tmp/slow.code) '$(cat /tmp/slow.out)'"; fi
+}
 
 suite=${1:-?}
 # bookworm: the host's node 20, packaged as nodejs by run.sh
 [ -f /e2e/nodejs-host.deb ] && dpkg -i /e2e/nodejs-host.deb >/dev/null
-echo "=== $suite: systemd $(systemctl --version | awk 'NR==1{print $2}'), node $(node --version)"
+sdv=$(systemctl --version | awk 'NR==1{print $2}')
+echo "=== $suite: systemd $sdv, node $(node --version)"
 
 # ---- install ----
 if dpkg -i /e2e/baton-N.deb >/tmp/dpkg.log 2>&1; then ok "dpkg -i baton $(dpkg-query -W -f '${Version}' baton)"; else bad "dpkg -i: $(tail -3 /tmp/dpkg.log)"; fi
@@ -65,7 +79,7 @@ systemctl start "$S"
 [ "$(prop ActiveState)" = inactive ] && ok "socket started, service not yet" || bad "service already $(prop ActiveState)"
 body=$(get)
 [[ $body == "hello from worker"* ]] && ok "first connection activates baton@demo: $body" || bad "activation: '$body'"
-until_true 10 test "$(prop ActiveState)" = active
+until_true 10 is_active
 m=$(prop MainPID)
 grep -q /usr/lib/baton/bin/baton "/proc/$m/cmdline" 2>/dev/null && ok "MainPID $m is baton" || bad "MainPID $m is $(tr '\0' ' ' <"/proc/$m/cmdline")"
 
@@ -105,7 +119,7 @@ if journalctl -q --no-pager -o cat --after-cursor="$cursor" | grep -E 'SIGKILL|n
 # serving, reloading and stopping ----
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 get >/dev/null
-until_true 10 test "$(prop ActiveState)" = active
+until_true 10 is_active
 m1=$(prop MainPID)
 systemctl stop systemd-journald 2>/dev/null
 systemctl start systemd-journald
@@ -123,16 +137,29 @@ t0=$(date +%s%N)
 timeout 60 systemctl stop "$U"
 [ "$(prop Result)" = success ] && ok "stop after journald stop+start: $((($(date +%s%N) - t0) / 1000000)) ms, Result=success" || bad "stop after journald stop+start: Result=$(prop Result)"
 
-# ---- kill -9 of the master: systemd restarts it, the socket unit keeps the socket ----
+# ---- kill -9 of the master: systemd restarts it, the socket unit keeps the socket; with
+# KillMode=control-group the workers get SIGTERM and drain first: nothing refused, nothing cut ----
+crash_check() { # crash_check WHAT: kill -9 of the master under load, a 3 s request in flight
+  local m1 t0 t1 t2 out answered nfailed errors
+  load_start
+  slow_start
+  m1=$(prop MainPID)
+  t0=$(date +%s%N)
+  kill -9 "$m1"
+  if until_true 30 mainpid_is_not "$m1"; then ok "$1: kill -9: restarted as $(prop MainPID)"; else bad "$1: kill -9: not restarted"; fi
+  t1=$(date +%s%N)
+  until_true 30 is_active || bad "$1: not active again: $(prop ActiveState)/$(prop SubState)"
+  t2=$(date +%s%N)
+  slow_check "kill -9 ($1)"
+  out=$(load_stop)
+  read -r answered nfailed errors <<<"$out"
+  echo "INFO: kill -9 ($1), systemd $sdv: new MainPID after $(((t1 - t0) / 1000000)) ms, active after $(((t2 - t0) / 1000000)) ms; answered failed errors = $out, ECONNREFUSED $(refused "$errors")"
+  [ "$(refused "$errors")" = 0 ] && ok "kill -9 ($1) under load: 0 connections refused ($answered answered)" || bad "kill -9 ($1) under load: $(refused "$errors") refused: $errors"
+  zero_failed "kill -9 of the master ($1) under load" "$out"
+}
 get >/dev/null
-until_true 10 test "$(prop ActiveState)" = active
-load_start
-m1=$(prop MainPID)
-kill -9 "$m1"
-if until_true 30 mainpid_is_not "$m1"; then ok "kill -9: restarted as $(prop MainPID)"; else bad "not restarted"; fi
-until_true 30 test "$(prop ActiveState)" = active
-read -r answered nfailed errors <<<"$(load_stop)"
-if [[ $errors != *ECONNREFUSED* ]]; then ok "no connection refused across the restart ($answered answered, $nfailed cut in flight: $errors)"; else bad "connections refused: $errors"; fi
+until_true 10 is_active
+crash_check ".socket unit"
 
 # ---- package upgrade = hot upgrade ----
 load_start
@@ -194,10 +221,101 @@ load_start
 dpkg -i /e2e/baton-N2.deb >/tmp/dpkg.log 2>&1
 grep -q "does not answer: restarting it" /tmp/dpkg.log && grep -q "$U restarted with $vnew" /tmp/dpkg.log &&
   ok "not answering, good config: restarted" || bad "postinst: $(tr '\n' '|' </tmp/dpkg.log)"
-until_true 30 test "$(prop ActiveState)" = active
+until_true 30 is_active
 mainpid_is_not "$m1" && ok "MainPID $m1 -> $(prop MainPID), $(prop ActiveState)" || bad "MainPID unchanged"
 read -r answered nfailed errors <<<"$(load_stop)"
 if [[ $errors != *ECONNREFUSED* ]]; then ok "no connection refused across the restart ($answered answered, $nfailed cut in flight: $errors)"; else bad "connections refused: $errors"; fi
+
+# ---- the FD store: no .socket unit, baton binds 127.0.0.1:8080 itself and hands the socket to
+# systemd (FDSTORE=1); a restart and a crash take it back from LISTEN_FDS. systemd >= 254 says
+# so in $FDSTORE; 252 needs "fdStore": true ----
+switch=""
+[ "$sdv" -lt 254 ] && switch='"fdStore": true,'
+systemctl stop "$U" "$S"
+cat >"$CFG" <<JSON
+{
+  $switch
+  "listeners": [{ "name": "http", "tcp": "127.0.0.1:$PORT" }],
+  "workers": {
+    "command": ["/usr/bin/node", "/usr/share/baton/examples/hello/server.js"],
+    "count": 2,
+    "stopTimeoutMs": 10000
+  }
+}
+JSON
+cp "$CFG" /tmp/store.json
+sock_ino() { # the inode of the master's listening socket 'http'
+  local fd
+  fd=$(baton status -c "$CFG" --json | node -e 'const s=JSON.parse(require("fs").readFileSync(0)); console.log(s.listeners.find((l) => l.name === "http").fds[0])')
+  readlink "/proc/$(prop MainPID)/fd/$fd"
+}
+src_of_http() { baton status -c "$CFG" --json | node -e 'const s=JSON.parse(require("fs").readFileSync(0)); console.log(s.listeners.find((l) => l.name === "http").source)'; }
+cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
+systemctl start "$U"
+[ "$(prop ActiveState)" = active ] && [[ $(get) == "hello from worker"* ]] && ok "FD store: serving without the .socket unit" || bad "FD store: not serving: $(prop ActiveState)"
+journalctl -q --no-pager -o cat -u "$U" --after-cursor="$cursor" | grep -q "systemd's FD store: 'http' stored" && ok "FD store: the master stored 'http'" || bad "FD store: no 'stored' line in the journal"
+if [ "$sdv" -ge 254 ]; then
+  systemd-analyze fdstore "$U" 2>&1 | grep -q '^ *http ' && ok "systemd-analyze fdstore $U lists http" || bad "systemd-analyze fdstore: $(systemd-analyze fdstore "$U" 2>&1 | tr '\n' '|')"
+fi
+ino1=$(sock_ino)
+
+# systemctl restart under load
+load_start
+m1=$(prop MainPID)
+t0=$(date +%s%N)
+systemctl restart "$U"
+until_true 30 is_active
+t1=$(date +%s%N)
+mainpid_is_not "$m1" && ok "FD store: restarted, MainPID $m1 -> $(prop MainPID)" || bad "FD store: MainPID unchanged"
+out=$(load_stop)
+read -r answered nfailed errors <<<"$out"
+echo "INFO: systemctl restart (FD store, no .socket unit), systemd $sdv: active again after $(((t1 - t0) / 1000000)) ms; answered failed errors = $out, ECONNREFUSED $(refused "$errors")"
+[ "$(refused "$errors")" = 0 ] && ok "systemctl restart under load: 0 connections refused ($answered answered)" || bad "systemctl restart under load: $(refused "$errors") refused: $errors"
+zero_failed "systemctl restart (FD store) under load" "$out"
+[ "$(sock_ino)" = "$ino1" ] && [ "$(src_of_http)" = config ] && ok "the same socket after the restart: $ino1, source config" || bad "after the restart: $(sock_ino) (was $ino1), source $(src_of_http)"
+
+crash_check "FD store, no .socket unit"
+[ "$(sock_ino)" = "$ino1" ] && ok "the same socket after kill -9: $ino1" || bad "after kill -9: $(sock_ino) (was $ino1)"
+
+# a reload that adds a listener stores it; one that drops it removes it from the store
+cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
+sed -i "s|\"listeners\": \[|\"listeners\": [{ \"name\": \"extra\", \"tcp\": \"127.0.0.1:8081\" }, |" "$CFG"
+systemctl reload "$U" && [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8081/)" = 200 ] && ok "reload: listener extra serves" || bad "reload with extra: $(cat "$CFG")"
+cp /tmp/store.json "$CFG"
+systemctl reload "$U"
+journalctl -q --no-pager -o cat -u "$U" --after-cursor="$cursor" | grep -q "systemd's FD store: 'extra' removed" && ok "reload without extra: removed from the store" || bad "no 'extra' removed line in the journal"
+if [ "$sdv" -ge 254 ]; then
+  n=$(systemd-analyze fdstore "$U" 2>&1 | grep -c '^ *\(http\|extra\) ')
+  [ "$n" = 1 ] && ok "systemd-analyze fdstore: http alone again" || bad "systemd-analyze fdstore: $(systemd-analyze fdstore "$U" 2>&1 | tr '\n' '|')"
+fi
+curl -s -m 5 -o /dev/null http://127.0.0.1:8081/; rc=$?
+[ "$rc" = 7 ] && ok "port 8081 refused once dropped (nobody keeps it)" || bad "port 8081 after the drop: curl exit $rc"
+
+# the same restart without the store (fdStore: false, which a reload applies by emptying the
+# store): connections are refused, which is what the checks above count
+node -e 'const fs=require("fs"), f=process.argv[1], c=JSON.parse(fs.readFileSync(f)); c.fdStore=false; fs.writeFileSync(f, JSON.stringify(c))' "$CFG"
+cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
+systemctl reload "$U"
+journalctl -q --no-pager -o cat -u "$U" --after-cursor="$cursor" | grep -q "systemd's FD store: 'http' removed" && ok "fdStore: false by reload: 'http' removed from the store" || bad "fdStore: false: no 'removed' line"
+load_start
+systemctl restart "$U"
+out=$(load_stop)
+read -r answered nfailed errors <<<"$out"
+echo "INFO: systemctl restart WITHOUT the FD store, systemd $sdv: answered failed errors = $out, ECONNREFUSED $(refused "$errors")"
+[ "$(refused "$errors")" -gt 0 ] && ok "without the store a restart refuses connections ($(refused "$errors"))" || bad "without the store nothing was refused: $out"
+cp /tmp/store.json "$CFG"
+systemctl restart "$U"
+
+# systemctl stop: the store goes with the service, nothing restarted, nothing logged as an error
+cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
+systemctl stop "$U"
+[ "$(prop Result)" = success ] && ok "FD store: stop, Result=success" || bad "FD store: stop: Result=$(prop Result)"
+curl -s -m 5 -o /dev/null "http://127.0.0.1:$PORT/"; rc=$?
+[ "$rc" = 7 ] && ok "after stop port $PORT is refused: systemd dropped the store" || bad "after stop: curl exit $rc (the socket outlived the service?)"
+if errs=$(journalctl -q --no-pager -o cat -u "$U" -p err --after-cursor="$cursor" | grep .); then bad "errors logged by the stop: $(tr '\n' '|' <<<"$errs")"; else ok "stop (KillMode=control-group): no error logged"; fi
+journalctl -q --no-pager -o cat -u "$U" --after-cursor="$cursor" | grep -q 'restarting slot' && bad "a worker was restarted during the stop" || ok "no worker restarted during the stop"
+systemctl start "$U"
+[[ $(get) == "hello from worker"* ]] && ok "started again" || bad "not serving after start"
 
 # ---- removal ----
 apt-get remove -y baton >/tmp/dpkg.log 2>&1 && ok "apt-get remove baton" || bad "apt-get remove: $(tail -3 /tmp/dpkg.log)"

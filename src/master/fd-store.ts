@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import type { Config, ListenerConfig } from '../config/types';
+import type { InheritedFd } from '../contract/listen-fds';
+import type { ListenerSource } from '../contract/upgrade-env';
+import type { Listener } from '../sockets/listeners';
+
+// systemd's file descriptor store (sd_notify(3) FDSTORE=1, systemd.service(5)
+// FileDescriptorStoreMax=): the master hands systemd a copy of every socket it bound itself.
+// systemd keeps the copies while the service restarts (a crash with Restart=, or `systemctl
+// restart`), so connections queue in them meanwhile instead of being refused, and passes them
+// back in LISTEN_FDS named by FDNAME; it drops them when the service stops for good.
+
+/** One sd_notify message with `fds` as SCM_RIGHTS; false when nothing was sent (muted, no NOTIFY_SOCKET). */
+export type Notify = (fields: Record<string, string | number>, fds?: number[]) => boolean;
+
+/** Is the store on: the config's `fdStore`, else whether systemd said it has one ($FDSTORE). */
+export function fdStoreOn(cfg: Config, systemdMax: number): boolean {
+  return cfg.fdStore ?? systemdMax > 0;
+}
+
+/**
+ * Where an inherited socket comes from, for a master not started by a predecessor. With the
+ * store on, a socket named like a configured listener that has an address is one baton bound
+ * and stored (taken as bound from the config: kept while its address is asked for); any other
+ * is a .socket unit's (used whatever its address).
+ */
+export function inheritedSource(name: string, listeners: ListenerConfig[] | undefined, storeOn: boolean): ListenerSource {
+  return storeOn && listeners?.some((l) => l.name === name && l.bind) ? 'config' : 'systemd';
+}
+
+/**
+ * The inherited fds without the ones that are the same socket as an earlier one (fstat dev and
+ * inode), closed: a .socket unit's socket that also went into the store comes back twice.
+ */
+export function distinctSockets(fds: InheritedFd[], log: (message: string) => void): InheritedFd[] {
+  const seen = new Map<string, InheritedFd>();
+  return fds.filter((f) => {
+    const st = fs.fstatSync(f.fd);
+    const key = `${st.dev}:${st.ino}`;
+    const first = seen.get(key);
+    if (!first) {
+      seen.set(key, f);
+      return true;
+    }
+    log(`inherited fd ${f.fd} (name '${f.name}') is the same socket as fd ${first.fd} (name '${first.name}'): closing the duplicate`);
+    fs.closeSync(f.fd);
+    return false;
+  });
+}
+
+/**
+ * Unix sockets back from the store: one whose file is still there is ours to remove when a
+ * reload drops it; one whose file is gone (systemd empties RuntimeDirectory= on a restart) can
+ * no longer be reached, so it matches no address and the config's is bound anew.
+ */
+export function forgetGoneFiles(held: Listener[]): void {
+  for (const l of held) {
+    if (l.source !== 'config' || l.spec?.kind !== 'unix') continue;
+    if (fs.existsSync(l.spec.path)) l.ownedPath = l.spec.path;
+    else l.spec = undefined;
+  }
+}
+
+export class FdStore {
+  /** Per name, the listener systemd holds for this master, as far as it knows. */
+  private readonly held = new Map<string, Listener>();
+
+  constructor(
+    private readonly notify: Notify,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  /** Inherited listeners systemd may hold (taken back from the store, or a predecessor's, which stored them). */
+  mayHold(ls: Listener[]): void {
+    for (const l of ls) this.held.set(l.name, l);
+  }
+
+  /** Does systemd hold this listener's socket for us (it outlives our stop while the service restarts)? */
+  holds(l: Listener): boolean {
+    return this.held.get(l.name) === l;
+  }
+
+  /**
+   * Makes the store hold exactly the listeners of `ls` that baton bound (none when off): a name
+   * held for another socket (dropped or replaced) is removed first, then what is missing is
+   * stored. `resend`: store every one again (a confirmed successor: systemd drops a copy of a
+   * socket it already holds, and the predecessor may not have stored them).
+   */
+  sync(ls: Listener[], on: boolean, resend = false): void {
+    const want = new Map(on ? ls.filter((l) => l.source !== 'systemd' && l.fds.length > 0).map((l) => [l.name, l]) : []);
+    for (const [name, l] of this.held) {
+      if (want.get(name) === l) continue;
+      if (!this.notify({ FDSTOREREMOVE: 1, FDNAME: name })) continue;
+      this.held.delete(name);
+      this.log(`systemd's FD store: '${name}' removed (FDSTOREREMOVE=1)`);
+    }
+    for (const [name, l] of want) {
+      if (this.held.get(name) === l && !resend) continue;
+      if (!this.notify({ FDSTORE: 1, FDNAME: name }, l.fds)) continue;
+      this.held.set(name, l);
+      this.log(`systemd's FD store: '${name}' stored (FDSTORE=1, fd ${l.fds.join(',')})`);
+    }
+  }
+}
