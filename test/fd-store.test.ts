@@ -297,6 +297,87 @@ describe("systemd's FD store (FDSTORE=1, a fake systemd receiving the fds)", () 
     expect((await sd!.store()).map((e) => [e.name, e.ino])).toEqual([['admin', ino3]]);
   });
 
+  test('a restart whose config renames a stored listener or widens its address (127.0.0.1:P, then *:P) serves: the stored socket leaves the store and is closed before the new one is bound', async () => {
+    const { cfg } = await setup([{ name: 'http', tcp: '127.0.0.1:0' }], { FDSTORE: '16' });
+    const port = portOf(await ready(m!));
+    await sd!.waitForMessage('FDSTORE=1', (f) => f.FDSTORE === '1');
+    await cleanup(m);
+    const restart = async (listeners: unknown[]) => {
+      const c = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+      c.listeners = listeners;
+      fs.writeFileSync(cfg, JSON.stringify(c));
+      const pid = await sd!.startMaster(cfg, { FDSTORE: '16' });
+      const s = await serving(m!.runtimeDir, pid);
+      expect((await get(port)).status).toBe(200);
+      return { pid, s };
+    };
+    // the stored 'http' comes back under a name the config no longer has, at the address 'web' asks for
+    const r2 = await restart([{ name: 'web', tcp: `127.0.0.1:${port}` }]);
+    expect(listener(r2.s, 'web').addresses).toEqual([`127.0.0.1:${port}`]);
+    kill(r2.pid, 'SIGTERM');
+    await waitFor('the second master to exit', () => !isAlive(r2.pid));
+    const r3 = await restart([{ name: 'web', tcp: `0.0.0.0:${port}` }]);
+    expect(listener(r3.s, 'web').addresses).toEqual([`0.0.0.0:${port}`]);
+    expect(sd!.output()).toMatch(/inherited socket 'web' is not at the configured address: closing it/);
+    expect(sd!.storeMessages()).toEqual(['store http', 'remove http', 'store web', 'remove web', 'store web']);
+    expect((await sd!.store()).map((e) => [e.name, e.ino])).toEqual([['web', inodeOf(r3.pid, listener(r3.s, 'web').fds[0])]]);
+  });
+
+  test('a restart whose config changes a bind-time option (freeBind) of a stored socket binds it anew, with a warning; a reload still refuses it', async () => {
+    const { cfg } = await setup([{ name: 'http', tcp: '127.0.0.1:0' }], { FDSTORE: '16' });
+    const s1 = await ready(m!);
+    const port = portOf(s1);
+    const ino = inodeOf(m!.pid, listener(s1, 'http').fds[0]);
+    await sd!.waitForMessage('FDSTORE=1', (f) => f.FDSTORE === '1');
+    await cleanup(m);
+    const c = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    c.listeners = [{ name: 'http', tcp: `127.0.0.1:${port}`, freeBind: true }];
+    fs.writeFileSync(cfg, JSON.stringify(c));
+    const pid2 = await sd!.startMaster(cfg, { FDSTORE: '16' });
+    const s2 = await serving(m!.runtimeDir, pid2);
+    const l2 = listener(s2, 'http');
+    expect([l2.addresses, l2.options?.[0]?.freeBind]).toEqual([[`127.0.0.1:${port}`], true]);
+    expect(inodeOf(pid2, l2.fds[0])).not.toBe(ino);
+    expect((await get(port)).status).toBe(200);
+    expect(sd!.output()).toMatch(/inherited socket 'http' differs in what acts only when bound \(freeBind is true in the config but false on the socket held\): bound anew, connections queued in the old socket are reset/);
+    expect(sd!.storeMessages()).toEqual(['store http', 'remove http', 'store http']);
+
+    // a reload: the running master serves the socket, so the bind-time change is refused
+    c.listeners[0].freeBind = false;
+    fs.writeFileSync(cfg, JSON.stringify(c));
+    const r = await batonAsync(['reload', '-c', cfg]);
+    expect([r.code === 0, r.stderr]).toEqual([false, expect.stringMatching(/freeBind is false in the config but true on the socket held: this acts only when a socket is bound/)]);
+  });
+
+  test('fdStore: false after a run that stored: the socket systemd passes back is taken as baton\'s and removed from the store', async () => {
+    const { cfg } = await setup([{ name: 'http', tcp: '127.0.0.1:0' }], { FDSTORE: '16' });
+    const s1 = await ready(m!);
+    const ino = inodeOf(m!.pid, listener(s1, 'http').fds[0]);
+    await sd!.waitForMessage('FDSTORE=1', (f) => f.FDSTORE === '1');
+    await cleanup(m);
+    const c = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    c.fdStore = false;
+    fs.writeFileSync(cfg, JSON.stringify(c));
+    const pid2 = await sd!.startMaster(cfg, { FDSTORE: '16' });
+    const s2 = await serving(m!.runtimeDir, pid2);
+    const l2 = listener(s2, 'http');
+    expect([l2.source, inodeOf(pid2, l2.fds[0])]).toEqual(['config', ino]);
+    expect(sd!.storeMessages()).toEqual(['store http', 'remove http']);
+    expect(await sd!.store()).toEqual([]);
+  });
+
+  test('more sockets to store than $FDSTORE (FileDescriptorStoreMax=) allows: a warning (systemd drops the rest silently)', async () => {
+    await setup(
+      [
+        { name: 'a', tcp: '127.0.0.1:0' },
+        { name: 'b', tcp: '127.0.0.1:0' },
+      ],
+      { FDSTORE: '1' },
+    );
+    await ready(m!);
+    await m!.waitForOutput(/2 socket\(s\) to store but FileDescriptorStoreMax= is 1: systemd drops the rest/);
+  });
+
   test('the same socket passed twice (a .socket unit\'s that also went into the store) is served once, the duplicate closed', async () => {
     const { cfg } = await setup([{ name: 'http', tcp: '127.0.0.1:0' }], { FDSTORE: '16' });
     const s1 = await ready(m!);

@@ -203,6 +203,8 @@ rootOnly('listener options that need privileges (run as root here)', () => {
       expect(fs.readFileSync(log, 'utf8')).toMatch(/swapped in a symlink/);
       expect(m.output()).toMatch(/listener 'web': cannot bind .*web\.sock: chown: the file is no longer the socket just bound/);
       expect(fs.statSync(victim).uid).toBe(0);
+      // what was swapped in is not baton's: left where it is
+      expect(fs.lstatSync(sock).isSymbolicLink()).toBe(true);
     } finally {
       fs.rmSync(shimDir, { recursive: true, force: true });
     }
@@ -312,5 +314,24 @@ describe('baton check: options where they do not apply', () => {
     expect(r.code).toBe(78);
     expect(r.stderr).toContain('/listeners/0/keepAlive: only applies to a tcp listener');
     expect(r.stderr).toContain("/listeners/1/user: only applies to a unix listener (the socket file's owner)");
+  });
+});
+
+describe('baton check: options the kernel refuses', () => {
+  test('an unavailable tcpCongestion and a missing bindToDevice interface: exit 78 with the key path', () => {
+    dir = tmpdir();
+    const f = writeConfig(dir, {
+      workers: { command: ['sh'] },
+      listeners: [
+        { name: 'a', tcp: '127.0.0.1:0', tcpCongestion: 'no-such-algo' },
+        { name: 'b', tcp: '[::1]:0', bindToDevice: 'nosuchif0', tcpCongestion: 'reno' },
+      ],
+    });
+    const r = baton(['check', '-c', f]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/\/listeners\/0\/tcpCongestion: setsockopt TCP_CONGESTION ENOENT: .*\(not an available algorithm/);
+    expect(r.stderr).toMatch(/\/listeners\/1\/bindToDevice: setsockopt SO_BINDTODEVICE ENODEV: .*\(no network interface has that name\)/);
+    // only the refused keys are named
+    expect(r.stderr).not.toContain('/listeners/1/tcpCongestion');
   });
 });

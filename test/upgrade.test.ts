@@ -261,6 +261,23 @@ describe('binary upgrade (USR2)', () => {
     expect((await getUnix(sockFile)).status).toBe(200);
   });
 
+  test('live options the new config changes are set on the kept socket only once the upgrade is confirmed', async () => {
+    svc = await service({}, { upgrade: { timeoutMs: 3000 } });
+    const noDelay = async () => (await svc!.status()).listeners.find((l) => l.name === 'http')!.options![0].noDelay;
+    expect(await noDelay()).toBe(true);
+    // rolled back: the predecessor's socket is as it was
+    svc.rewrite((c) => {
+      c.listeners[0].noDelay = false;
+      c.workers.env = { WORKER_FAIL_GEN: '2' };
+    });
+    expect((await upgrade(svc)).code).toBe(1);
+    expect(await noDelay()).toBe(true);
+    // confirmed: set
+    svc.rewrite((c) => (c.listeners[0].noDelay = false));
+    expect((await upgrade(svc)).code).toBe(0);
+    expect(await noDelay()).toBe(false);
+  });
+
   test('USR2 to every process at once (systemctl kill): one clean upgrade; a second USR2 meanwhile is refused', async () => {
     svc = await service();
     const old = svc.master();

@@ -19,13 +19,14 @@ export function fdStoreOn(cfg: Config, systemdMax: number): boolean {
 }
 
 /**
- * Where an inherited socket comes from, for a master not started by a predecessor. With the
- * store on, a socket named like a configured listener that has an address is one baton bound
- * and stored (taken as bound from the config: kept while its address is asked for); any other
- * is a .socket unit's (used whatever its address).
+ * Where an inherited socket comes from, for a master not started by a predecessor. Under
+ * systemd (`ours`: NOTIFY_SOCKET set; store on or not: one stored by an earlier run comes
+ * back also after `fdStore: false`), a socket named like a configured listener that has an
+ * address is one baton bound and stored (taken as bound from the config: kept while its
+ * address is asked for); any other is a .socket unit's (used whatever its address).
  */
-export function inheritedSource(name: string, listeners: ListenerConfig[] | undefined, storeOn: boolean): ListenerSource {
-  return storeOn && listeners?.some((l) => l.name === name && l.bind) ? 'config' : 'systemd';
+export function inheritedSource(name: string, listeners: ListenerConfig[] | undefined, ours: boolean): ListenerSource {
+  return ours && listeners?.some((l) => l.name === name && l.bind) ? 'config' : 'systemd';
 }
 
 /**
@@ -49,14 +50,21 @@ export function distinctSockets(fds: InheritedFd[], log: (message: string) => vo
 }
 
 /**
- * Unix sockets back from the store: one whose file is still there is ours to remove when a
- * reload drops it; one whose file is gone (systemd empties RuntimeDirectory= on a restart) can
- * no longer be reached, so it matches no address and the config's is bound anew.
+ * Unix sockets back from the store: one whose file is still there (a socket of our euid, not
+ * followed if a link) is ours to remove when a reload drops it; one whose file is gone
+ * (systemd empties RuntimeDirectory= on a restart) or not ours can no longer be trusted to
+ * reach it, so it matches no address and the config's is bound anew.
  */
 export function forgetGoneFiles(held: Listener[]): void {
   for (const l of held) {
     if (l.source !== 'config' || l.spec?.kind !== 'unix') continue;
-    if (fs.existsSync(l.spec.path)) l.ownedPath = l.spec.path;
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(l.spec.path);
+    } catch {
+      st = undefined;
+    }
+    if (st?.isSocket() && st.uid === process.geteuid!()) l.ownedPath = l.spec.path;
     else l.spec = undefined;
   }
 }
@@ -67,8 +75,19 @@ export class FdStore {
 
   constructor(
     private readonly notify: Notify,
-    private readonly log: (message: string) => void,
+    private readonly log: { info(m: string): void; warn(m: string): void },
+    /** systemd's FileDescriptorStoreMax= ($FDSTORE), 0 when not said. */
+    private readonly max = 0,
   ) {}
+
+  /**
+   * Takes a socket out of the store before it is closed (a start that replaces or drops it):
+   * systemd reads notify messages in order and closes its copy, which frees the address.
+   */
+  release(name: string): void {
+    if (this.notify({ FDSTOREREMOVE: 1, FDNAME: name })) this.log.info(`systemd's FD store: '${name}' removed (FDSTOREREMOVE=1)`);
+    this.held.delete(name);
+  }
 
   /** Inherited listeners systemd may hold (taken back from the store, or a predecessor's, which stored them). */
   mayHold(ls: Listener[]): void {
@@ -92,13 +111,17 @@ export class FdStore {
       if (want.get(name) === l) continue;
       if (!this.notify({ FDSTOREREMOVE: 1, FDNAME: name })) continue;
       this.held.delete(name);
-      this.log(`systemd's FD store: '${name}' removed (FDSTOREREMOVE=1)`);
+      this.log.info(`systemd's FD store: '${name}' removed (FDSTOREREMOVE=1)`);
     }
     for (const [name, l] of want) {
       if (this.held.get(name) === l && !resend) continue;
       if (!this.notify({ FDSTORE: 1, FDNAME: name }, l.fds)) continue;
       this.held.set(name, l);
-      this.log(`systemd's FD store: '${name}' stored (FDSTORE=1, fd ${l.fds.join(',')})`);
+      this.log.info(`systemd's FD store: '${name}' stored (FDSTORE=1, fd ${l.fds.join(',')})`);
+    }
+    const fds = [...want.values()].reduce((n, l) => n + l.fds.length, 0);
+    if (this.max > 0 && fds > this.max) {
+      this.log.warn(`systemd's FD store: ${fds} socket(s) to store but FileDescriptorStoreMax= is ${this.max}: systemd drops the rest (raise it on the unit)`);
     }
   }
 }

@@ -14,7 +14,7 @@ import type { Logger } from '../log/logger';
 import type { Generation } from '../pool/generation';
 import { Pool } from '../pool/pool';
 import { launchWorker, type Launch } from '../pool/worker-process';
-import { applyRetunes, closeListener, describeAll, inheritedListeners, planListeners, type Listener } from '../sockets/listeners';
+import { applyRetunes, closeListener, describeAll, inheritedListeners, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
 import { queuedClock, realClock, type Clock } from '../system/clock';
 import { removePidfile, writePidfile } from '../system/pidfile';
 import { SystemdNotifier } from '../systemd/notifier';
@@ -79,6 +79,8 @@ export class Master {
   private link: SuccessorLink | null = null;
   /** A successor's inherited listeners its config no longer has, closed once confirmed. */
   private dropOnConfirm: Listener[] = [];
+  /** A successor's live option changes on sockets the predecessor still serves, set once confirmed. */
+  private retuneOnConfirm: ListenerPlan | null = null;
   private stopping: { fast: boolean; handedOver: boolean; exitCode: number; done?: true } | null = null;
   private lastReload: LastReload | null = null;
   private lastUpgrade: LastUpgrade | null = null;
@@ -97,7 +99,7 @@ export class Master {
     this.clock = queuedClock(opts.clock ?? realClock, (fn) => this.run(fn));
     this.startedAt = this.clock.now();
     this.systemd = new SystemdNotifier(process.env, (m) => this.log.warn(m));
-    this.fdStore = new FdStore((fields, fds) => this.systemd.send(fields, fds), (m) => this.log.info(m));
+    this.fdStore = new FdStore((fields, fds) => this.systemd.send(fields, fds), this.log, this.systemd.fdStoreMax);
     this.baseEnv = { ...process.env };
     if (opts.upgrade) {
       this.nextGeneration = opts.upgrade.nextGeneration;
@@ -180,27 +182,40 @@ export class Master {
     }
     const storeOn = this.storeOn();
     const inherited = this.opts.inherited;
-    const sources = new Map(inherited.map((f, i) => [f, up ? (up.sources[i] ?? 'systemd') : inheritedSource(f.name, cfg.listeners, storeOn)]));
+    const underSystemd = this.systemd.socket !== undefined;
+    const sources = new Map(inherited.map((f, i) => [f, up ? (up.sources[i] ?? 'systemd') : inheritedSource(f.name, cfg.listeners, underSystemd)]));
     const distinct = distinctSockets(inherited, (m) => this.log.warn(m));
     const held = inheritedListeners(distinct, (i) => sources.get(distinct[i])!);
     forgetGoneFiles(held);
-    const plan = await planListeners(held, cfg.listeners);
-    for (const l of plan.removed) {
-      if (up && l.source === 'predecessor') {
+    // A plain start: nobody else serves the held sockets. The ones not kept (another address,
+    // changed bind-time options, gone from the config) leave the store and are closed before
+    // anything is bound: systemd's stored copy would keep their address taken.
+    const release = (gone: Array<{ l: Listener; why: string }>) => {
+      for (const { l, why } of gone) {
+        this.log.warn(`inherited socket '${l.name}' ${why}: closing it`);
+        if (underSystemd) this.fdStore.release(l.name);
+        closeListener(l);
+      }
+    };
+    const plan = await planListeners(held, cfg.listeners, up ? {} : { release, inUseWaitMs: 2000 });
+    // (a plain start's were released above)
+    for (const l of up ? plan.removed : []) {
+      if (l.source === 'predecessor') {
         // dropped from the config by this upgrade: the predecessor still serves it, so it is
         // closed (and its socket file removed) only once the upgrade is confirmed
         if (l.spec?.kind === 'unix') l.ownedPath = l.spec.path;
         this.dropOnConfirm.push(l);
         continue;
       }
-      // a stored socket of an address the config no longer has (or whose file is gone): replaced
-      const why = cfg.listeners?.some((w) => w.name === l.name) ? 'is not at the configured address' : 'is not among the configured listeners';
-      this.log.warn(`inherited socket '${l.name}' ${why}: closing it`);
+      this.log.warn(`inherited socket '${l.name}' is not among the configured listeners: closing it`);
       closeListener(l);
     }
-    applyRetunes(plan, this.log);
+    if (up) this.retuneOnConfirm = plan;
+    else applyRetunes(plan, this.log);
     this.listeners = plan.active;
-    if (storeOn) this.fdStore.mayHold([...held.filter((l) => l.source !== 'systemd'), ...plan.removed]);
+    // a successor: the predecessor's, which it may have stored (the dropped ones leave once confirmed)
+    if (up && storeOn) this.fdStore.mayHold([...held.filter((l) => l.source !== 'systemd'), ...plan.removed]);
+    if (!up && underSystemd) this.fdStore.mayHold(held.filter((l) => l.source !== 'systemd' && plan.active.includes(l)));
     // a successor is muted until confirmed: it stores then
     if (!up) this.fdStore.sync(this.listeners, storeOn);
     if (!up) writePidfile(cfg.pidfile);
@@ -275,6 +290,8 @@ export class Master {
       closeListener(l);
     }
     this.dropOnConfirm = [];
+    if (this.retuneOnConfirm) applyRetunes(this.retuneOnConfirm, this.log);
+    this.retuneOnConfirm = null;
     // dropped listeners leave the store, and every one of ours goes in (the predecessor's store
     // may have been off, or it may be an older baton)
     this.fdStore.sync(this.listeners, this.storeOn(), true);

@@ -155,6 +155,17 @@ static int chown_socket_file(const char *path, uid_t uid, gid_t gid) {
   return err;
 }
 
+// Removes the socket file at `path` after a step past bind() failed, only while it is the file
+// seen right after bind() (`bound`: a socket of ours; same device and inode): anything swapped
+// in meanwhile is not ours and stays (a stale socket of ours left behind is removed by the next
+// bind's stale-socket check). A swap between this lstat() and unlink() needs write access to
+// the folder, which could remove the file anyway.
+static void unlink_if_bound(const char *path, const struct stat *bound) {
+  struct stat st;
+  if (!S_ISSOCK(bound->st_mode) || bound->st_uid != geteuid()) return;
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == bound->st_dev && st.st_ino == bound->st_ino) unlink(path);
+}
+
 // Calls prepare(fd) if it is a function; false when it threw (the exception is pending).
 static bool call_prepare(napi_env env, napi_value prepare, int fd) {
   napi_valuetype t;
@@ -200,6 +211,7 @@ static napi_value ListenSocket(napi_env env, napi_callback_info info) {
   int fd = socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socket", addr);
   int one = 1, rc;
+  struct stat bound = {0};
   if (domain != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (argc >= 6 && !call_prepare(env, argv[5], fd)) { close(fd); return NULL; }
   if (domain == AF_UNIX) {
@@ -208,14 +220,16 @@ static napi_value ListenSocket(napi_env env, napi_callback_info info) {
     if (sl == 0) { close(fd); return throw_errno(env, ENAMETOOLONG, "bind", addr); }
     int e = bind_unix_with_mode(fd, &sa, sl, (mode_t)mode);
     if (e) { close(fd); return throw_errno(env, e, "bind", addr); }
+    if (lstat(addr, &bound) < 0) memset(&bound, 0, sizeof bound);
     e = owned ? chown_socket_file(addr, (uid_t)uid, (gid_t)gid) : 0;
     if (e) {
       close(fd);
-      unlink(addr);
       if (e == EEXIST) {
+        // not the socket just bound: someone else's file, left alone
         napi_throw_error(env, "EEXIST", "chown: the file is no longer the socket just bound (replaced meanwhile)");
         return NULL;
       }
+      unlink_if_bound(addr, &bound);
       return throw_errno(env, e, "chown", addr);
     }
     rc = 0;
@@ -236,7 +250,7 @@ static napi_value ListenSocket(napi_env env, napi_callback_info info) {
   if (listen(fd, backlog) < 0) {
     int e = errno;
     close(fd);
-    if (domain == AF_UNIX) unlink(addr);
+    if (domain == AF_UNIX) unlink_if_bound(addr, &bound);
     return throw_errno(env, e, "listen", addr);
   }
   napi_value out;

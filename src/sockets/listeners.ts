@@ -62,6 +62,13 @@ export function passedOn(ls: Listener[]): { fds: number[]; names: string[]; sour
 
 export class ListenerError extends Error {
   override name = 'ListenerError';
+  constructor(
+    message: string,
+    /** The errno code of a failed bind. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Does the socket held (`have`) serve what the config asks for (`want`)? Port 0 asks for any port. */
@@ -121,24 +128,58 @@ interface Retune {
   kept: string[];
 }
 
+/** How a plan treats the sockets held (see planListeners). */
+export interface PlanOptions {
+  /**
+   * A start nobody else serves the held sockets for (not a reload, not an upgrade's successor):
+   * one of ours whose bind-time options changed is bound anew instead of refused, and the held
+   * sockets not kept are released (`release`) before anything is bound, since they may hold an
+   * address the config asks for.
+   */
+  release?: (gone: Array<{ l: Listener; why: string }>) => void;
+  /** How long a bind meets EADDRINUSE after a release (systemd closes its stored copy when it reads our FDSTOREREMOVE). */
+  inUseWaitMs?: number;
+}
+
+interface Kept {
+  h: Listener;
+  retunes: Retune[];
+}
+
 /**
  * Works out the listeners a config asks for against the ones held: a held listener with the
  * same name is kept (inherited ones whatever their address; bound ones while the address is
- * the same), the rest are bound. Nothing held is closed here.
+ * the same), the rest are bound. Nothing held is closed here, unless `opts.release` is given.
  */
-export async function planListeners(held: Listener[], wanted: ListenerConfig[] | undefined): Promise<ListenerPlan> {
+export async function planListeners(held: Listener[], wanted: ListenerConfig[] | undefined, opts: PlanOptions = {}): Promise<ListenerPlan> {
   if (wanted === undefined) return { active: held.slice(), added: [], removed: [], retunes: [] };
   const heldByName = new Map(held.map((l) => [l.name, l]));
+  const kept = new Map<ListenerConfig, Kept>();
+  const replaced = new Map<Listener, string>();
+  for (const w of wanted) {
+    const h = heldByName.get(w.name);
+    if (!h || !(h.source === 'systemd' || w.bind === undefined || sameSpec(h.spec, w.bind))) continue;
+    // a socket from systemd is used as its .socket unit made it
+    if (h.source === 'systemd' || !w.bind) {
+      kept.set(w, { h, retunes: [] });
+      continue;
+    }
+    const c = checkRetunes(h, w);
+    if (c.problems.length === 0) kept.set(w, { h, retunes: c.retunes });
+    else if (opts.release) replaced.set(h, `differs in what acts only when bound (${c.problems.join('; ')}): bound anew, connections queued in the old socket are reset`);
+    else throw new ListenerError(`listener '${w.name}': ${c.problems.join('; ')}: ${KEPT_HINT}`);
+  }
+  const keep = new Set([...kept.values()].map((k) => k.h));
+  const removed = held.filter((l) => !keep.has(l));
+  if (opts.release && removed.length) opts.release(removed.map((l) => ({ l, why: replaced.get(l) ?? goneWhy(l, wanted) })));
+  const released = opts.release ? removed : [];
   const active: Listener[] = [];
   const added: Listener[] = [];
-  const retunes: Retune[] = [];
   try {
     for (const w of wanted) {
-      const h = heldByName.get(w.name);
-      if (h && (h.source === 'systemd' || w.bind === undefined || sameSpec(h.spec, w.bind))) {
-        // a socket from systemd is used as its .socket unit made it
-        if (h.source !== 'systemd' && w.bind) retunes.push(...retunesOf(h, w));
-        active.push(h);
+      const k = kept.get(w);
+      if (k) {
+        active.push(k.h);
         continue;
       }
       if (!w.bind) {
@@ -147,7 +188,9 @@ export async function planListeners(held: Listener[], wanted: ListenerConfig[] |
           `listener '${w.name}' has no tcp or unix address and no inherited socket has that name (inherited: ${names})`,
         );
       }
-      const l = await bindListener(w.name, w.bind, w.mode, w.backlog ?? maxBacklog(), w.options, w.owner);
+      const l = await bindWaiting(released.length ? (opts.inUseWaitMs ?? 0) : 0, released, () =>
+        bindListener(w.name, w.bind!, w.mode, w.backlog ?? maxBacklog(), w.options, w.owner),
+      );
       added.push(l);
       active.push(l);
     }
@@ -155,17 +198,42 @@ export async function planListeners(held: Listener[], wanted: ListenerConfig[] |
     added.forEach(closeListener);
     throw e;
   }
-  const keep = new Set(active);
-  return { active, added, removed: held.filter((l) => !keep.has(l)), retunes };
+  return { active, added, removed, retunes: [...kept.values()].flatMap((k) => k.retunes) };
 }
+
+function goneWhy(l: Listener, wanted: ListenerConfig[]): string {
+  return wanted.some((w) => w.name === l.name) ? 'is not at the configured address' : 'is not among the configured listeners';
+}
+
+/** A bind that meets EADDRINUSE while systemd may not yet have closed the stored copies just released is tried again. */
+async function bindWaiting(ms: number, released: Listener[], bind: () => Promise<Listener>): Promise<Listener> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await bind();
+    } catch (e) {
+      if (!(e instanceof ListenerError) || e.code !== 'EADDRINUSE' || ms === 0) throw e;
+      if (Date.now() >= until) {
+        const names = released.map((l) => `'${l.name}'`).join(', ');
+        throw new ListenerError(`${e.message}, or systemd still holds the stored socket(s) ${names} released ${ms} ms ago`, e.code);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+const KEPT_HINT =
+  "this acts only when a socket is bound, and this one is kept (reload, upgrade): give the listener another address, or stop baton and start it again";
 
 /**
  * A held socket against the options the config gives it: live ones are set when the plan
  * takes effect; one that acts only at bind() (or a unix file's mode and owner) cannot change
- * on a socket that keeps its address, and the plan is refused naming it.
+ * on a socket that keeps its address (`problems`).
  */
-function retunesOf(h: Listener, w: ListenerConfig): Retune[] {
-  return h.fds.map((fd) => {
+function checkRetunes(h: Listener, w: ListenerConfig): { retunes: Retune[]; problems: string[] } {
+  const retunes: Retune[] = [];
+  const problems: string[] = [];
+  for (const fd of h.fds) {
     const family = familyOf(native.sockInfo(fd));
     let r;
     try {
@@ -174,14 +242,10 @@ function retunesOf(h: Listener, w: ListenerConfig): Retune[] {
       throw new ListenerError(`listener '${w.name}': ${(e as Error).message}`);
     }
     if (h.spec?.kind === 'unix') r.problems.push(...fileProblems(h.spec.path, w.mode, w.owner));
-    if (r.problems.length) {
-      throw new ListenerError(
-        `listener '${w.name}': ${r.problems.join('; ')}: this acts only when a socket is bound, and this one is kept ` +
-          `(reload, upgrade, restart with systemd's FD store): give the listener another address, or stop baton and start it again`,
-      );
-    }
-    return { name: w.name, fd, family, set: r.set, kept: r.kept };
-  });
+    problems.push(...r.problems);
+    retunes.push({ name: w.name, fd, family, set: r.set, kept: r.kept });
+  }
+  return { retunes, problems: [...new Set(problems)] };
 }
 
 /** The live options a plan changes, set on the held sockets (when a reload commits); never throws. */
@@ -240,7 +304,7 @@ function tryBind(name: string, spec: ListenerSpec, bind: () => number): number {
       : code === 'EACCES' ? ' (a port below 1024 needs root or CAP_NET_BIND_SERVICE; a unix path needs write access)'
       : code === 'EADDRNOTAVAIL' ? ' (no interface has that address)'
       : '';
-    throw new ListenerError(`listener '${name}': cannot bind ${spec.text}: ${(e as Error).message}${hint}`);
+    throw new ListenerError(`listener '${name}': cannot bind ${spec.text}: ${(e as Error).message}${hint}`, code);
   }
 }
 

@@ -129,6 +129,24 @@ export function reportedAfter(family: Family, opts: SocketOptions): OptionValues
   }
 }
 
+/** Each option of `opts` the kernel refuses on a fresh socket of `family`, as `key: why` (baton check). */
+export function refusedOptions(family: Family, opts: SocketOptions): string[] {
+  const scratch = native.streamSocket(family);
+  try {
+    return DEFS.flatMap((d) => {
+      if (opts[d.key] === undefined || !d.name(family)) return [];
+      try {
+        setOne(scratch, family, d, opts[d.key]);
+        return [];
+      } catch (e) {
+        return [(e as Error).message];
+      }
+    });
+  } finally {
+    fs.closeSync(scratch);
+  }
+}
+
 export interface OptionChanges {
   /** Live options to set at commit, in config terms. */
   set: Partial<SocketOptions>;
