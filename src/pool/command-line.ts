@@ -1,9 +1,7 @@
 import type { WorkerIdentity, WorkersConfig } from '../config/types';
 import { execSettingListenPid, LISTEN_ENV, listenFdsEnv } from '../contract/listen-fds';
+import { IGNORED_BY_WORKERS } from '../contract/master-signals';
 import { WATCHDOG_ENV, watchdogEnv } from '../contract/watchdog';
-
-/** The signals the shim makes workers ignore: a stopSignal among them would never stop one. */
-export const IGNORED_BY_WORKERS: readonly NodeJS.Signals[] = ['SIGUSR2', 'SIGHUP', 'SIGWINCH'];
 
 /**
  * Runs the worker's program through sh for two things Node's spawn cannot do:

@@ -15,11 +15,12 @@ import { native } from '../native';
 import { maxBacklog, takeListenFds } from '../contract/listen-fds';
 import { formatNotify } from '../systemd/notify-message';
 import { watchdogUsecFor } from '../contract/watchdog';
+import { IGNORED_BY_WORKERS } from '../contract/master-signals';
 
 // USR2, HUP and WINCH are for the master (`systemctl kill` sends them to every process of the
 // unit). Node resets an inherited SIG_IGN at start-up, so they are ignored here, as early as
 // this module is loaded.
-for (const sig of ['SIGUSR2', 'SIGHUP', 'SIGWINCH'] as const) process.on(sig, () => undefined);
+for (const sig of IGNORED_BY_WORKERS) process.on(sig, () => undefined);
 
 export interface ServeOptions {
   /** Serve only the inherited sockets with these names (LISTEN_FDNAMES); default: all of them. */

@@ -1,4 +1,5 @@
 import { native } from '../native';
+import { watchdogUsecFor } from '../contract/watchdog';
 import { formatNotify, monotonicUsec } from './notify-message';
 
 /** How often EXTEND_TIMEOUT_USEC is renewed while a drain or a reload goes on. */
@@ -24,10 +25,7 @@ export class SystemdNotifier {
     private readonly onError: (message: string) => void,
   ) {
     this.socket = env.NOTIFY_SOCKET || undefined;
-    const wPid = env.WATCHDOG_PID;
-    const wUsec = Number(env.WATCHDOG_USEC);
-    // WATCHDOG_PID, when set, says which process the watchdog is for (sd_watchdog_enabled(3))
-    this.watchdogUsec = Number.isFinite(wUsec) && wUsec > 0 && (!wPid || Number(wPid) === process.pid) ? wUsec : 0;
+    this.watchdogUsec = watchdogUsecFor(env);
     const max = Number(env.FDSTORE);
     this.fdStoreMax = Number.isInteger(max) && max > 0 ? max : 0;
     // Children must not talk to systemd in our name; workers get the master's own socket instead.

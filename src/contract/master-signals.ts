@@ -1,0 +1,6 @@
+// The master's own signals. `systemctl kill` sends them to every process of the unit, so every
+// worker ignores them: the master's shim sets SIG_IGN before exec, and baton/worker ignores
+// them again at load (Node resets an inherited SIG_IGN at start-up).
+
+/** The signals workers ignore: a stopSignal among them would never stop one. */
+export const IGNORED_BY_WORKERS: readonly NodeJS.Signals[] = ['SIGUSR2', 'SIGHUP', 'SIGWINCH'];
