@@ -20,6 +20,14 @@ export function watchdogUsecFor(env: NodeJS.ProcessEnv, pid = process.pid): numb
   return Number.isFinite(usec) && usec > 0 && (!forPid || Number(forPid) === pid) ? usec : 0;
 }
 
+/** setInterval's longest delay (2³¹−1 ms): Node turns a longer one into 1 ms. */
+const MAX_INTERVAL_MS = 2 ** 31 - 1;
+
+/** How often a watched process sends WATCHDOG=1: at half its period, as sd_watchdog_enabled(3) advises. */
+export function pingEveryMs(usec: number): number {
+  return Math.min(MAX_INTERVAL_MS, Math.max(1, Math.floor(usec / 2000)));
+}
+
 /** systemd's USEC_INFINITY (UINT64_MAX): a watchdog that never fires. */
 const USEC_INFINITY = 2n ** 64n - 1n;
 

@@ -3,6 +3,7 @@ import type { Config, ListenerConfig } from '../config/types';
 import type { InheritedFd } from '../contract/listen-fds';
 import type { ListenerSource } from '../contract/upgrade-env';
 import type { Listener } from '../sockets/listeners';
+import { socketFile } from '../sockets/options';
 
 // systemd's file descriptor store (sd_notify(3) FDSTORE=1, systemd.service(5)
 // FileDescriptorStoreMax=): the master hands systemd a copy of every socket it bound itself.
@@ -58,13 +59,7 @@ export function distinctSockets(fds: InheritedFd[], log: (message: string) => vo
 export function forgetGoneFiles(held: Listener[]): void {
   for (const l of held) {
     if (l.source !== 'config' || l.spec?.kind !== 'unix') continue;
-    let st: fs.Stats | undefined;
-    try {
-      st = fs.lstatSync(l.spec.path);
-    } catch {
-      st = undefined;
-    }
-    if (st?.isSocket() && st.uid === process.geteuid!()) l.ownedPath = l.spec.path;
+    if (socketFile(l.spec.path)?.uid === process.geteuid!()) l.ownedPath = l.spec.path;
     else l.spec = undefined;
   }
 }
@@ -85,8 +80,15 @@ export class FdStore {
    * systemd reads notify messages in order and closes its copy, which frees the address.
    */
   release(name: string): void {
-    if (this.notify({ FDSTOREREMOVE: 1, FDNAME: name })) this.log.info(`systemd's FD store: '${name}' removed (FDSTOREREMOVE=1)`);
+    this.remove(name);
     this.held.delete(name);
+  }
+
+  /** FDSTOREREMOVE=1 for `name`; false when it could not be said (muted, no NOTIFY_SOCKET). */
+  private remove(name: string): boolean {
+    if (!this.notify({ FDSTOREREMOVE: 1, FDNAME: name })) return false;
+    this.log.info(`systemd's FD store: '${name}' removed (FDSTOREREMOVE=1)`);
+    return true;
   }
 
   /** Inherited listeners systemd may hold (taken back from the store, or a predecessor's, which stored them). */
@@ -108,10 +110,7 @@ export class FdStore {
   sync(ls: Listener[], on: boolean, resend = false): void {
     const want = new Map(on ? ls.filter((l) => l.source !== 'systemd' && l.fds.length > 0).map((l) => [l.name, l]) : []);
     for (const [name, l] of this.held) {
-      if (want.get(name) === l) continue;
-      if (!this.notify({ FDSTOREREMOVE: 1, FDNAME: name })) continue;
-      this.held.delete(name);
-      this.log.info(`systemd's FD store: '${name}' removed (FDSTOREREMOVE=1)`);
+      if (want.get(name) !== l && this.remove(name)) this.held.delete(name);
     }
     for (const [name, l] of want) {
       if (this.held.get(name) === l && !resend) continue;

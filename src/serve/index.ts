@@ -14,7 +14,7 @@ import net from 'node:net';
 import { native } from '../native';
 import { maxBacklog, takeListenFds } from '../contract/listen-fds';
 import { formatNotify } from '../systemd/notify-message';
-import { watchdogUsecFor } from '../contract/watchdog';
+import { pingEveryMs, watchdogUsecFor } from '../contract/watchdog';
 import { IGNORED_BY_WORKERS } from '../contract/master-signals';
 
 // USR2, HUP and WINCH are for the master (`systemctl kill` sends them to every process of the
@@ -192,7 +192,7 @@ export async function serve(server: net.Server, opts: ServeOptions = {}): Promis
       } catch {
         /* the master may be gone */
       }
-    }, Math.min(2 ** 31 - 1, Math.max(1, Math.floor(watchdogUsec / 2000))));
+    }, pingEveryMs(watchdogUsec));
     ping.unref();
   }
 

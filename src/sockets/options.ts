@@ -95,11 +95,12 @@ function setBuffer(fd: number, name: 'SO_RCVBUF' | 'SO_SNDBUF', n: number): void
   }
 }
 
+/** The options `opts` gives that a socket of `family` has, in the order they are set. */
+const givenFor = (family: Family, opts: SocketOptions): Def[] => DEFS.filter((d) => opts[d.key] !== undefined && d.name(family));
+
 /** Sets every option `opts` gives (socket() to bind(), or a scratch socket); throws naming the key. */
 export function applyOptions(fd: number, family: Family, opts: SocketOptions): void {
-  for (const d of DEFS) {
-    if (opts[d.key] !== undefined && d.name(family)) setOne(fd, family, d, opts[d.key]);
-  }
+  for (const d of givenFor(family, opts)) setOne(fd, family, d, opts[d.key]);
 }
 
 /** What the socket reports of each option of its family; one the kernel does not answer is left out. */
@@ -133,8 +134,7 @@ export function reportedAfter(family: Family, opts: SocketOptions): OptionValues
 export function refusedOptions(family: Family, opts: SocketOptions): string[] {
   const scratch = native.streamSocket(family);
   try {
-    return DEFS.flatMap((d) => {
-      if (opts[d.key] === undefined || !d.name(family)) return [];
+    return givenFor(family, opts).flatMap((d) => {
       try {
         setOne(scratch, family, d, opts[d.key]);
         return [];

@@ -1,5 +1,5 @@
 import { native } from '../native';
-import { watchdogUsecFor } from '../contract/watchdog';
+import { pingEveryMs, watchdogUsecFor } from '../contract/watchdog';
 import { formatNotify, monotonicUsec } from './notify-message';
 
 /** How often EXTEND_TIMEOUT_USEC is renewed while a drain or a reload goes on. */
@@ -101,9 +101,8 @@ export class SystemdNotifier {
   /** Pings the watchdog at half its period while the master lives, if systemd asked for one. */
   startWatchdog(): void {
     if (!this.watchdogUsec || this.watchdogTimer) return;
-    const every = Math.max(1, Math.floor(this.watchdogUsec / 2000));
     this.send({ WATCHDOG: 1 });
-    this.watchdogTimer = setInterval(() => this.send({ WATCHDOG: 1 }), every);
+    this.watchdogTimer = setInterval(() => this.send({ WATCHDOG: 1 }), pingEveryMs(this.watchdogUsec));
     this.watchdogTimer.unref();
   }
 
