@@ -7,9 +7,11 @@
 // Knobs (environment): BENCH_QUICK=1 for a short pass that checks the harness (written to
 // build/bench-quick/ only); BENCH_ROUNDS, BENCH_SECONDS (throughput), BENCH_RELOADS,
 // BENCH_RELOAD_ROUNDS (reloads under load), BENCH_TIMING_ROUNDS, BENCH_SCALE_WORKERS,
-// BENCH_SCALE_LISTENERS, BENCH_SCALE_ROUNDS, BENCH_NODELAY_ROUNDS; BENCH_SERVER_CPU,
-// BENCH_LOAD_CPU, BENCH_CONNECTIONS. BENCH_ONLY=nodelay runs section 6 alone and writes it into
-// bench/results.md and results.json beside the rest (a quick pass: build/bench-quick/).
+// BENCH_SCALE_LISTENERS, BENCH_SCALE_ROUNDS, BENCH_NODELAY_ROUNDS; BENCH_GOAL_ROUNDS,
+// BENCH_GOAL_LOAD_UPGRADES, BENCH_GOAL_RELOADS, BENCH_GOAL_UPGRADES (section 7); BENCH_SERVER_CPU,
+// BENCH_LOAD_CPU, BENCH_CONNECTIONS. BENCH_ONLY=nodelay runs section 6 alone, BENCH_ONLY=upgrade
+// section 7 (issue 12's goals), and writes it into bench/results.md and results.json beside the
+// rest (a quick pass: build/bench-quick/).
 const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -17,7 +19,8 @@ const { NotifyHub } = require('./lib/notify-hub');
 const { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU } = require('./lib/peers');
 const { startWrk, LOAD_CPU, CONNECTIONS } = require('./lib/wrk');
 const { sleep, rssKiB, cpuMs, alive, descendantsOf } = require('./lib/sys');
-const { machine, writeNodelay, writeReport } = require('./lib/report');
+const { goals } = require('./lib/goals');
+const { machine, writeSection, writeReport } = require('./lib/report');
 
 const quick = process.env.BENCH_QUICK === '1';
 const num = (name, full, short) => Number(process.env[name] || (quick ? short : full));
@@ -29,13 +32,15 @@ const cfg = {
   reloads: num('BENCH_RELOADS', 20, 5),
   reloadRounds: num('BENCH_RELOAD_ROUNDS', 3, 1),
   pauseMs: 300,
-  // how long the master waits after USR2 for a `systemctl kill` burst to end (read off the source)
-  usr2SettleMs: Number(/USR2_SETTLE_MS = (\d+)/.exec(fs.readFileSync(path.join(__dirname, '../src/master/upgrade.ts'), 'utf8'))[1]),
   timingRounds: num('BENCH_TIMING_ROUNDS', 10, 3),
   scaleWorkers: list('BENCH_SCALE_WORKERS', '1,8,32,64', '1,8'),
   scaleListeners: list('BENCH_SCALE_LISTENERS', '1,16', '1,16'),
   scaleRounds: num('BENCH_SCALE_ROUNDS', 3, 1),
   nodelayRounds: num('BENCH_NODELAY_ROUNDS', 5, 1),
+  goalRounds: num('BENCH_GOAL_ROUNDS', 10, 3),
+  goalLoadUpgrades: num('BENCH_GOAL_LOAD_UPGRADES', 10, 3),
+  goalReloads: num('BENCH_GOAL_RELOADS', 1000, 50),
+  goalUpgrades: num('BENCH_GOAL_UPGRADES', 100, 10),
   connections: CONNECTIONS,
   serverCpu: SERVER_CPU,
   loadCpu: LOAD_CPU,
@@ -170,11 +175,10 @@ async function timings() {
       out.usr2ReadyMs.push(u.readyMs);
       out.usr2GoneMs.push(u.goneMs);
     }
-    // the same upgrade asked for on the control socket (what `baton upgrade` does): no wait
-    // for a `systemctl kill` burst of USR2 to end
+    // the same upgrade asked for on the control socket (what `baton upgrade` sends)
     for (let i = 0; i < cfg.timingRounds; i++) {
       await sleep(300);
-      const u = await b.upgrade(true);
+      const u = await b.upgrade('control');
       out.controlReadyMs.push(u.readyMs);
       out.controlGoneMs.push(u.goneMs);
     }
@@ -236,14 +240,28 @@ async function nodelay() {
   return samples;
 }
 
+// ---- 7: issue 12's goals, beside the floor measured in the same run ----
+const goalsRun = () => goals({ cfg, hub, ports, log, measure, modes: MODES });
+
+/** BENCH_ONLY's sections: the key their samples have in results.json. */
+const ONLY = { nodelay: { key: 'nodelay', run: nodelay }, upgrade: { key: 'goals', run: goalsRun } };
+
+function leftBehind() {
+  const left = descendantsOf(process.pid).filter((p) => alive(p));
+  if (left.length) throw new Error(`processes left behind: ${left.join(' ')}`);
+}
+
 async function main() {
   if (require('node:os').cpus().length < 2) throw new Error('make bench needs 2 cores: one for the servers, one for wrk');
   const started = new Date();
   log(`work folder ${WORK}; servers on CPU ${SERVER_CPU}, wrk on CPU ${LOAD_CPU}; ${quick ? 'QUICK pass' : 'full run'}`);
   const results = { date: started.toISOString(), quick, cfg, machine: machine() };
-  if (process.env.BENCH_ONLY === 'nodelay') {
-    results.nodelay = await nodelay();
-    log(`done: wrote ${path.relative(process.cwd(), writeNodelay(results))}`);
+  const only = ONLY[process.env.BENCH_ONLY];
+  if (process.env.BENCH_ONLY && !only) throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: give one of ${Object.keys(ONLY).join(', ')}`);
+  if (only) {
+    results[only.key] = await only.run();
+    leftBehind();
+    log(`done: wrote ${path.relative(process.cwd(), writeSection(results, only.key))}`);
     return;
   }
   results.throughput = await throughput();
@@ -251,9 +269,9 @@ async function main() {
   results.timings = await timings();
   results.scale = await scale();
   results.nodelay = await nodelay();
+  results.goals = await goalsRun();
   results.durationS = (Date.now() - started.getTime()) / 1000;
-  const left = descendantsOf(process.pid).filter((p) => alive(p));
-  if (left.length) throw new Error(`processes left behind: ${left.join(' ')}`);
+  leftBehind();
   const written = writeReport(results);
   log(`done in ${Math.round(results.durationS)} s; wrote ${path.relative(process.cwd(), written)}${quick ? ' (a quick pass: bench/ and the README are left as they were)' : ' and the README'}`);
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Lays out the installed files of baton under $1 (a DESTDIR), from a built checkout:
-# the same tree for the deb and the rpm. The code is bundled by esbuild into two files
-# (the CLI/master and the worker module) next to the native addon: no node_modules.
+# the same tree for the deb and the rpm. The code is the two esbuild bundles `make build`
+# made (dist/bundle/: the CLI/master, which bin/baton runs, and the worker module) next to
+# the native addon: no node_modules.
 set -eu
 dest=$1
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,13 +10,14 @@ cd "$here"
 version=${BATON_VERSION:-$(node -p "require('./package.json').version")}
 lib="$dest/usr/lib/baton"
 rm -rf "$dest"
-install -d "$lib/bin" "$lib/dist/cli" "$lib/dist/serve" "$lib/dist/native" \
+install -d "$lib/bin" "$lib/dist/bundle" "$lib/dist/native" \
   "$dest/usr/bin" "$dest/usr/lib/node" "$dest/usr/share/baton/examples/hello" \
   "$dest/usr/share/man/man8" "$dest/usr/share/doc/baton/examples" "$dest/etc/baton"
-npx esbuild src/cli/main.ts --bundle --platform=node --target=node20 --log-level=warning --outfile="$lib/dist/cli/main.js"
-npx esbuild src/serve/index.ts --bundle --platform=node --target=node20 --log-level=warning --outfile="$lib/dist/serve/index.js"
-install -m 0644 dist/native/baton_native.node "$lib/dist/native/baton_native.node"
-strip --strip-unneeded "$lib/dist/native/baton_native.node"
+install -m 0644 dist/bundle/baton.js dist/bundle/worker.js "$lib/dist/bundle/"
+for so in baton_native baton_signal_guard; do
+  install -m 0644 "dist/native/$so.node" "$lib/dist/native/$so.node"
+  strip --strip-unneeded "$lib/dist/native/$so.node"
+done
 # the system's node, not whichever `env` finds first
 sed '1s|^#!/usr/bin/env node$|#!/usr/bin/node|' bin/baton > "$lib/bin/baton"
 chmod 0755 "$lib/bin/baton"
@@ -27,7 +29,7 @@ cat > "$lib/package.json" <<JSON
   "description": "Zero-downtime process manager for network services under systemd",
   "license": "MIT",
   "type": "commonjs",
-  "exports": { "./worker": "./dist/serve/index.js", "./package.json": "./package.json" }
+  "exports": { "./worker": "./dist/bundle/worker.js", "./package.json": "./package.json" }
 }
 JSON
 install -m 0755 packaging/baton-wrapper "$dest/usr/bin/baton"

@@ -58,7 +58,7 @@ describe('baton status after a package upgrade whose hot upgrade failed', () => 
     expect(text.code).toBe(0);
     const lines = text.stdout.split('\n');
     expect(lines[0]).toMatch(new RegExp(`^skew: baton 1\\.0\\.0, master pid ${old}, running`));
-    expect(text.stdout).toMatch(/\n {2}last upgrade \S+: failed: the code on disk refuses the config: .*\/workers\/count: must be >= 1/);
+    expect(text.stdout).toMatch(/\n {2}last upgrade \S+: failed: the successor \(pid \d+\) failed: the code on disk refuses the config: .*\/workers\/count: must be >= 1/);
     expect(text.stdout).toContain('\n  installed  baton 1.1.0, but the master runs 1.0.0: its last upgrade failed (above)\n');
     expect(text.stdout).toContain(`to run 1.1.0: fix that, then baton upgrade -c ${cfg}\n`);
     const json = JSON.parse((await installed(bin, ['status', '-c', cfg, '--json'])).stdout);

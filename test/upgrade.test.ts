@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { StatusReply } from '../src/contract/control';
@@ -38,7 +39,7 @@ interface Service {
   rewrite(change: (cfg: Record<string, any>) => void): void;
 }
 
-async function service(workers: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<Service> {
+async function service(workers: Record<string, unknown> = {}, extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<Service> {
   const dir = tmpdir();
   const sd = new FakeSystemd(dir);
   const cfg = writeConfig(dir, {
@@ -50,7 +51,7 @@ async function service(workers: Record<string, unknown> = {}, extra: Record<stri
     workers: { command: nodeWorker(), count: 2, readyTimeoutMs: 10000, stopTimeoutMs: 10000, ...workers },
     ...extra,
   });
-  const m = startMaster(cfg, { env: { NOTIFY_SOCKET: sd.socket }, wrapper: SUBREAPER });
+  const m = startMaster(cfg, { env: { ...env, NOTIFY_SOCKET: sd.socket }, wrapper: SUBREAPER });
   const s = await ready(m);
   const pidfile = path.join(dir, 'run', 'baton.pid');
   const original = JSON.parse(fs.readFileSync(cfg, 'utf8'));
@@ -306,6 +307,27 @@ describe('binary upgrade (USR2)', () => {
     expect(svc.m.output().match(/upgrade done: /g)).toHaveLength(1);
     expect(svc.m.output()).not.toMatch(/worker \d \(pid \d+\) of generation 1 (was killed|exited with status [^0])/);
     expect((await get(svc.port)).status).toBe(200);
+  });
+
+  test('the sh that starts the successor killed by USR2 before its trap (a late burst): started again, one clean upgrade', async () => {
+    const shimDir = tmpdir();
+    const shim = path.join(shimDir, 'usr2-sh-shim.so');
+    execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', shim, path.join(__dirname, 'fixtures', 'usr2-sh-shim.c')]);
+    const once = path.join(shimDir, 'once');
+    try {
+      svc = await service({}, {}, { LD_PRELOAD: shim, SHIM_ONCE: once });
+      const old = svc.master();
+      process.kill(old, 'SIGUSR2');
+      await svc.m.waitForOutput(/the sh that starts the successor was killed by SIGUSR2 before it could \(a late signal burst\): starting it again/);
+      const [handoff] = await svc.sd.waitFor('MAINPID');
+      await waitFor('old master gone', () => !isAlive(old));
+      expect(fs.existsSync(once)).toBe(true);
+      expect(svc.master()).toBe(Number(handoff.fields.get('MAINPID')));
+      expect(svc.m.output().match(/upgrade done: /g)).toHaveLength(1);
+      expect((await get(svc.port)).status).toBe(200);
+    } finally {
+      fs.rmSync(shimDir, { recursive: true, force: true });
+    }
   });
 
   test('a successor that is not confirmed yet refuses USR2 and HUP', async () => {

@@ -55,6 +55,28 @@ describe('workers', () => {
     expect((await get(portOf(s))).status).toBe(200);
   });
 
+  test('a Node worker that handles no signal survives them too: the signal guard, preloaded, outlives Node resetting SIG_IGN', async () => {
+    const dir = tmpdir();
+    const app = path.join(dir, 'plain.js');
+    // no baton/worker, no process.on: what Node does with the master's signals is the guard's doing
+    fs.writeFileSync(app, "require('node:http').createServer((q, r) => r.end(JSON.stringify({ preload: process.env.LD_PRELOAD }))).listen({ fd: 3 });\n");
+    const cfg = writeConfig(dir, {
+      name: 'plainsigs',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: ['node', app], count: 2, ready: 'spawn' },
+    });
+    m = startMaster(cfg);
+    const s = await ready(m);
+    const port = portOf(s);
+    await waitFor('the plain workers answering', async () => (await get(port).catch(() => undefined))?.status === 200);
+    for (const sig of ['SIGUSR2', 'SIGHUP', 'SIGWINCH'] as const) for (const pid of workerPids(s)) process.kill(pid, sig);
+    await sleep(300);
+    for (const pid of workerPids(s)) expect(isAlive(pid)).toBe(true);
+    const r = await get(port);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).preload).toMatch(/baton_signal_guard\.node$/);
+  });
+
   test('a SIGKILLed worker is replaced in its slot; the other keeps serving', async () => {
     const dir = tmpdir();
     const cfg = writeConfig(dir, {

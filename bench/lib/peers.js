@@ -13,6 +13,7 @@ const { waitFor, alive, serving, descendantsOf } = require('./sys');
 
 const SERVER_CPU = process.env.BENCH_SERVER_CPU || '0';
 const ROOT = path.join(__dirname, '../..');
+const BATON = path.join(ROOT, 'bin/baton');
 const HELLO = path.join(__dirname, '../app/hello.js');
 const CLUSTER = path.join(__dirname, '../app/cluster.js');
 const PM2 = path.join(__dirname, '../node_modules/.bin/pm2');
@@ -98,7 +99,7 @@ class Baton {
   async start() {
     const mark = this.hub.mark;
     const t0 = performance.now();
-    const child = pinned(path.join(ROOT, 'bin/baton'), ['run', '-c', this.config], {
+    const child = pinned(BATON, ['run', '-c', this.config], {
       env: { ...process.env, NOTIFY_SOCKET: this.hub.address },
       stdio: ['ignore', 'ignore', logFile(this.id)],
     });
@@ -121,22 +122,28 @@ class Baton {
     return r.at - t0;
   }
   /**
-   * USR2 (or, with `viaControl`, the control socket's upgrade command, which `baton upgrade`
-   * sends); resolves to { readyMs: MAINPID= sent (successor ready), goneMs: old master exited }.
+   * A binary upgrade asked for `via` SIGUSR2 ('signal'), the control socket's upgrade command
+   * ('control', what `baton upgrade` sends) or `bin/baton upgrade -c <config>` itself ('cli',
+   * pinned like the servers); follows the new master's pid. Resolves to { readyMs: MAINPID=
+   * sent (successor ready), goneMs: old master exited, cliMs: the CLI's spawn to its exit 0 }.
    */
-  async upgrade(viaControl = false) {
+  async upgrade(via = 'signal') {
     const mark = this.hub.mark;
     const old = this.pid;
     const t0 = performance.now();
-    if (viaControl) {
+    let cliMs;
+    if (via === 'cli') {
+      await run(BATON, ['upgrade', '-c', this.config]);
+      cliMs = ms(t0);
+    } else if (via === 'control') {
       const c = net.connect(path.join(this.dir, 'run', 'control.sock'), () => c.end('{"cmd":"upgrade"}\n'));
       c.on('error', () => undefined);
       c.resume();
     } else process.kill(old, 'SIGUSR2');
-    const r = await this.hub.next('MAINPID= after USR2', mark, (m) => m.fields.has('MAINPID'));
+    const r = await this.hub.next(`MAINPID= after the upgrade (${via})`, mark, (m) => m.fields.has('MAINPID'));
     this.pid = Number(r.fields.get('MAINPID'));
     await waitFor(`old master ${old} to exit`, () => !alive(old), 60000, 2);
-    return { readyMs: r.at - t0, goneMs: ms(t0) };
+    return { readyMs: r.at - t0, goneMs: ms(t0), cliMs };
   }
   async stop() {
     process.kill(this.pid, 'SIGTERM');

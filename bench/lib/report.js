@@ -5,7 +5,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { summary, fmt } = require('./stats');
+const { summary, fmt, head } = require('./stats');
+const { GOALS_TITLE, goalsSection } = require('./report-goals');
 const { barChart, lineChart } = require('./svg');
 
 const BENCH = path.join(__dirname, '..');
@@ -47,8 +48,6 @@ function pm2Version() {
 }
 
 const by = (xs, pred) => xs.filter(pred);
-/** A markdown table's header and separator lines, the separator sized from the columns. */
-const head = (...cols) => [`| ${cols.join(' | ')} |`, `|${'---|'.repeat(cols.length)}`];
 const ms0 = (s) => fmt(s, 0, ' ms');
 const MODE_LABEL = { keepalive: 'keep-alive', fresh: 'new connection per request' };
 const TOOL_LABEL = { 'baton-hup': 'baton HUP', 'baton-usr2': 'baton USR2', 'pm2-reload': 'pm2 reload', 'naive-restart': 'naive restart' };
@@ -142,7 +141,7 @@ function timingRows(r) {
     `| baton HUP → new generation serving (master's READY=1) | ${ms0(summary(t.hupMs))} | ${ms0(underLoad('baton-hup'))} |`,
     `| baton USR2 → new master ready (MAINPID= sent) | ${ms0(summary(t.usr2ReadyMs))} | – |`,
     `| baton USR2 → new master ready and old master gone | ${ms0(summary(t.usr2GoneMs))} | ${ms0(underLoad('baton-usr2'))} |`,
-    `| upgrade on the control socket (\`baton upgrade\`, no ${r.cfg.usr2SettleMs} ms wait for a USR2 burst) → new master ready | ${ms0(summary(t.controlReadyMs))} | – |`,
+    `| upgrade on the control socket (what \`baton upgrade\` sends) → new master ready | ${ms0(summary(t.controlReadyMs))} | – |`,
     `| upgrade on the control socket → new master ready and old master gone | ${ms0(summary(t.controlGoneMs))} | – |`,
     `| pm2 reload (the CLI's run: one worker after the other) | – | ${ms0(underLoad('pm2-reload'))} |`,
     `| naive restart: stop, start, answering again | – | ${ms0(underLoad('naive-restart'))} |`,
@@ -220,7 +219,9 @@ const NODELAY_TITLE = '## 6. listeners[].noDelay, for a worker that never sets T
 
 function nodelaySection(r) {
   const s = r.nodelay;
-  const c = r.cfg;
+  // a BENCH_ONLY=nodelay run keeps its own date and settings beside the full run's
+  const run = r.nodelayRun || r;
+  const c = run.cfg;
   const cell = (on, key, d) => fmt(summary(by(s, (x) => x.noDelay === on).map((x) => x[key])), d);
   const ratios = [];
   for (let round = 1; round <= c.nodelayRounds; round++) {
@@ -231,7 +232,7 @@ function nodelaySection(r) {
   return [
     NODELAY_TITLE,
     '',
-    `baton (2 workers) running \`bench/app/py-http.py\`: Python's http.server over \`socket.socket(fileno=3)\`, HTTP/1.1 keep-alive, headers and body in two \`send()\` calls, no TCP_NODELAY of its own; wrk \`-t1 -c${c.connections}\` keep-alive, pinned as above. ${c.nodelayRounds} rounds of ${c.seconds} s per setting after a ${c.warmupSeconds} s warm-up (on, off in odd rounds, the reverse in even ones); run ${r.date.slice(0, 10)}${r.quick ? ' (QUICK pass)' : ''}. Linux copies TCP_NODELAY from the listener to every connection accepted on it.`,
+    `baton (2 workers) running \`bench/app/py-http.py\`: Python's http.server over \`socket.socket(fileno=3)\`, HTTP/1.1 keep-alive, headers and body in two \`send()\` calls, no TCP_NODELAY of its own; wrk \`-t1 -c${c.connections}\` keep-alive, pinned as above. ${c.nodelayRounds} rounds of ${c.seconds} s per setting after a ${c.warmupSeconds} s warm-up (on, off in odd rounds, the reverse in even ones); run ${run.date.slice(0, 10)}${run.quick ? ' (QUICK pass)' : ''}. Linux copies TCP_NODELAY from the listener to every connection accepted on it.`,
     '',
     ...head('listener', 'req/s', 'p99 ms', 'failed requests'),
     `| \`noDelay: true\` (the default) | ${cell(true, 'rps', 0)} | ${cell(true, 'p99ms', 1)} | ${cell(true, 'failed', 0)} |`,
@@ -298,6 +299,7 @@ function render(r) {
     '![scale](charts/scale.svg)',
     '',
     ...(r.nodelay ? [...nodelaySection(r), ''] : []),
+    ...(r.goals ? [...goalsSection(r), ''] : []),
   ].join('\n');
 }
 
@@ -331,24 +333,34 @@ function writeReport(r) {
   return path.join(out, 'results.md');
 }
 
+/** The sections a partial run (BENCH_ONLY) writes alone: the key of their samples in results.json. */
+const SECTIONS = {
+  nodelay: { title: NODELAY_TITLE, render: nodelaySection },
+  goals: { title: GOALS_TITLE, render: goalsSection },
+};
+
 /**
- * BENCH_ONLY=nodelay: section 6 alone, written into results.md (replacing the section, or
- * after the others) and its samples into results.json, beside the full run's.
+ * BENCH_ONLY: one section alone, written into results.md (replacing the section up to the next
+ * heading, or after the others) and its samples into results.json (with `<key>Run`: when, how,
+ * where), beside the full run's.
  */
-function writeNodelay(r) {
+function writeSection(r, key) {
+  const { title, render: section } = SECTIONS[key];
   const out = r.quick ? path.join(ROOT, 'build/bench-quick') : BENCH;
   fs.mkdirSync(out, { recursive: true });
   const jsonFile = path.join(out, 'results.json');
   const all = fs.existsSync(jsonFile) ? JSON.parse(fs.readFileSync(jsonFile, 'utf8')) : {};
-  all.nodelay = r.nodelay;
-  all.nodelayRun = { date: r.date, cfg: r.cfg, machine: r.machine };
+  all[key] = r[key];
+  all[`${key}Run`] = { date: r.date, quick: r.quick, cfg: r.cfg, machine: r.machine };
   fs.writeFileSync(jsonFile, JSON.stringify(all, null, 1) + '\n');
   const mdFile = path.join(out, 'results.md');
   const md = fs.existsSync(mdFile) ? fs.readFileSync(mdFile, 'utf8') : '';
-  const at = md.indexOf(NODELAY_TITLE);
-  const before = (at < 0 ? md : md.slice(0, at)).replace(/\n*$/, '\n\n');
-  fs.writeFileSync(mdFile, `${before}${nodelaySection(r).join('\n')}\n`);
+  const at = md.indexOf(title);
+  const next = at < 0 ? -1 : md.indexOf('\n## ', at + title.length);
+  const before = (at < 0 ? md : md.slice(0, at)).replace(/\n*$/, '\n\n').replace(/^\n+$/, '');
+  const after = next < 0 ? '' : `\n${md.slice(next + 1)}`;
+  fs.writeFileSync(mdFile, `${before}${section(r).join('\n')}\n${after}`);
   return mdFile;
 }
 
-module.exports = { machine, writeNodelay, writeReport, render };
+module.exports = { machine, writeSection, writeReport, render };

@@ -1,5 +1,5 @@
 'use strict';
-// min / median / max of a list of numbers, and how to print them.
+// min / median / max of a list of numbers, and how to print them (and a table's head).
 function summary(xs) {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return { n: 0, min: NaN, median: NaN, max: NaN };
@@ -16,4 +16,7 @@ function fmt(s, digits = 0, unit = '') {
   return `${f(s.median)}${unit} (${f(s.min)}–${f(s.max)})`;
 }
 
-module.exports = { summary, fmt };
+/** A markdown table's header and separator lines, the separator sized from the columns. */
+const head = (...cols) => [`| ${cols.join(' | ')} |`, `|${'---|'.repeat(cols.length)}`];
+
+module.exports = { summary, fmt, head };

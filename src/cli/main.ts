@@ -1,8 +1,12 @@
 import yargs from 'yargs';
 import { VERSION } from '../version';
-import { checkCommand } from './check';
-import { reloadCommand, statusCommand, stopCommand, upgradeCommand } from './client-commands';
-import { runCommand } from './run';
+
+// Each command's code is evaluated when that command runs (--version and the client commands
+// skip winston and the master). In the bundle these import()s stay inside the one file, so
+// the master still loads no code from disk after start.
+const run = () => import('./run');
+const check = () => import('./check');
+const client = () => import('./client-commands');
 
 /** Exit codes: 0 ok, 1 failure, 2 usage, 3 not running (status), 78 config error (EX_CONFIG). */
 export function main(argv: string[]): void {
@@ -25,28 +29,28 @@ export function main(argv: string[]): void {
     .scriptName('baton')
     .usage('$0 <command> -c FILE\n\nZero-downtime process manager for network services under systemd.')
     .command('run', 'run the master in the foreground (what systemd runs)', (y) => y.option('config', configOpt), (a) =>
-      finish(runCommand(a.config)),
+      finish(run().then((m) => m.runCommand(a.config))),
     )
     .command('check', 'validate the config and exit (0 good, 78 bad), like nginx -t', (y) => y.option('config', configOpt), (a) =>
-      finish(checkCommand(a.config)),
+      finish(check().then((m) => m.checkCommand(a.config))),
     )
     .command('reload', 'reload the config and wait: exit 0 once the new generation serves', (y) => y.option('config', configOpt), (a) =>
-      finish(reloadCommand(a.config)),
+      finish(client().then((m) => m.reloadCommand(a.config))),
     )
     .command('upgrade', 'binary upgrade and wait: exit 0 once the new master has taken over', (y) => y.option('config', configOpt), (a) =>
-      finish(upgradeCommand(a.config)),
+      finish(client().then((m) => m.upgradeCommand(a.config))),
     )
     .command(
       'status',
       'show the master, its generations, workers and listeners',
       (y) => y.option('config', configOpt).option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
-      (a) => finish(statusCommand(a.config, a.json)),
+      (a) => finish(client().then((m) => m.statusCommand(a.config, a.json))),
     )
     .command(
       'stop',
       'stop gracefully and wait until the master has exited',
       (y) => y.option('config', configOpt).option('fast', { type: 'boolean', default: false, describe: 'no drain: kill the workers at once' }),
-      (a) => finish(stopCommand(a.config, a.fast)),
+      (a) => finish(client().then((m) => m.stopCommand(a.config, a.fast))),
     )
     .demandCommand(1, 'give a command: run, check, reload, upgrade, status or stop')
     .strict()

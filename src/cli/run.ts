@@ -20,7 +20,12 @@ export async function runCommand(file: string): Promise<number> {
     cfg = loadConfig(file);
     inherited = takeListenFds();
   } catch (e) {
-    if (e instanceof ConfigError) return refuse(e.exitCode, `config error in ${e.message}`);
+    if (e instanceof ConfigError) {
+      // a successor: the predecessor's log and `baton upgrade` say it this way
+      if (upgrade) reportEarlyFailure(upgrade, `the code on disk refuses the config: config error in ${e.message}`);
+      writeStderr(`baton: config error in ${e.message}\n`);
+      return e.exitCode;
+    }
     if (e instanceof ListenFdsError || e instanceof UpgradeEnvError) return refuse(EX_CONFIG, `bad inherited sockets: ${e.message}`);
     throw e;
   }

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import type { Config } from './types';
 import { workerArgv, workerEnv } from '../pool/command-line';
+import { signalGuardEnv } from '../contract/signal-guard';
 
 /** Linux's limit on one argv or environment string, its NUL included (MAX_ARG_STRLEN, 32 pages). */
 export const MAX_ARG_STRLEN = 131072;
@@ -31,7 +32,8 @@ const DIGITS = '9'.repeat(10);
  * Whether a worker of `cfg` can be exec'd at all: execve() fails with E2BIG when one string
  * is longer than MAX_ARG_STRLEN, or when argv and the environment (strings and pointers)
  * exceed ARG_MAX. Counts baton's own environment (`baseEnv`, which workers inherit), the
- * user's HOME/USER/LOGNAME/SHELL, workers.env, the shim's argv, and the most baton adds.
+ * user's HOME/USER/LOGNAME/SHELL, workers.env, the shim's argv, and the most baton adds
+ * (the signal guard among it).
  */
 export function execProblems(cfg: Config, baseEnv: NodeJS.ProcessEnv, limit = argMax()): string[] {
   const wc = cfg.workers;
@@ -55,6 +57,7 @@ export function execProblems(cfg: Config, baseEnv: NodeJS.ProcessEnv, limit = ar
     WATCHDOG_USEC: String(86400000 * 1000),
     WATCHDOG_PID: DIGITS,
   });
+  Object.assign(env, signalGuardEnv(env));
   const argv = workerArgv(wc, true);
   const envStrings = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   const size = (xs: string[]) => xs.reduce((n, s) => n + bytes(s), 0);

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Ajv, { type ErrorObject } from 'ajv';
-import schema from './baton.schema.json';
+import type { ErrorObject } from 'ajv';
 import { controlSocketPath } from '../contract/control';
 import { parseTcp } from '../sockets/address';
 import { execProblems } from './exec-limits';
@@ -10,9 +9,10 @@ import { findExecutable } from './executable';
 import { resolveIdentity, resolveSocketOwner } from './identity';
 import { listenerOptionProblems, resolveSocketOptions, type RawListener } from './listener-options';
 import { ConfigError, type Config, type ListenerConfig } from './types';
+// baton.schema.json compiled by ajv at build time (scripts/schema-validator.js, make build)
+import generatedValidator from './schema-validator.generated';
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validate = ajv.compile(schema);
+const validate = generatedValidator as ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
 /** Reads, validates and resolves a config file. Throws ConfigError naming every problem. */
 export function loadConfig(file: string): Config {

@@ -4,3 +4,6 @@
 
 /** The signals workers ignore: a stopSignal among them would never stop one. */
 export const IGNORED_BY_WORKERS: readonly NodeJS.Signals[] = ['SIGUSR2', 'SIGHUP', 'SIGWINCH'];
+
+/** sh that sets SIG_IGN for them (kept through exec): a worker's shim, a successor's double fork. */
+export const IGNORE_MASTER_SIGNALS_SH = `trap "" ${IGNORED_BY_WORKERS.map((s) => s.slice(3)).join(' ')}; `;

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { frame } from './json-lines';
+import { dropSignalGuard } from './signal-guard';
 import type { SuccessorMessage } from '../upgrade/channel';
 
 // What a predecessor tells its successor through the environment, besides LISTEN_*: written
@@ -54,6 +55,7 @@ export function takeUpgradeEnv(env: NodeJS.ProcessEnv = process.env): UpgradeEnv
   delete env[ENV_CHANNEL_FD];
   delete env[ENV_NEXT_GENERATION];
   delete env[ENV_SOURCES];
+  dropSignalGuard(env);
   if (fd === undefined) return null;
   if (!/^\d+$/.test(fd) || !/^\d+$/.test(next ?? '')) throw new UpgradeEnvError(`bad upgrade environment: ${ENV_CHANNEL_FD}=${fd} ${ENV_NEXT_GENERATION}=${next}`);
   // "config": written by baton 0.1.0 for a socket it had bound, which is the predecessor's here

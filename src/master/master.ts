@@ -395,7 +395,6 @@ export class Master {
         program: this.opts.program,
         args: this.opts.args,
         cwd: this.opts.cwd,
-        baseEnv: this.baseEnv,
         env: { ...this.baseEnv, ...this.systemd.envForSuccessor() },
       },
       this.clock.now(),

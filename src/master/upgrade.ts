@@ -5,17 +5,9 @@ import { passedOn, type Listener } from '../sockets/listeners';
 import type { Clock, Timer } from '../system/clock';
 import { writePidfile } from '../system/pidfile';
 import { isAlive } from '../system/process';
-import { precheck } from '../upgrade/precheck';
 import { SuccessorProcess } from '../upgrade/successor';
+import { IGNORED_BY_WORKERS } from '../contract/master-signals';
 import type { MasterEvent, Reply } from './events';
-
-/**
- * How long an upgrade started by SIGUSR2 waits for the signal burst of `systemctl kill` to end:
- * it signals every process of the unit and keeps signalling new ones until the cgroup stops
- * growing, so a process started in that burst (the check, the successor, both without
- * handlers yet) would get USR2 too and die of it.
- */
-export const USR2_SETTLE_MS = 300;
 
 export interface UpgradeContext {
   log: Logger;
@@ -26,16 +18,14 @@ export interface UpgradeContext {
   program: string[];
   args: string[];
   cwd: string;
-  /** baton's environment as it started (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* removed): the check's. */
-  baseEnv: NodeJS.ProcessEnv;
   /** The successor's: baseEnv plus NOTIFY_SOCKET and WATCHDOG_USEC, to speak to systemd once confirmed. */
   env: NodeJS.ProcessEnv;
 }
 
 /**
  * USR2, the predecessor's side (docs/contract.md, "Binary upgrade"). Steps, each an event:
- * the settle wait (SIGUSR2 only), the config check with the code on disk, the pidfile renamed
- * to .oldbin, the successor started; then `successor-ready` or `upgrade-failed`. The master
+ * the pidfile renamed to .oldbin, the successor started with the code on disk (it checks the
+ * config before it touches anything); then `successor-ready` or `upgrade-failed`. The master
  * then hands over (`took-over` once the successor answers on control.sock) or, in manual
  * mode, keeps it beside itself (`successor-gone` if it exits). Every failure rolls back.
  */
@@ -49,6 +39,7 @@ export class Upgrade {
   private renamed = false;
   private timeout?: Timer;
   private over = false;
+  private startedAgain = false;
 
   constructor(
     private readonly ctx: UpgradeContext,
@@ -58,40 +49,22 @@ export class Upgrade {
     private readonly nextGeneration: number,
     source: string,
   ) {
-    ctx.log.info(`${source}: binary upgrade: checking ${cfg.file} with the code on disk`);
-    if (source === 'SIGUSR2') ctx.clock.after(USR2_SETTLE_MS, () => this.check(true));
-    else this.check(false);
+    ctx.log.info(`${source}: binary upgrade: starting the code on disk with ${cfg.file}`);
+    try {
+      fs.renameSync(cfg.pidfile, this.oldbin);
+      this.renamed = true;
+    } catch (e) {
+      ctx.post({ kind: 'upgrade-failed', reason: `cannot rename the pidfile: ${(e as Error).message}` });
+      return;
+    }
+    this.startSuccessor();
   }
 
   get oldbin(): string {
     return `${this.cfg.pidfile}.oldbin`;
   }
 
-  private check(retryOnUsr2: boolean): void {
-    if (this.over) return;
-    const failed = (e: Error) => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'upgrade-failed', reason: `cannot run the config check: ${e.message}` }));
-    precheck(this.ctx.program, this.ctx.cwd, this.ctx.baseEnv, this.cfg.file).then((problem) =>
-      this.ctx.run(() => {
-        if (this.over) return;
-        if (problem?.signal === 'SIGUSR2' && retryOnUsr2) {
-          this.ctx.log.warn('the config check was killed by SIGUSR2 (a late signal burst): checking again');
-          this.ctx.clock.after(USR2_SETTLE_MS, () => this.check(false));
-        } else if (problem) {
-          this.ctx.post({ kind: 'upgrade-failed', reason: `the code on disk refuses the config: ${problem.reason}` });
-        } else {
-          this.startSuccessor();
-        }
-      }),
-    failed);
-  }
-
   private startSuccessor(): void {
-    try {
-      fs.renameSync(this.cfg.pidfile, this.oldbin);
-      this.renamed = true;
-    } catch (e) {
-      return this.ctx.post({ kind: 'upgrade-failed', reason: `cannot rename the pidfile: ${(e as Error).message}` });
-    }
     let s: SuccessorProcess;
     try {
       s = new SuccessorProcess({
@@ -106,10 +79,22 @@ export class Upgrade {
     }
     this.successor = s;
     const limit = this.cfg.upgrade.timeoutMs;
+    this.timeout?.cancel();
     this.timeout = this.ctx.clock.after(limit, () => s.state === 'starting' && s.fail(`the successor was not ready within ${limit} ms`));
     s.ready.then(
       () => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'successor-ready' })),
-      (e: Error) => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'upgrade-failed', reason: e.message })),
+      (e: Error) =>
+        this.ctx.run(() => {
+          if (this.over) return;
+          // Killed before its trap by a `systemctl kill` burst still going on: no successor
+          // exists yet, so once more (the second sh and the successor are guarded).
+          if (s.shKilledBy && IGNORED_BY_WORKERS.includes(s.shKilledBy) && !this.startedAgain) {
+            this.startedAgain = true;
+            this.ctx.log.warn(`${e.message} (a late signal burst): starting it again`);
+            return this.startSuccessor();
+          }
+          this.ctx.post({ kind: 'upgrade-failed', reason: e.message });
+        }),
     );
   }
 

@@ -1,5 +1,6 @@
 // Typed access to the C addon (baton_native.c). The .node file is copied to dist/native/
 // by `make build`; in a checkout run by ts-jest it is found in node-gyp's folder.
+import fs from 'node:fs';
 import path from 'node:path';
 
 export interface SockInfo {
@@ -64,14 +65,18 @@ interface Native {
   peerCred(fd: number): { pid: number; uid: number; gid: number };
 }
 
-function load(): Native {
-  const candidates = [
-    path.join(__dirname, 'baton_native.node'), // dist/native/ (tsc)
-    path.join(__dirname, '..', 'native', 'baton_native.node'), // dist/cli/, dist/serve/ (bundles)
-    path.join(__dirname, 'build', 'Release', 'baton_native.node'), // src/native/ (ts-jest)
+/** Where `make build` puts a file of dist/native/, seen from here. */
+function builtFile(file: string): string[] {
+  return [
+    path.join(__dirname, file), // dist/native/ (tsc)
+    path.join(__dirname, '..', 'native', file), // dist/cli/, dist/serve/ (bundles)
+    path.join(__dirname, 'build', 'Release', file), // src/native/ (ts-jest)
   ];
+}
+
+function load(): Native {
   let firstError: unknown;
-  for (const c of candidates) {
+  for (const c of builtFile('baton_native.node')) {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       return require(c) as Native;
@@ -83,3 +88,6 @@ function load(): Native {
 }
 
 export const native: Native = load();
+
+/** The signal guard (signal_guard.c), a shared object for LD_PRELOAD; undefined if it was not built. */
+export const signalGuardFile: string | undefined = builtFile('baton_signal_guard.node').find((f) => fs.existsSync(f));

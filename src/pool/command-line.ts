@@ -1,6 +1,8 @@
 import type { WorkerIdentity, WorkersConfig } from '../config/types';
 import { execSettingListenPid, LISTEN_ENV, listenFdsEnv } from '../contract/listen-fds';
-import { IGNORED_BY_WORKERS } from '../contract/master-signals';
+import { IGNORE_MASTER_SIGNALS_SH } from '../contract/master-signals';
+import { loadableByAnyone, signalGuardEnv } from '../contract/signal-guard';
+import { signalGuardFile } from '../native';
 import { WATCHDOG_ENV, watchdogEnv } from '../contract/watchdog';
 
 /**
@@ -9,9 +11,9 @@ import { WATCHDOG_ENV, watchdogEnv } from '../contract/watchdog';
  *   execSettingListenPid).
  * - libuv resets every signal to its default in the child, so the SIG_IGN for the master's
  *   signals (USR2/HUP/WINCH, which `systemctl kill` sends to every process of the unit) is
- *   set here and survives exec for programs that do not change it.
+ *   set here and survives exec for programs that do not change it (Node does: the signal
+ *   guard, preloaded, covers it; see workerCommand).
  */
-const IGNORE_MASTER_SIGNALS = `trap "" ${IGNORED_BY_WORKERS.map((s) => s.slice(3)).join(' ')}; `;
 
 /**
  * The program spawn() starts and its argv (argv[0] included). With workers.user, util-linux
@@ -23,7 +25,7 @@ const IGNORE_MASTER_SIGNALS = `trap "" ${IGNORED_BY_WORKERS.map((s) => s.slice(3
 export function workerArgv(wc: WorkersConfig, withSockets: boolean): string[] {
   const [cmd, ...args] = wc.command;
   const pidVars = wc.watchdogMs > 0 ? ['WATCHDOG_PID'] : [];
-  const sh = ['/bin/sh', '-c', execSettingListenPid(withSockets, IGNORE_MASTER_SIGNALS, pidVars), cmd, ...args];
+  const sh = ['/bin/sh', '-c', execSettingListenPid(withSockets, IGNORE_MASTER_SIGNALS_SH, pidVars), cmd, ...args];
   const u = wc.user;
   // no setpriv: a non-root master's workers.user can only be its own user (see config/identity.ts)
   if (!u?.setpriv) return sh;
@@ -62,8 +64,12 @@ export function workerCommand(
   sockets: { fds: readonly number[]; names: readonly string[] },
   added: Record<string, string>,
 ): { argv: string[]; env: Record<string, string> } {
-  return {
-    argv: workerArgv(wc, sockets.fds.length > 0),
-    env: workerEnv(base, wc, { ...added, ...listenFdsEnv(sockets.fds, sockets.names), ...watchdogEnv(wc.watchdogMs) }),
-  };
+  const env = workerEnv(base, wc, { ...added, ...listenFdsEnv(sockets.fds, sockets.names), ...watchdogEnv(wc.watchdogMs) });
+  return { argv: workerArgv(wc, sockets.fds.length > 0), env: Object.assign(env, workerGuard(wc, env)) };
+}
+
+/** The signal guard; a worker that runs as another user gets it only if any user can load it. */
+function workerGuard(wc: WorkersConfig, env: NodeJS.ProcessEnv): Record<string, string> {
+  if (wc.user && signalGuardFile && !loadableByAnyone(signalGuardFile)) return {};
+  return signalGuardEnv(env);
 }

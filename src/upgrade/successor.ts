@@ -9,6 +9,8 @@ import { Channel, type PredecessorMessage, type SuccessorMessage } from './chann
 import { execSettingListenPid, listenFdsEnv, SD_LISTEN_FDS_START } from '../contract/listen-fds';
 import { upgradeEnvVars, type ListenerSource } from '../contract/upgrade-env';
 import type { SuccessorState } from '../contract/control';
+import { IGNORE_MASTER_SIGNALS_SH } from '../contract/master-signals';
+import { signalGuardEnv } from '../contract/signal-guard';
 
 /**
  * How the successor is started: a throw-away sh backgrounds a second sh and exits, so the
@@ -16,8 +18,10 @@ import type { SuccessorState } from '../contract/control';
  * MAINPID: systemd does not supervise a main pid that is not its child properly (it SIGKILLs
  * it right after SIGTERM at stop). The second sh sets LISTEN_PID to its own pid, which
  * `exec` keeps for the successor. The background job's stdin is /dev/null, as POSIX says.
+ * The master's signals are ignored first (a `systemctl kill` burst may still be going on; the
+ * signal guard in the environment then covers the successor's own start).
  */
-const DOUBLE_FORK = 'inner=$1; shift; /bin/sh -c "$inner" "$@" &';
+const DOUBLE_FORK = `${IGNORE_MASTER_SIGNALS_SH}inner=$1; shift; /bin/sh -c "$inner" "$@" &`;
 
 export interface SuccessorSpec {
   argv: string[];
@@ -46,6 +50,8 @@ export class SuccessorProcess {
   private readonly channel: Channel<SuccessorMessage, PredecessorMessage>;
   /** The throw-away sh has exited: the successor is no longer anybody's child but PID 1's. */
   readonly detached: Promise<void>;
+  /** The signal that killed the throw-away sh: it died before its trap, so no successor exists. */
+  shKilledBy?: NodeJS.Signals;
   /**
    * Settles once the successor is ready (resolve) or the attempt failed (reject, with the
    * reason). It settles only after the constructor has returned (everything that fails it
@@ -72,6 +78,7 @@ export class SuccessorProcess {
       ...spec.env,
       ...listenFdsEnv(spec.fds, spec.names),
       ...upgradeEnvVars(channelFd, spec.nextGeneration, spec.sources),
+      ...signalGuardEnv(spec.env),
     };
     const inner = execSettingListenPid(spec.fds.length > 0);
     this.sh = spawn('/bin/sh', ['-c', DOUBLE_FORK, 'baton-upgrade', inner, ...spec.argv], {
@@ -80,7 +87,13 @@ export class SuccessorProcess {
       stdio: ['ignore', 'inherit', 'inherit', ...spec.fds, 'pipe'],
     });
     this.detached = new Promise((resolve) => {
-      this.sh.once('exit', () => resolve());
+      this.sh.once('exit', (_code, signal) => {
+        if (signal) {
+          this.shKilledBy = signal;
+          this.fail(`the sh that starts the successor was killed by ${signal} before it could`);
+        }
+        resolve();
+      });
       this.sh.once('error', (e) => {
         this.fail(`cannot start the successor: ${e.message}`);
         resolve();
@@ -91,7 +104,10 @@ export class SuccessorProcess {
       (m) => this.onMessage(m),
       (error) => {
         const why = error ? ` (the channel: ${error.message})` : '';
-        this.fail(this.pid ? `the successor (pid ${this.pid}) exited before it was ready${why}` : `the successor exited before it started${why}`);
+        // after the sh's exit, whose signal (if it was killed) says more than this
+        void this.detached.then(() =>
+          this.fail(this.pid ? `the successor (pid ${this.pid}) exited before it was ready${why}` : `the successor exited before it started${why}`),
+        );
         this.tookOverWith(false);
         this.gone();
       },
