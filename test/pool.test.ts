@@ -9,6 +9,9 @@ import type { LaunchSpec } from '../src/pool/worker-process';
 import type { Listener } from '../src/sockets/listeners';
 import { FakeClock, FakeLaunch, type FakeWorker } from './helpers/fake-world';
 
+// the signal guard every worker gets (contract/signal-guard.ts), preloaded first
+const GUARD = { LD_PRELOAD: expect.stringMatching(/\/baton_signal_guard\.node$/), BATON_SIGNAL_GUARD: expect.stringMatching(/^\d+,\d+,\d+$/) };
+
 const NOTIFY = '@baton/test/notify';
 
 function config(workers: Partial<WorkersConfig> = {}): Config {
@@ -372,6 +375,7 @@ describe("a worker's launch", () => {
       BATON_GENERATION: '7',
       LISTEN_FDS: '3',
       LISTEN_FDNAMES: 'http:http:admin',
+      ...GUARD,
     });
     expect(specs[0].env.BATON_WORKER_ID).toBe('0');
     expect(specs[0].argv).toEqual(expect.arrayContaining(['/bin/true', 'arg']));
@@ -382,7 +386,7 @@ describe("a worker's launch", () => {
     pool.start(1, config({ count: 1, env: { LISTEN_FDNAMES: 'x' } }), []);
     const { env, fds } = launch.workers[0].spec;
     expect(fds).toEqual([]);
-    expect(env).toEqual({ HOME: '/root', NOTIFY_SOCKET: NOTIFY, BATON_WORKER_ID: '0', BATON_GENERATION: '1' });
+    expect(env).toEqual({ HOME: '/root', NOTIFY_SOCKET: NOTIFY, BATON_WORKER_ID: '0', BATON_GENERATION: '1', ...GUARD });
   });
 });
 

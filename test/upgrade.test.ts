@@ -408,7 +408,7 @@ describe('binary upgrade (USR2)', () => {
       expect(s.version).toBe('1.0.0');
       // the package manager replaces the files: a new version, and a changed module
       fs.writeFileSync(path.join(inst, 'package.json'), JSON.stringify({ ...pkg, version: '1.1.0' }));
-      const masterJs = path.join(inst, 'dist', 'master', 'master.js');
+      const masterJs = path.join(inst, 'dist', 'bundle', 'baton.js'); // what bin/baton runs
       fs.writeFileSync(masterJs, fs.readFileSync(masterJs, 'utf8').replace('master starting (pid', 'master (new build) starting (pid'));
       const r = await batonAsync(['upgrade', '-c', cfg]);
       expect(r.code).toBe(0);
@@ -449,7 +449,7 @@ describe('no code loaded after start-up', () => {
       await waitFor('old master gone', () => !isAlive(master));
       const lines = fs.readFileSync(trace, 'utf8').trim().split('\n').map((l) => l.split(' '));
       // the trace works: the master did load its code, before it was ready
-      expect(lines.some(([pid, , file]) => Number(pid) === master && file.endsWith('master.js'))).toBe(true);
+      expect(lines.some(([pid, , file]) => Number(pid) === master && file.endsWith(path.join('dist', 'bundle', 'baton.js')))).toBe(true);
       const late = lines.filter(([pid, at]) => Number(pid) === master && Number(at) > startedUp);
       expect(late).toEqual([]);
       process.kill((await m.status()).pid, 'SIGTERM');
