@@ -8,9 +8,10 @@ import { reportInternalErrors } from './internal-errors';
 
 export async function runCommand(file: string): Promise<number> {
   let upgrade: UpgradeEnv | null = null;
-  const refuse = (code: number, message: string): number => {
+  /** `told`: what a predecessor hears, when it is not `message`. */
+  const refuse = (code: number, message: string, told = message): number => {
     writeStderr(`baton: ${message}\n`);
-    if (upgrade) reportEarlyFailure(upgrade, message);
+    if (upgrade) reportEarlyFailure(upgrade, told);
     return code;
   };
   let cfg: Config;
@@ -20,12 +21,8 @@ export async function runCommand(file: string): Promise<number> {
     cfg = loadConfig(file);
     inherited = takeListenFds();
   } catch (e) {
-    if (e instanceof ConfigError) {
-      // a successor: the predecessor's log and `baton upgrade` say it this way
-      if (upgrade) reportEarlyFailure(upgrade, `the code on disk refuses the config: config error in ${e.message}`);
-      writeStderr(`baton: config error in ${e.message}\n`);
-      return e.exitCode;
-    }
+    // a successor's predecessor (its log, `baton upgrade`) says whose refusal it is
+    if (e instanceof ConfigError) return refuse(e.exitCode, `config error in ${e.message}`, `the code on disk refuses the config: config error in ${e.message}`);
     if (e instanceof ListenFdsError || e instanceof UpgradeEnvError) return refuse(EX_CONFIG, `bad inherited sockets: ${e.message}`);
     throw e;
   }

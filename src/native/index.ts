@@ -69,7 +69,7 @@ interface Native {
 function builtFile(file: string): string[] {
   return [
     path.join(__dirname, file), // dist/native/ (tsc)
-    path.join(__dirname, '..', 'native', file), // dist/cli/, dist/serve/ (bundles)
+    path.join(__dirname, '..', 'native', file), // dist/bundle/ (esbuild's bundles)
     path.join(__dirname, 'build', 'Release', file), // src/native/ (ts-jest)
   ];
 }
