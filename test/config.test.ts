@@ -162,6 +162,25 @@ describe('baton check / run with a bad config', () => {
     expect(baton(['run']).stderr).toMatch(/Missing required argument: config/);
   });
 
+  // `run -c FILE` skips yargs (the unit's ExecStart=); every other shape still goes through it
+  test('run: the short way past yargs and yargs read the same config, normalised; anything more is yargs', () => {
+    const dir = tmpdir();
+    fs.mkdirSync(path.join(dir, 'sub'));
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, JSON.stringify({ runtimeDir: 'run', workers: { command: ['no-such-program-here'] } }));
+    const crooked = path.join(dir, 'sub', '..', '.', 'svc.json');
+    for (const args of [['run', '-c', crooked], ['run', '--config', crooked], [`run`, `--config=${crooked}`], ['--config', crooked, 'run'], ['run', '-c', crooked, '--config', crooked]]) {
+      const r = baton(args);
+      expect([args, r.code]).toEqual([args, 78]);
+      expect(r.stderr).toContain(`config error in ${f}:`);
+    }
+    const extra = baton(['run', '-c', f, 'frobnicate']);
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toMatch(/Unknown argument: frobnicate/);
+    expect(baton(['run', '-c', '--help']).code).toBe(0);
+    expect(baton(['run', '--config=']).stderr).toMatch(/config error in .*: cannot read the config file: EISDIR/);
+  });
+
   test('client commands with no master running say so', () => {
     const dir = tmpdir();
     const f = path.join(dir, 'svc.json');

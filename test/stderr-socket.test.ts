@@ -40,7 +40,9 @@ describe('stderr is a socket shared with the workers', () => {
     expect(s0.log.target).toBe('stderr (socket)');
     const [worker] = workerPids(s0);
 
-    // a line logged after the worker started
+    // a control connection closed after the worker started (Node's net.Socket destroy reads
+    // process.stderr, which would create Node's stream on fd 2), then a line logged
+    await m.status();
     m.proc.kill('SIGUSR1');
     await m.waitForOutput(/SIGUSR1: log file reopened/);
     expect((stderrFlags(worker) & O_NONBLOCK).toString(8)).toBe('0');

@@ -20,6 +20,11 @@ const PM2 = path.join(__dirname, '../node_modules/.bin/pm2');
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-'));
 const BACKLOG = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
 
+// What systemd gives a service: PATH (and the locale), not the shell's environment. A login
+// shell's NODE_EXTRA_CA_CERTS alone costs every Node process ~45 ms and ~2 MB here (Node reads
+// the whole bundle at start-up), which would be measured as baton's, PM2's and the workers'.
+const SERVICE_ENV = { PATH: process.env.PATH, ...(process.env.LANG ? { LANG: process.env.LANG } : {}) };
+
 let serial = 0;
 const logFile = (name) => fs.openSync(path.join(WORK, `${name}.log`), 'a');
 
@@ -29,7 +34,7 @@ function pinned(cmd, args, opts = {}) {
 
 function run(cmd, args, env) {
   return new Promise((resolve, reject) =>
-    execFile('taskset', ['-c', SERVER_CPU, cmd, ...args], { env: { ...process.env, ...env }, timeout: 120000 }, (e, out, err) =>
+    execFile('taskset', ['-c', SERVER_CPU, cmd, ...args], { env: { ...SERVICE_ENV, ...env }, timeout: 120000 }, (e, out, err) =>
       e ? reject(new Error(`${cmd} ${args.join(' ')}: ${e.message}\n${err}`)) : resolve(out),
     ),
   );
@@ -54,7 +59,7 @@ class Bare {
   async start() {
     this.fds = [];
     for (let i = 0; i < this.listeners; i++) this.fds.push(native.listenSocket(4, '127.0.0.1', this.port + i, BACKLOG, 0));
-    const env = { ...process.env, LISTEN_FDS: String(this.fds.length), LISTEN_FDNAMES: this.fds.map(() => 'http').join(':'), NOTIFY_SOCKET: this.hub.address };
+    const env = { ...SERVICE_ENV, LISTEN_FDS: String(this.fds.length), LISTEN_FDNAMES: this.fds.map(() => 'http').join(':'), NOTIFY_SOCKET: this.hub.address };
     const mark = this.hub.mark;
     const t0 = performance.now();
     this.children = [];
@@ -100,7 +105,7 @@ class Baton {
     const mark = this.hub.mark;
     const t0 = performance.now();
     const child = pinned(BATON, ['run', '-c', this.config], {
-      env: { ...process.env, NOTIFY_SOCKET: this.hub.address },
+      env: { ...SERVICE_ENV, NOTIFY_SOCKET: this.hub.address },
       stdio: ['ignore', 'ignore', logFile(this.id)],
     });
     this.pid = child.pid;
@@ -158,7 +163,7 @@ class Cluster {
   }
   async start() {
     const t0 = performance.now();
-    const child = pinned('node', [CLUSTER], { env: { ...process.env, PORT: String(this.port), COUNT: String(this.workers) }, stdio: ['ignore', 'ignore', logFile('cluster')] });
+    const child = pinned('node', [CLUSTER], { env: { ...SERVICE_ENV, PORT: String(this.port), COUNT: String(this.workers) }, stdio: ['ignore', 'ignore', logFile('cluster')] });
     this.pid = child.pid;
     await serving(this.port);
     await waitFor('cluster workers', () => descendantsOf(this.pid).length >= this.workers);

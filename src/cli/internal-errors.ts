@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import { openStdioSink } from '../log/fd-sink';
 import type { Logger } from '../log/logger';
 
 /**
@@ -22,32 +24,31 @@ export function reportInternalErrors(logger: Logger): void {
   };
   process.on('uncaughtException', (e) => internalError('internal error', e));
   process.on('unhandledRejection', (e) => internalError('internal error (promise)', e));
-  onStdioError((e) => logger.dropped(e));
+  quietStdio((e) => logger.dropped(e));
 }
 
 /**
- * Calls `onError` for an 'error' of process.stdout or process.stderr, without creating them:
- * Node creates each on first use, and for a pipe or socket that sets O_NONBLOCK on fd 1 or 2,
- * whose open file description the workers share. So the listener is added on first use.
+ * process.stdout and process.stderr, replaced before anything creates Node's own: Node makes
+ * each on first use, and for a pipe or socket that sets O_NONBLOCK on fd 1 or 2, whose open
+ * file description the workers share (they would get EAGAIN on their own writes). Node itself
+ * reads process.stderr where nobody writes to it (net.Socket's destroy compares against it),
+ * so a lazy listener is not enough. These write through the log's no-wait sink: nothing
+ * waits on a stalled reader, and what fails is passed to `onError`.
  */
-function onStdioError(onError: (e: unknown) => void): void {
-  for (const name of ['stdout', 'stderr'] as const) {
-    const d = Object.getOwnPropertyDescriptor(process, name);
-    const get = d?.get;
-    if (!get || !d.configurable) {
-      process[name].on('error', onError);
-      continue;
-    }
-    let seen: NodeJS.WriteStream | undefined;
-    Object.defineProperty(process, name, {
-      configurable: true,
-      enumerable: d.enumerable,
-      get() {
-        const s = get.call(process) as NodeJS.WriteStream;
-        if (s !== seen) s.on('error', onError);
-        seen = s;
-        return s;
-      },
-    });
+function quietStdio(onError: (e: unknown) => void): void {
+  for (const [name, fd] of [['stdout', 1], ['stderr', 2]] as const) {
+    let stream: Writable | undefined;
+    const open = () => {
+      const { sink } = openStdioSink(fd);
+      const w = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          const e = sink.write(chunk.toString());
+          if (e) onError(e);
+          done();
+        },
+      });
+      return Object.assign(w, { fd, isTTY: false });
+    };
+    Object.defineProperty(process, name, { configurable: true, enumerable: true, get: () => (stream ??= open()) });
   }
 }

@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import type { Config } from './types';
 import { workerArgv, workerEnv } from '../pool/command-line';
 import { signalGuardEnv } from '../contract/signal-guard';
+import { native } from '../native';
 
 /** Linux's limit on one argv or environment string, its NUL included (MAX_ARG_STRLEN, 32 pages). */
 export const MAX_ARG_STRLEN = 131072;
@@ -10,19 +10,14 @@ const KERNEL_CAP = 6 * 1024 * 1024;
 /** Linux's floor (ARG_MAX in linux/limits.h), whatever the stack limit. */
 const KERNEL_FLOOR = 131072;
 
-let cached: number | undefined;
-
 /**
  * How many bytes of strings and pointers execve() takes: sysconf(_SC_ARG_MAX), a quarter of
  * the stack limit (ulimit -s) that the workers inherit from baton, within the kernel's bounds.
- * Asked once per process: the stack limit does not change under a running master.
  */
 export function argMax(): number {
-  if (cached !== undefined) return cached;
-  const r = spawnSync('getconf', ['ARG_MAX'], { encoding: 'utf8', timeout: 10000 });
-  const v = Number(r.stdout?.trim());
-  if (r.status !== 0 || !Number.isFinite(v) || v <= 0) return (cached = 2 * 1024 * 1024); // 8 MiB stack, the usual
-  return (cached = Math.max(KERNEL_FLOOR, Math.min(v, KERNEL_CAP)));
+  const v = native.argMax();
+  if (!Number.isFinite(v) || v <= 0) return 2 * 1024 * 1024; // 8 MiB stack, the usual
+  return Math.max(KERNEL_FLOOR, Math.min(v, KERNEL_CAP));
 }
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8') + 1;

@@ -60,28 +60,28 @@ export function openFileSink(file: string): FdSink {
 }
 
 /**
- * The sink for fd 2, made so that a stalled reader cannot block the master and without
- * changing what the workers share: fd 2's open file description (and so its O_NONBLOCK) is
+ * The sink for fd 2 (or 1), made so that a stalled reader cannot block the master and without
+ * changing what the workers share: the fd's open file description (and so its O_NONBLOCK) is
  * the workers' too (stdio inherited). A pipe or a terminal is opened a second time through
- * /proc/self/fd/2, which gives a description of our own that may be non-blocking; a socket
+ * /proc/self/fd/N, which gives a description of our own that may be non-blocking; a socket
  * cannot be reopened, so each line is sent with MSG_DONTWAIT instead. A regular file does
  * not block.
  */
-export function openStderrSink(): { sink: FdSink; kind: string } {
+export function openStdioSink(stdio: 1 | 2 = 2): { sink: FdSink; kind: string } {
   let st: fs.Stats | undefined;
   try {
-    st = fs.fstatSync(2);
+    st = fs.fstatSync(stdio);
   } catch {
-    /* fd 2 closed: writes fail with EBADF and are counted */
+    /* closed: writes fail with EBADF and are counted */
   }
-  if (st && (st.isFIFO() || (st.isCharacterDevice() && tty.isatty(2)))) {
+  if (st && (st.isFIFO() || (st.isCharacterDevice() && tty.isatty(stdio)))) {
     try {
-      const fd = fs.openSync('/proc/self/fd/2', O_WRONLY | O_APPEND | O_NONBLOCK | O_NOCTTY);
+      const fd = fs.openSync(`/proc/self/fd/${stdio}`, O_WRONLY | O_APPEND | O_NONBLOCK | O_NOCTTY);
       return { sink: new FdSink(fd, true), kind: st.isFIFO() ? 'pipe' : 'terminal' };
     } catch {
-      /* no /proc, or the pipe has no reader any more (ENXIO, so writes fail with EPIPE): fd 2 as it is */
+      /* no /proc, or the pipe has no reader any more (ENXIO, so writes fail with EPIPE): the fd as it is */
     }
   }
-  if (st?.isSocket()) return { sink: new FdSink(2, false, sendFd), kind: 'socket' };
-  return { sink: new FdSink(2, false), kind: st?.isFIFO() ? 'pipe' : st?.isFile() ? 'file' : st?.isCharacterDevice() ? 'device' : 'other' };
+  if (st?.isSocket()) return { sink: new FdSink(stdio, false, sendFd), kind: 'socket' };
+  return { sink: new FdSink(stdio, false), kind: st?.isFIFO() ? 'pipe' : st?.isFile() ? 'file' : st?.isCharacterDevice() ? 'device' : 'other' };
 }

@@ -1,22 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import winston from 'winston';
-import Transport from 'winston-transport';
 import type { LogConfig } from '../config/types';
 import { Drops, type LogSinkStatus } from './drops';
-import { FdSink, openFileSink, openStderrSink } from './fd-sink';
+import { FdSink, openFileSink, openStdioSink } from './fd-sink';
 import { JournalSink } from './journal-sink';
 
 export type { LogSinkStatus } from './drops';
 
 // sd-daemon(3) priority prefixes, read by journald on a service's stdout/stderr.
-const JOURNAL_PRIORITY: Record<string, number> = { error: 3, warn: 4, info: 6, debug: 7 };
-const MESSAGE = Symbol.for('message');
-
-// winston loads each format lazily on first use. Touch them all now, at start-up: a package
-// upgrade replaces these files under a running master, and a reload that switched format
-// must not load a newer version's file into the old process.
-void [winston.format.json, winston.format.timestamp, winston.format.printf, winston.format.combine];
+const JOURNAL_PRIORITY: Record<LogConfig['level'], number> = { error: 3, warn: 4, info: 6, debug: 7 };
 
 /** True when stderr is the journal stream systemd connected (JOURNAL_STREAM is "dev:ino"). */
 export function stderrIsJournal(): boolean {
@@ -72,74 +64,106 @@ class DirectSink implements Sink {
 /** Opens the sink `cfg` names (throws if `log.file` cannot be opened); `target` is for Drops. */
 function openSink(cfg: LogConfig, journal: boolean, drops: Drops): { sink: Sink; target: string } {
   if (cfg.file) return { sink: new DirectSink(openFileSink(cfg.file), drops, cfg.file), target: `file ${cfg.file}` };
-  const { sink, kind } = openStderrSink();
+  const { sink, kind } = openStdioSink();
   if (!journal) return { sink: new DirectSink(sink, drops), target: `stderr (${kind})` };
   return { sink: new JournalSink(sink, drops, path.basename(process.argv[1] ?? 'baton')), target: 'journal' };
 }
 
-class LineTransport extends Transport {
-  constructor(readonly sink: Sink) {
-    super();
-  }
-  override log(info: Record<string | symbol, unknown>, next: () => void): void {
-    this.sink.write(String(info[MESSAGE]) + '\n');
-    next();
-  }
-  override close(): void {
-    this.sink.close();
-  }
+type Level = LogConfig['level'];
+const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+type Format = (level: Level, message: string) => string;
+
+/** How one line reads: `cfg.format`, or the journal's priority prefix when stderr is the journal. */
+function formatFor(cfg: LogConfig, service: string, journal: boolean): Format {
+  // keys in the order winston wrote them (sorted), so that what reads the JSON lines is unchanged
+  if (cfg.format === 'json') return (level, message) => JSON.stringify({ level, message, timestamp: new Date().toISOString() });
+  // journald stamps time and unit itself
+  if (journal) return (level, message) => `<${JOURNAL_PRIORITY[level]}>${message}`;
+  // the pid tells the masters of an upgrade apart
+  return (level, message) => `${new Date().toISOString()} ${level.padEnd(5)} [${service} ${process.pid}] ${message}`;
 }
 
-function fields(info: Record<string, unknown>): string {
-  const skip = new Set(['level', 'message', 'timestamp', 'service']);
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(info)) {
-    if (skip.has(k) || v === undefined) continue;
-    parts.push(`${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
-  }
-  return parts.length ? ' ' + parts.join(' ') : '';
+interface Output {
+  rank: number;
+  format: Format;
+  sink: Sink;
+  target: string;
 }
 
-export interface Logger extends winston.Logger {
-  /** Reopens the log file (USR1); a no-op when logging to stderr. */
-  reopen(): void;
-  /** Lines the sink could not write, for `baton status`. */
-  sinkStatus(): LogSinkStatus;
-  /** Counts a line lost elsewhere (a failed write to stdout or stderr), without writing it. */
-  dropped(e: unknown): void;
-}
-
-function parts(cfg: LogConfig, service: string, drops: Drops): { format: winston.Logform.Format; transport: LineTransport; target: string } {
+function output(cfg: LogConfig, service: string, drops: Drops): Output {
   const journal = !cfg.file && stderrIsJournal();
-  let format: winston.Logform.Format;
-  if (cfg.format === 'json') {
-    format = winston.format.combine(winston.format.timestamp(), winston.format.json());
-  } else if (journal) {
-    // journald stamps time and unit itself
-    format = winston.format.printf((i) => `<${JOURNAL_PRIORITY[i.level] ?? 6}>${i.message}${fields(i)}`);
-  } else {
-    format = winston.format.combine(
-      winston.format.timestamp(),
-      // the pid tells the masters of an upgrade apart
-      winston.format.printf((i) => `${i.timestamp} ${i.level.padEnd(5)} [${service} ${process.pid}] ${i.message}${fields(i)}`),
-    );
-  }
   const { sink, target } = openSink(cfg, journal, drops);
-  return { format, transport: new LineTransport(sink), target };
+  return { rank: RANK[cfg.level], format: formatFor(cfg, service, journal), sink, target };
 }
 
-const dropsOf = new WeakMap<Logger, Drops>();
+/**
+ * The master's log: a level filter, a format and a sink, written in the caller's tick (no
+ * stream or queue between: what a sink cannot take is dropped and counted, never buffered).
+ * Not winston any more: it cost ~25 ms of every master start and ~2.5 MB (issue 12), for a
+ * level filter and three line formats; the sinks were already baton's own.
+ */
+export class Logger {
+  constructor(
+    private out: Output,
+    private readonly drops: Drops,
+  ) {}
+  error(message: string): void {
+    this.write('error', message);
+  }
+  warn(message: string): void {
+    this.write('warn', message);
+  }
+  info(message: string): void {
+    this.write('info', message);
+  }
+  debug(message: string): void {
+    this.write('debug', message);
+  }
+  private write(level: Level, message: string): void {
+    if (RANK[level] <= this.out.rank) this.out.sink.write(this.out.format(level, message) + '\n');
+  }
+  /** Reopens the log file (USR1); a no-op when logging to stderr. */
+  reopen(): void {
+    this.out.sink.reopen();
+  }
+  /** Lines the sink could not write, for `baton status`. */
+  sinkStatus(): LogSinkStatus {
+    return this.drops.status();
+  }
+  /** Counts a line lost elsewhere (a failed write to stdout or stderr), without writing it. */
+  dropped(e: unknown): void {
+    this.drops.dropped(e);
+  }
+  /**
+   * The first half of changing level, format and file on reload, keeping the same logger
+   * object: opens the new sink now, so that a `log.file` that cannot be opened refuses the
+   * reload (it throws) before anything changed.
+   */
+  prepareChange(cfg: LogConfig, service: string): LoggerChange {
+    let next: Output;
+    try {
+      next = output(cfg, service, this.drops);
+    } catch (e) {
+      throw new Error(`/log/file: cannot open it: ${(e as Error).message}`);
+    }
+    return {
+      apply: () => {
+        const old = this.out;
+        this.drops.target = next.target;
+        this.out = next;
+        old.sink.close();
+      },
+      discard: () => next.sink.close(),
+    };
+  }
+}
 
 export function createLogger(cfg: LogConfig, service: string): Logger {
   // said once the sink writes again; from a fresh tick, not from inside the sink's write
-  const drops = new Drops((m) => setImmediate(() => logger.warn(m)));
-  const { format, transport, target } = parts(cfg, service, drops);
-  drops.target = target;
-  const logger = winston.createLogger({ level: cfg.level, format, transports: [transport], exitOnError: false }) as Logger;
-  dropsOf.set(logger, drops);
-  logger.reopen = () => transport.sink.reopen();
-  logger.sinkStatus = () => drops.status();
-  logger.dropped = (e) => drops.dropped(e);
+  const drops: Drops = new Drops((m) => setImmediate(() => logger.warn(m)));
+  const out = output(cfg, service, drops);
+  drops.target = out.target;
+  const logger = new Logger(out, drops);
   return logger;
 }
 
@@ -148,32 +172,4 @@ export interface LoggerChange {
   apply(): void;
   /** Closes the new sink unused (a reload that failed later). */
   discard(): void;
-}
-
-/**
- * The first half of changing level, format and file on reload, keeping the same logger
- * object: opens the new sink now, so that a `log.file` that cannot be opened refuses the
- * reload (it throws) before anything changed.
- */
-export function prepareLoggerChange(logger: Logger, cfg: LogConfig, service: string): LoggerChange {
-  const drops = dropsOf.get(logger)!;
-  let next: ReturnType<typeof parts>;
-  try {
-    next = parts(cfg, service, drops);
-  } catch (e) {
-    throw new Error(`/log/file: cannot open it: ${(e as Error).message}`);
-  }
-  const { format, transport, target } = next;
-  return {
-    apply() {
-      const old = [...logger.transports];
-      drops.target = target;
-      logger.configure({ level: cfg.level, format, transports: [transport], exitOnError: false });
-      for (const t of old) t.close?.();
-      logger.reopen = () => transport.sink.reopen();
-    },
-    discard() {
-      transport.sink.close();
-    },
-  };
 }

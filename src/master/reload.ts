@@ -1,6 +1,6 @@
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
-import { prepareLoggerChange, type Logger, type LoggerChange } from '../log/logger';
+import type { Logger, LoggerChange } from '../log/logger';
 import type { Generation } from '../pool/generation';
 import { applyRetunes, closeListener, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
 import type { MasterEvent, Reply } from './events';
@@ -35,7 +35,7 @@ export class Reload {
     try {
       const cfg = loadConfig(current.cfg.file);
       // opened before anything changes: a log.file that cannot be opened refuses the reload
-      if (JSON.stringify(cfg.log) !== JSON.stringify(current.cfg.log)) this.logChange = prepareLoggerChange(ctx.log, cfg.log, cfg.name);
+      if (JSON.stringify(cfg.log) !== JSON.stringify(current.cfg.log)) this.logChange = ctx.log.prepareChange(cfg.log, cfg.name);
       this.cfg = cfg;
     } catch (e) {
       ctx.post({ kind: 'reload-failed', reason: (e as Error).message });

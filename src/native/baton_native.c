@@ -6,6 +6,8 @@
 // - setSockOpt / getSockOpt / streamSocket: the systemd.socket(5) options, by name.
 // - sockInfo / setCloexec: inspect and prepare inherited sockets.
 // - sendNoWait: a log line to a stream socket on fd 2 without blocking, with no fcntl on it.
+// - argMax / randomBytes: sysconf(_SC_ARG_MAX) and getrandom(2), without a getconf process
+//   or node:crypto (~10 ms and ~1 MB at every master start).
 // - notifySend / NotifyReceiver: AF_UNIX datagrams for sd_notify, including abstract
 //   addresses ("@name") and sender credentials (SO_PASSCRED), which no npm package offers.
 #define NAPI_VERSION 8
@@ -26,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -715,6 +718,36 @@ static napi_value PeerCred(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// argMax() -> sysconf(_SC_ARG_MAX): glibc derives it from the stack limit (RLIMIT_STACK / 4),
+// as the kernel's execve() does; the caller applies the kernel's bounds.
+static napi_value ArgMax(napi_env env, napi_callback_info info) {
+  (void)info;
+  long v = sysconf(_SC_ARG_MAX);
+  napi_value out;
+  CHECK(napi_create_double(env, v > 0 ? (double)v : -1, &out));
+  return out;
+}
+
+// randomBytes(n) -> Buffer of n bytes from getrandom(2) (blocks only before the kernel's pool
+// is first initialised, early in boot).
+static napi_value RandomBytes(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  uint32_t n;
+  void *data;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_uint32(env, argv[0], &n));
+  if (n > 256) { napi_throw_range_error(env, NULL, "randomBytes: at most 256 bytes"); return NULL; }
+  CHECK(napi_create_buffer(env, n, &data, &out));
+  for (size_t got = 0; got < n;) {
+    ssize_t r = getrandom((char *)data + got, n - got, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return throw_errno(env, errno, "getrandom", NULL);
+    got += (size_t)r;
+  }
+  return out;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"listenSocket", NULL, ListenSocket, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -727,6 +760,8 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"setSockOpt", NULL, SetSockOpt, NULL, NULL, NULL, napi_enumerable, NULL},
     {"getSockOpt", NULL, GetSockOpt, NULL, NULL, NULL, napi_enumerable, NULL},
     {"streamSocket", NULL, StreamSocket, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"argMax", NULL, ArgMax, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"randomBytes", NULL, RandomBytes, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

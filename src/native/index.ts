@@ -63,6 +63,10 @@ interface Native {
   sendNoWait(fd: number, data: Buffer): number;
   /** SO_PEERCRED of a connected unix socket: who is at the other end, as the kernel says. */
   peerCred(fd: number): { pid: number; uid: number; gid: number };
+  /** sysconf(_SC_ARG_MAX): a quarter of the stack limit (ulimit -s) as glibc reads it; -1 if unknown. */
+  argMax(): number;
+  /** `n` (at most 256) bytes from getrandom(2). */
+  randomBytes(n: number): Buffer;
 }
 
 /** Where `make build` puts a file of dist/native/, seen from here. */

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import { native, type NotifyMessage, type NotifyReceiverHandle } from '../native';
 import { parentPid } from '../system/process';
 import { parseNotify } from './notify-message';
@@ -23,7 +22,7 @@ export interface NotifyDropped {
 }
 
 /** The unguessable part of the address: nobody can bind it before us (abstract names have no permissions). */
-export const randomTag = (): string => crypto.randomBytes(16).toString('hex');
+export const randomTag = (): string => native.randomBytes(16).toString('hex');
 
 /**
  * The master's own NOTIFY_SOCKET, the one its workers write to. An abstract address: no file
