@@ -162,8 +162,8 @@ describe('baton check / run with a bad config', () => {
     expect(baton(['run']).stderr).toMatch(/Missing required argument: config/);
   });
 
-  // `run -c FILE` skips yargs (the unit's ExecStart=); every other shape still goes through it
-  test('run: the short way past yargs and yargs read the same config, normalised; anything more is yargs', () => {
+  // `COMMAND -c FILE` skips yargs (the unit's ExecStart=); every other shape still goes through it
+  test('the short way past yargs and yargs read the same config, normalised; anything more is yargs', () => {
     const dir = tmpdir();
     fs.mkdirSync(path.join(dir, 'sub'));
     const f = path.join(dir, 'svc.json');
@@ -179,6 +179,12 @@ describe('baton check / run with a bad config', () => {
     expect(extra.stderr).toMatch(/Unknown argument: frobnicate/);
     expect(baton(['run', '-c', '--help']).code).toBe(0);
     expect(baton(['run', '--config=']).stderr).toMatch(/config error in .*: cannot read the config file: EISDIR/);
+    // the client commands the same way: no master runs for it, named by its normalised path
+    for (const args of [['status', '-c', crooked], ['status', '--json', '-c', crooked], ['stop', `--config=${crooked}`], ['stop', '--fast', '-c', crooked]]) {
+      const r = baton(args);
+      expect([args, r.code]).toEqual([args, args[0] === 'status' ? 3 : 1]);
+      expect(r.stderr).toContain(`no baton master is running for ${f}`);
+    }
   });
 
   test('client commands with no master running say so', () => {
