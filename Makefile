@@ -87,7 +87,7 @@ e2e: build
 	test/e2e/run.sh
 
 # baton beside bare workers, Node cluster and PM2; writes bench/results.md and the README's
-# benchmark section (about 20 min; BENCH_QUICK=1: a 2-minute pass into build/bench-quick/).
+# benchmark section (about 25 min; BENCH_QUICK=1: a 2-minute pass into build/bench-quick/).
 # PM2 goes into bench/node_modules only. The harness and wrk run on CPU 1, the servers on
 # CPU 0; the subreaper re-parents a successor master here, as systemd would.
 BENCH_MODULES := bench/node_modules/.package-lock.json
