@@ -151,4 +151,36 @@ describe('reload (HUP, baton reload)', () => {
     await m.waitForOutput(/reload done: generation 2 serving/);
     expect((await m.status()).generation).toBe(2);
   });
+
+  // what a systemctl kill burst does to a worker caught between libuv's fork (every signal back
+  // to its default) and the preloaded guard: here the worker kills itself with SIGUSR2 on its
+  // first start (python can set SIG_DFL again), as many times as the marker files allow
+  const killedByUsr2 = (dir: string, times: number): string[] => [
+    'sh',
+    '-c',
+    `for i in $(seq ${times}); do [ -e "$0/usr2.$i" ] || { : > "$0/usr2.$i"; exec python3 -c 'import os, signal; signal.signal(signal.SIGUSR2, signal.SIG_DFL); os.kill(os.getpid(), signal.SIGUSR2)'; }; done; exec "$@"`,
+    dir,
+    ...nodeWorker(),
+  ];
+
+  test('a new worker killed by a master signal before it was ready is started again once; twice fails the reload', async () => {
+    const dir = tmpdir();
+    const cfg = config(dir);
+    m = startMaster(cfg);
+    await ready(m);
+    const marks = fs.mkdtempSync(`${dir}/marks-`);
+    const next = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    next.workers.command = killedByUsr2(marks, 1);
+    next.workers.count = 1;
+    fs.writeFileSync(cfg, JSON.stringify(next));
+    expect(baton(['reload', '-c', cfg]).code).toBe(0);
+    await m.waitForOutput(/worker 0 \(pid \d+\) of generation 2 was killed by SIGUSR2 before it was ready, before it could ignore it .*: starting it again/);
+
+    next.workers.command = killedByUsr2(fs.mkdtempSync(`${dir}/marks-`), 2);
+    fs.writeFileSync(cfg, JSON.stringify(next));
+    const r = baton(['reload', '-c', cfg]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/reload failed: worker 0 \(pid \d+\) of generation 3 was killed by SIGUSR2 before it was ready/);
+    expect((await m.status()).generation).toBe(2);
+  });
 });

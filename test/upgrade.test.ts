@@ -282,6 +282,9 @@ describe('binary upgrade (USR2)', () => {
   test('USR2 to every process at once (systemctl kill): one clean upgrade; a second USR2 meanwhile is refused', async () => {
     svc = await service();
     const old = svc.master();
+    // the new generation takes 1.5 s to get ready, so that the second USR2 below surely comes
+    // while the upgrade is under way (the upgrade is otherwise done in a few hundred ms)
+    svc.rewrite((c) => (c.workers.env = { WORKER_READY_DELAY_MS: '1500' }));
     // as systemd's cg_kill does: signal every process of the service, then again every
     // process that appeared meanwhile, until none is new (here: for 200 ms)
     const signalled = new Set<number>();
