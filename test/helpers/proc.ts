@@ -17,8 +17,11 @@ export const NOBODY = 65534;
 export const IS_ROOT = process.getuid?.() === 0;
 export const rootOnly: jest.Describe = IS_ROOT ? describe : describe.skip;
 
+/** A new folder under /tmp; the test environment removes it after the test file (environment.js). */
 export function tmpdir(prefix = 'baton-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  (globalThis as { batonTmpdirs?: string[] }).batonTmpdirs?.push(dir);
+  return dir;
 }
 
 export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20000, everyMs = 25): Promise<T> {
