@@ -5,5 +5,11 @@
 /** The signals workers ignore: a stopSignal among them would never stop one. */
 export const IGNORED_BY_WORKERS: readonly NodeJS.Signals[] = ['SIGUSR2', 'SIGHUP', 'SIGWINCH'];
 
+/**
+ * Whether a process died of one of them: reached by a signal burst such as `systemctl kill`'s
+ * before it could ignore them (a process of baton's that is started again once, then).
+ */
+export const killedByMasterSignal = (signal: NodeJS.Signals | null | undefined): boolean => !!signal && IGNORED_BY_WORKERS.includes(signal);
+
 /** sh that sets SIG_IGN for them (kept through exec): a worker's shim, a successor's double fork. */
 export const IGNORE_MASTER_SIGNALS_SH = `trap "" ${IGNORED_BY_WORKERS.map((s) => s.slice(3)).join(' ')}; `;

@@ -6,7 +6,7 @@ import type { Clock, Timer } from '../system/clock';
 import { writePidfile } from '../system/pidfile';
 import { isAlive } from '../system/process';
 import { SuccessorProcess } from '../upgrade/successor';
-import { IGNORED_BY_WORKERS } from '../contract/master-signals';
+import { killedByMasterSignal } from '../contract/master-signals';
 import type { MasterEvent, Reply } from './events';
 
 export interface UpgradeContext {
@@ -88,7 +88,7 @@ export class Upgrade {
           if (this.over) return;
           // Killed before its trap by a `systemctl kill` burst still going on: no successor
           // exists yet, so once more (the second sh and the successor are guarded).
-          if (s.shKilledBy && IGNORED_BY_WORKERS.includes(s.shKilledBy) && !this.startedAgain) {
+          if (killedByMasterSignal(s.shKilledBy) && !this.startedAgain) {
             this.startedAgain = true;
             this.ctx.log.warn(`${e.message} (a late signal burst): starting it again`);
             return this.startSuccessor();

@@ -5,7 +5,7 @@ import type { Clock } from '../system/clock';
 import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from './backoff';
 import { workerCommand } from './command-line';
 import { describeExit, type WorkerExit } from './exit';
-import { IGNORED_BY_WORKERS } from '../contract/master-signals';
+import { killedByMasterSignal } from '../contract/master-signals';
 import { Watchdog } from './watchdog';
 import { Worker } from './worker';
 import type { Launch } from './worker-process';
@@ -217,7 +217,7 @@ export class Generation {
     if (this.slots.get(w.slot) === w) this.slots.delete(w.slot);
     this.leaving.delete(w);
     const what = `${this.name(w)} ${describeExit(e)}${w.hung ? ' (watchdog)' : ''}`;
-    if (this.state === 'starting' && w.restarts === 0 && IGNORED_BY_WORKERS.includes(e.signal as NodeJS.Signals)) {
+    if (this.state === 'starting' && w.restarts === 0 && killedByMasterSignal(e.signal)) {
       // libuv resets every signal to its default in the forked child; the shim's preloaded
       // guard ignores the master's signals only once sh is loaded. A burst such as systemctl
       // kill's (every process of the unit, then each new one) can land in that instant.
