@@ -39,5 +39,12 @@ ln -s ../baton "$dest/usr/lib/node/baton"
 install -m 0644 src/config/baton.schema.json "$dest/usr/share/baton/baton.schema.json"
 install -m 0644 examples/hello/server.js "$dest/usr/share/baton/examples/hello/server.js"
 install -m 0644 packaging/example.json "$dest/usr/share/doc/baton/examples/demo.json"
+# the operators' guide and the recipes' files (docs/recipes.md), without any node_modules
+for doc in deploying operating recipes contract; do
+  install -m 0644 "docs/$doc.md" "$dest/usr/share/doc/baton/$doc.md"
+done
+(cd examples && find recipes -name node_modules -prune -o -type f -print) | while read -r f; do
+  install -D -m 0644 "examples/$f" "$dest/usr/share/doc/baton/examples/$f"
+done
 install -m 0644 packaging/baton.8 "$dest/usr/share/man/man8/baton.8"
 install -m 0644 packaging/debian/copyright "$dest/usr/share/doc/baton/copyright"

@@ -51,13 +51,12 @@ slow_check() { # slow_check WHAT
 }
 
 suite=${1:-?}
-# bookworm: the host's node 20, packaged as nodejs by run.sh
-[ -f /e2e/nodejs-host.deb ] && dpkg -i /e2e/nodejs-host.deb >/dev/null
 sdv=$(systemctl --version | awk 'NR==1{print $2}')
 echo "=== $suite: systemd $sdv, node $(node --version)"
 
 # ---- install ----
-if dpkg -i /e2e/baton-N.deb >/tmp/dpkg.log 2>&1; then ok "dpkg -i baton $(dpkg-query -W -f '${Version}' baton)"; else bad "dpkg -i: $(tail -3 /tmp/dpkg.log)"; fi
+# as docs/deploying.md says: apt resolves the dependency (nodejs) from Debian's own packages
+if (cd /e2e && apt-get install -y ./baton-N.deb) >/tmp/dpkg.log 2>&1; then ok "dpkg -i baton $(dpkg-query -W -f '${Version}' baton)"; else bad "dpkg -i: $(tail -3 /tmp/dpkg.log)"; fi
 cat >"$CFG" <<JSON
 {
   "listeners": [{ "name": "http" }],
@@ -75,13 +74,18 @@ out=$(systemd-analyze verify "$U" "$S" 2>&1)
 [ -z "$out" ] && ok "systemd-analyze verify: clean" || bad "systemd-analyze verify: $out"
 
 # ---- socket activation ----
-systemctl start "$S"
+# as the docs say: enabled (at boot) and started now
+systemctl enable --now "$S" 2>/dev/null
+[ "$(systemctl is-enabled "$S")" = enabled ] && ok "systemctl enable --now $S: enabled" || bad "$S is $(systemctl is-enabled "$S")"
 [ "$(prop ActiveState)" = inactive ] && ok "socket started, service not yet" || bad "service already $(prop ActiveState)"
 body=$(get)
 [[ $body == "hello from worker"* ]] && ok "first connection activates baton@demo: $body" || bad "activation: '$body'"
 until_true 10 is_active
 m=$(prop MainPID)
 grep -q /usr/lib/baton/bin/baton "/proc/$m/cmdline" 2>/dev/null && ok "MainPID $m is baton" || bad "MainPID $m is $(tr '\0' ' ' <"/proc/$m/cmdline")"
+
+st=$(systemctl status "$U" --no-pager 2>&1) && grep -q 'Status: "generation 1: 2/2 workers ready"' <<<"$st" &&
+  ok "systemctl status shows baton's STATUS=" || bad "systemctl status: $(head -12 <<<"$st" | tr '\n' '|')"
 
 # ---- reload ----
 load_start
@@ -118,7 +122,9 @@ if journalctl -q --no-pager -o cat --after-cursor="$cursor" | grep -E 'SIGKILL|n
 # not). The master's next line fails with EPIPE: it connects a stream of its own and keeps
 # serving, reloading and stopping ----
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-get >/dev/null
+# stopped above with its socket still active: the next connection starts it again
+[ "$(systemctl show -p ActiveState --value "$S")" = active ] && [[ $(get) == "hello from worker"* ]] &&
+  ok "stop with $S active: the next connection started it again" || bad "after stop with $S active: $(prop ActiveState)"
 until_true 10 is_active
 m1=$(prop MainPID)
 systemctl stop systemd-journald 2>/dev/null
@@ -231,7 +237,12 @@ if [[ $errors != *ECONNREFUSED* ]]; then ok "no connection refused across the re
 # so in $FDSTORE; 252 needs "fdStore": true ----
 switch=""
 [ "$sdv" -lt 254 ] && switch='"fdStore": true,'
-systemctl stop "$U" "$S"
+# as docs/operating.md says: stop both to stop serving, disable the socket to keep it so
+systemctl stop "$S" "$U"
+curl -s -m 5 -o /dev/null "http://127.0.0.1:$PORT/"; rc=$?
+[ "$rc" = 7 ] && ok "systemctl stop $S $U: port $PORT refused" || bad "after stopping both: curl exit $rc"
+systemctl disable --now "$S" 2>/dev/null
+[ "$(systemctl is-enabled "$S")" = disabled ] && ok "systemctl disable --now $S: disabled" || bad "$S is $(systemctl is-enabled "$S")"
 cat >"$CFG" <<JSON
 {
   $switch
@@ -251,7 +262,8 @@ sock_ino() { # the inode of the master's listening socket 'http'
 }
 src_of_http() { baton status -c "$CFG" --json | node -e 'const s=JSON.parse(require("fs").readFileSync(0)); console.log(s.listeners.find((l) => l.name === "http").source)'; }
 cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
-systemctl start "$U"
+systemctl enable --now "$U" 2>/dev/null
+[ "$(systemctl is-enabled "$U")" = enabled ] && ok "systemctl enable --now $U: enabled" || bad "$U is $(systemctl is-enabled "$U")"
 [ "$(prop ActiveState)" = active ] && [[ $(get) == "hello from worker"* ]] && ok "FD store: serving without the .socket unit" || bad "FD store: not serving: $(prop ActiveState)"
 journalctl -q --no-pager -o cat -u "$U" --after-cursor="$cursor" | grep -q "systemd's FD store: 'http' stored" && ok "FD store: the master stored 'http'" || bad "FD store: no 'stored' line in the journal"
 if [ "$sdv" -ge 254 ]; then
@@ -317,16 +329,106 @@ journalctl -q --no-pager -o cat -u "$U" --after-cursor="$cursor" | grep -q 'rest
 systemctl start "$U"
 [[ $(get) == "hello from worker"* ]] && ok "started again" || bad "not serving after start"
 
+# ---- recipes (docs/recipes.md), deployed as docs/deploying.md says ----
+# recipe NAME PORT BODY: the app in /opt/hello-NAME, its config in /etc/baton/NAME.json, the
+# socket's address in a drop-in; enabled and started; 2 reloads and a USR2 under load
+recipe() {
+  local name=$1 port=$2 want=$3 ru=baton@$1.service rs=baton@$1.socket body m old ok0
+  rm -rf "/opt/hello-$name" && cp -a "/e2e/recipes/$name" "/opt/hello-$name"
+  cp "/opt/hello-$name/baton.json" "/etc/baton/$name.json"
+  mkdir -p "/etc/systemd/system/$rs.d"
+  printf '[Socket]\nListenStream=127.0.0.1:%s\nFileDescriptorName=http\n' "$port" >"/etc/systemd/system/$rs.d/listen.conf"
+  hook=RECIPE_BEFORE_$name
+  [ -n "${!hook:-}" ] && "${!hook}"
+  systemctl daemon-reload
+  baton check -c "/etc/baton/$name.json" >/dev/null 2>&1 && ok "recipe $name: baton check" || bad "recipe $name: baton check: $(baton check -c "/etc/baton/$name.json" 2>&1)"
+  systemctl enable --now "$rs" 2>/dev/null
+  body=$(curl -s -m 20 "http://127.0.0.1:$port/")
+  if [[ $body == "$want"* ]]; then ok "recipe $name: serves '$body'"; else
+    bad "recipe $name: got '$body'; journal: $(journalctl -q --no-pager -o cat -u "$ru" | tail -8 | tr '\n' '|')"; fi
+  baton status -c "/etc/baton/$name.json" >/tmp/status.txt 2>&1 && grep -q 'generation 1' /tmp/status.txt &&
+    ok "recipe $name: baton status" || bad "recipe $name: baton status: $(tr '\n' '|' </tmp/status.txt)"
+  hook=RECIPE_AFTER_$name
+  [ -n "${!hook:-}" ] && "${!hook}"
+  PORT=$port
+  load_start
+  systemctl reload "$ru" && systemctl reload "$ru" || bad "recipe $name: systemctl reload failed"
+  # baton upgrade, as a package upgrade does: `systemctl kill -s USR2` would reach gunicorn's
+  # own master and workers too, which take USR2 as commands of their own (docs/recipes.md)
+  old=$(systemctl show -p MainPID --value "$ru")
+  out=$(baton upgrade -c "/etc/baton/$name.json" 2>&1) || bad "recipe $name: baton upgrade: $out"
+  m() { local p; p=$(systemctl show -p MainPID --value "$ru"); [ "$p" != "$old" ] && [ "$p" != 0 ] && ! kill -0 "$old" 2>/dev/null; }
+  until_true 60 m && ok "recipe $name: $out; MainPID moved, the old master left" || bad "recipe $name: after the upgrade MainPID $(systemctl show -p MainPID --value "$ru") (was $old)"
+  zero_failed "recipe $name: 2 reloads and an upgrade under load" "$(load_stop)"
+  PORT=8080
+  systemctl disable --now "$rs" 2>/dev/null
+  systemctl stop "$ru"
+  [ "$(systemctl show -p Result --value "$ru")" = success ] && ok "recipe $name: graceful stop, Result=success" ||
+    bad "recipe $name: stop: Result=$(systemctl show -p Result --value "$ru"); $(journalctl -q --no-pager -o cat -u "$ru" | tail -5 | tr '\n' '|')"
+}
+# the sandbox opened by a drop-in (docs/deploying.md): the Express app writes to its
+# StateDirectory= only once the drop-in gives it one, after a restart
+drop_in() {
+  local c
+  c=$(curl -s -m 10 -o /tmp/visits.out -w '%{http_code}' -X POST http://127.0.0.1:8091/visits)
+  [ "$c" = 500 ] && grep -q 'no STATE_DIRECTORY' /tmp/visits.out && ok "express: without a drop-in nothing is writable" || bad "express: before the drop-in: HTTP $c $(cat /tmp/visits.out)"
+  mkdir -p /etc/systemd/system/baton@express.service.d
+  printf '[Service]\nStateDirectory=hello-express\n' >/etc/systemd/system/baton@express.service.d/state.conf
+  systemctl daemon-reload
+  systemctl restart baton@express.service
+  c=$(curl -s -m 10 -o /tmp/visits.out -w '%{http_code}' -X POST http://127.0.0.1:8091/visits)
+  [ "$c" = 200 ] && [ -s /var/lib/private/hello-express/visits.log ] && ok "express: StateDirectory= by a drop-in: $(cat /tmp/visits.out)" || bad "express: after the drop-in: HTTP $c $(cat /tmp/visits.out)"
+}
+RECIPE_AFTER_express=drop_in
+recipe express 8091 "hello from express, worker"
+# gunicorn as the existing www-data account, writing its access log (docs/deploying.md)
+account() {
+  install -d -o www-data -g www-data /var/log/hello-gunicorn
+  mkdir -p /etc/systemd/system/baton@gunicorn.service.d
+  cp /opt/hello-gunicorn/account.conf /etc/systemd/system/baton@gunicorn.service.d/
+}
+account_check() {
+  local users
+  users=$(ps -o user= -p "$(pgrep -d, -f /usr/bin/gunicorn)" | sort -u | tr '\n' ' ')
+  [ "$users" = "www-data " ] && ok "gunicorn: runs as www-data (User= by a drop-in)" || bad "gunicorn runs as: $users"
+  [ -s /var/log/hello-gunicorn/access.log ] && ok "gunicorn: writes its access log (ReadWritePaths= by a drop-in)" || bad "gunicorn: no access log: $(journalctl -q --no-pager -o cat -u baton@gunicorn.service | tail -3 | tr '\n' '|')"
+}
+RECIPE_BEFORE_gunicorn=account
+RECIPE_AFTER_gunicorn=account_check
+recipe gunicorn 8092 "hello from gunicorn, worker"
+recipe lighttpd 8093 "hello from lighttpd"
+
 # ---- removal ----
 apt-get remove -y baton >/tmp/dpkg.log 2>&1 && ok "apt-get remove baton" || bad "apt-get remove: $(tail -3 /tmp/dpkg.log)"
 [ "$(prop ActiveState)" = inactive ] && [ "$(prop Result)" = success ] && ok "removal stopped it cleanly" || bad "after removal: $(prop ActiveState) $(prop Result)"
 pgrep -f /usr/lib/baton >/dev/null && bad "processes left: $(pgrep -af /usr/lib/baton)" || ok "no baton process left"
+# systemd clean, as after removing one of Debian's own packages: the deleted unit files
+# forgotten (no NeedDaemonReload), no link left to them, no unit listed
+links() { find /etc/systemd/system -type l -name 'baton@*' 2>/dev/null | tr '\n' ' '; }
+nd=$(systemctl show -p NeedDaemonReload --value "$U" "$S" | tr '\n' ' ')
+[[ $nd != *yes* ]] && ok "after remove: no NeedDaemonReload=yes ('$nd')" || bad "after remove: NeedDaemonReload=$nd"
+[ -z "$(links)" ] && ok "after remove: no link to a baton unit left" || bad "after remove: links left: $(links)"
+listed=$(systemctl list-units --all --plain --no-legend 'baton@*' | tr '\n' '|')
+[ -z "$listed" ] && ok "after remove: systemd lists no baton unit" || bad "after remove: systemd lists $listed"
+grep -q "disabled $U" /tmp/dpkg.log && ok "remove says what it disabled" || bad "remove did not say it disabled $U: $(tail -3 /tmp/dpkg.log)"
+
+# ---- reinstall: enabled again, not started ----
+dpkg -i /e2e/baton-N1.deb >/tmp/dpkg.log 2>&1
+[ "$(systemctl is-enabled "$U")" = enabled ] && ok "reinstall: $U enabled again" || bad "reinstall: $U is $(systemctl is-enabled "$U"): $(tail -3 /tmp/dpkg.log)"
+[ "$(prop ActiveState)" = inactive ] && ok "reinstall: $U not started" || bad "reinstall: $U is $(prop ActiveState)"
 
 # ---- sandbox exposure ----
-dpkg -i /e2e/baton-N1.deb >/dev/null 2>&1
 score=$(systemd-analyze security "$U" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
 echo "INFO: systemd-analyze security $U: $score"
 awk -v s="$score" 'BEGIN{exit !(s != "" && s < 3.0)}' && ok "exposure $score < 3.0" || bad "exposure $score"
+
+
+# ---- purge: nothing of baton left in systemd or /var/lib ----
+apt-get purge -y baton >/tmp/dpkg.log 2>&1 && ok "apt-get purge baton" || bad "apt-get purge: $(tail -3 /tmp/dpkg.log)"
+[ -z "$(links)" ] && ok "after purge: no link to a baton unit left" || bad "after purge: links left: $(links)"
+listed=$(systemctl list-units --all --plain --no-legend 'baton@*' | tr '\n' '|')
+[ -z "$listed" ] && ok "after purge: systemd lists no baton unit" || bad "after purge: systemd lists $listed"
+[ ! -e /var/lib/baton ] && ok "after purge: no /var/lib/baton" || bad "after purge: /var/lib/baton is there: $(ls -A /var/lib/baton)"
 
 echo "e2e $suite: $passed passed, $failed failed"
 exit "$failed"

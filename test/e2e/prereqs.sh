@@ -3,7 +3,7 @@
 set -eu
 need=""
 for pair in systemd-nspawn:systemd-container debootstrap:debootstrap dpkg-buildpackage:dpkg-dev \
-  dh:debhelper lintian:lintian equivs-build:equivs rpmbuild:rpm rpmlint:rpmlint; do
+  dh:debhelper lintian:lintian rpmbuild:rpm rpmlint:rpmlint; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need="$need ${pair#*:}"
 done
 [ -z "$need" ] && exit 0

@@ -19,40 +19,29 @@ cp "build/baton_${v}.1_amd64.deb" "$work/baton-N1.deb"
 make --no-print-directory deb VERSION="$v.2" >"$work/deb-N2.log" 2>&1 || { tail -20 "$work/deb-N2.log"; exit 1; }
 cp "build/baton_${v}.2_amd64.deb" "$work/baton-N2.deb"
 cp "$here/checks.sh" "$top/test/helpers/load-client.js" "$work/"
+# the recipes (docs/recipes.md) as an operator ships them: the Express app with its
+# node_modules installed where it is built (the containers have no network)
+cp -a examples/recipes "$work/recipes"
+(cd "$work/recipes/express" && npm ci --omit=dev --no-audit --no-fund >"$work/npm-express.log" 2>&1) ||
+  { tail -20 "$work/npm-express.log"; exit 1; }
 
-# bookworm's nodejs is 18 and no other node repository is reachable here: the host's node
-# 20 goes in as a package of its own named nodejs, so the dependency is met by a real node 20
-host_node_deb() {
-  local d=$work/equivs nv
-  nv=$(node -p 'process.versions.node')
-  mkdir -p "$d"
-  cp "$(command -v node)" "$d/node"
-  cat >"$d/nodejs.ctl" <<CTL
-Section: javascript
-Priority: optional
-Standards-Version: 4.6.2
-Package: nodejs
-Version: $nv-0baton1
-Maintainer: baton e2e <e2e@baton.invalid>
-Architecture: amd64
-Depends: libc6, libstdc++6
-Files: node /usr/bin/
-Description: Node.js $nv, the host's binary, for baton's end-to-end tests
-CTL
-  (cd "$d" && equivs-build nodejs.ctl >build.log 2>&1) || { tail -20 "$d/build.log"; return 1; }
-  cp "$d"/nodejs_*.deb "$work/nodejs-host.deb"
-}
+# this run's containers are named after it (container.sh); an interrupted run stops its own,
+# and one that was killed outright is swept by the next
+export BATON_E2E_RUN=$$-$(date +%s) BATON_E2E_RUN_PID=$$
+"$here/container.sh" sweep
+running=""
+stop_all() { for s in $running; do "$here/container.sh" stop "$s"; done; running=""; }
+trap 'stop_all' EXIT
+trap 'exit 130' INT TERM
 
 passed=0
 failed=0
 for suite in $suites; do
-  rm -f "$work/nodejs-host.deb"
-  if [ "$suite" = bookworm ] && ! host_node_deb; then echo "FAIL: $suite: equivs nodejs"; failed=$((failed + 1)); continue; fi
   "$here/container.sh" rootfs "$suite" || { echo "FAIL: $suite: rootfs"; failed=$((failed + 1)); continue; }
-  "$here/container.sh" stop "$suite" # one left running by an interrupted run has dirty state
-  "$here/container.sh" boot "$suite" "$work" || { echo "FAIL: $suite: boot"; failed=$((failed + 1)); continue; }
+  running=$suite
+  "$here/container.sh" boot "$suite" "$work" || { echo "FAIL: $suite: boot"; failed=$((failed + 1)); stop_all; continue; }
   "$here/container.sh" sh "$suite" /e2e/checks.sh "$suite" 2>&1 | tee "$work/checks-$suite.log"
-  "$here/container.sh" stop "$suite"
+  stop_all
   passed=$((passed + $(grep -c '^PASS: ' "$work/checks-$suite.log")))
   failed=$((failed + $(grep -c '^FAIL: ' "$work/checks-$suite.log")))
   grep -q "^e2e $suite: " "$work/checks-$suite.log" || { echo "FAIL: $suite: checks.sh did not finish"; failed=$((failed + 1)); }
