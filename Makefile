@@ -47,6 +47,7 @@ $(TSC_OUT): $(NATIVE) $(SCHEMA_VALIDATOR) tsconfig.json $(shell find src -name '
 $(BUNDLE): $(TSC_OUT) Makefile
 	$(ESBUILD) dist/cli/main.js --outfile=dist/bundle/baton.js
 	$(ESBUILD) dist/serve/index.js --outfile=dist/bundle/worker.js
+	$(ESBUILD) dist/adapt/node-preload.js --outfile=dist/bundle/adapt.js
 
 build: $(BUNDLE)
 	@test -x bin/baton

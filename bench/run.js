@@ -9,17 +9,19 @@
 // BENCH_RELOAD_ROUNDS (reloads under load), BENCH_TIMING_ROUNDS, BENCH_SCALE_WORKERS,
 // BENCH_SCALE_LISTENERS, BENCH_SCALE_ROUNDS, BENCH_NODELAY_ROUNDS; BENCH_GOAL_ROUNDS,
 // BENCH_GOAL_LOAD_UPGRADES, BENCH_GOAL_RELOADS, BENCH_GOAL_UPGRADES (section 7); BENCH_SERVER_CPU,
-// BENCH_LOAD_CPU, BENCH_CONNECTIONS. BENCH_ONLY=nodelay runs section 6 alone, BENCH_ONLY=upgrade
-// section 7 (issue 12's goals), and writes it into bench/results.md and results.json beside the
+// BENCH_LOAD_CPU, BENCH_CONNECTIONS, BENCH_UNMODIFIED_ROUNDS. BENCH_ONLY=nodelay runs section 6
+// alone, BENCH_ONLY=upgrade section 7 (issue 12's goals), BENCH_ONLY=unmodified section 8 (an
+// unmodified Node app under baton and PM2), and writes it into bench/results.md and results.json beside the
 // rest (a quick pass: build/bench-quick/).
 const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { NotifyHub } = require('./lib/notify-hub');
 const { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU } = require('./lib/peers');
-const { startWrk, LOAD_CPU, CONNECTIONS } = require('./lib/wrk');
+const { startWrk, actionsUnderLoad, LOAD_CPU, CONNECTIONS } = require('./lib/wrk');
 const { sleep, rssKiB, cpuMs, alive, descendantsOf } = require('./lib/sys');
 const { goals } = require('./lib/goals');
+const unmodified = require('./lib/unmodified');
 const { machine, writeSection, writeReport } = require('./lib/report');
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -129,19 +131,12 @@ async function reloads() {
         await p.start();
         await sleep(500);
         const firstManager = p.managerPid();
-        const w = startWrk({ port: p.port, fresh: mode.fresh });
-        const times = [];
         let r;
+        let times;
         let lastManager;
         try {
-          await sleep(500);
-          for (let i = 0; i < cfg.reloads; i++) {
-            times.push(await tool.act(p));
-            await sleep(cfg.pauseMs);
-          }
-          await sleep(500);
+          ({ r, times } = await actionsUnderLoad({ port: p.port, fresh: mode.fresh, count: cfg.reloads, pauseMs: cfg.pauseMs, act: () => tool.act(p) }));
         } finally {
-          r = await w.stop();
           lastManager = p.managerPid();
           await p.stop();
         }
@@ -243,8 +238,11 @@ async function nodelay() {
 // ---- 7: issue 12's goals, beside the floor measured in the same run ----
 const goalsRun = () => goals({ cfg, hub, ports, log, measure, modes: MODES });
 
+// ---- 8: an unmodified Node app under baton (the adapter) and PM2 (issue 14) ----
+const unmodifiedRun = () => unmodified.run({ cfg: { ...cfg, quick }, hub, ports, log, measure, modes: MODES });
+
 /** BENCH_ONLY's sections: the key their samples have in results.json. */
-const ONLY = { nodelay: { key: 'nodelay', run: nodelay }, upgrade: { key: 'goals', run: goalsRun } };
+const ONLY = { nodelay: { key: 'nodelay', run: nodelay }, upgrade: { key: 'goals', run: goalsRun }, unmodified: { key: 'unmodified', run: unmodifiedRun } };
 
 function leftBehind() {
   const left = descendantsOf(process.pid).filter((p) => alive(p));
@@ -270,6 +268,7 @@ async function main() {
   results.scale = await scale();
   results.nodelay = await nodelay();
   results.goals = await goalsRun();
+  results.unmodified = await unmodifiedRun();
   results.durationS = (Date.now() - started.getTime()) / 1000;
   leftBehind();
   const written = writeReport(results);

@@ -13,7 +13,7 @@ rm -rf "$dest"
 install -d "$lib/bin" "$lib/dist/bundle" "$lib/dist/native" \
   "$dest/usr/bin" "$dest/usr/lib/node" "$dest/usr/share/baton/examples/hello" \
   "$dest/usr/share/man/man8" "$dest/usr/share/doc/baton/examples" "$dest/etc/baton"
-install -m 0644 dist/bundle/baton.js dist/bundle/worker.js "$lib/dist/bundle/"
+install -m 0644 dist/bundle/baton.js dist/bundle/worker.js dist/bundle/adapt.js "$lib/dist/bundle/"
 for so in baton_native baton_signal_guard; do
   install -m 0644 "dist/native/$so.node" "$lib/dist/native/$so.node"
   strip --strip-unneeded "$lib/dist/native/$so.node"

@@ -25,6 +25,7 @@ function config(workers: Partial<WorkersConfig> = {}): Config {
       count: 2,
       cwd: '/',
       env: {},
+      adapt: 'off',
       ready: 'spawn',
       readyTimeoutMs: 1000,
       stopSignal: 'SIGQUIT',

@@ -15,6 +15,7 @@ const SERVER_CPU = process.env.BENCH_SERVER_CPU || '0';
 const ROOT = path.join(__dirname, '../..');
 const BATON = path.join(ROOT, 'bin/baton');
 const HELLO = path.join(__dirname, '../app/hello.js');
+const UNMODIFIED = path.join(__dirname, '../app/unmodified.js');
 const CLUSTER = path.join(__dirname, '../app/cluster.js');
 const PM2 = path.join(__dirname, '../node_modules/.bin/pm2');
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-'));
@@ -192,9 +193,9 @@ class Naive extends Cluster {
   }
 }
 
-/** PM2 cluster mode, with its own PM2_HOME; the daemon is the cluster primary. */
+/** PM2 cluster mode, with its own PM2_HOME; the daemon is the cluster primary. `script`: app/hello.js by default. */
 class Pm2 {
-  constructor({ port, workers = 2 }) {
+  constructor({ port, workers = 2, script = HELLO }) {
     Object.assign(this, { name: 'pm2', port, workers });
     this.home = path.join(WORK, `pm2-${++serial}`);
     fs.mkdirSync(this.home);
@@ -206,7 +207,7 @@ class Pm2 {
         apps: [
           {
             name: 'hello',
-            script: HELLO,
+            script,
             instances: workers,
             exec_mode: 'cluster',
             env: { PORT: String(port) },
@@ -240,4 +241,4 @@ class Pm2 {
   }
 }
 
-module.exports = { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU };
+module.exports = { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU, UNMODIFIED };

@@ -7,6 +7,7 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { summary, fmt, head } = require('./stats');
 const { GOALS_TITLE, goalsSection } = require('./report-goals');
+const unmodified = require('./unmodified');
 const { barChart, lineChart } = require('./svg');
 
 const BENCH = path.join(__dirname, '..');
@@ -300,6 +301,7 @@ function render(r) {
     '',
     ...(r.nodelay ? [...nodelaySection(r), ''] : []),
     ...(r.goals ? [...goalsSection(r), ''] : []),
+    ...(r.unmodified ? [...unmodified.render(r), ''] : []),
   ].join('\n');
 }
 
@@ -337,6 +339,7 @@ function writeReport(r) {
 const SECTIONS = {
   nodelay: { title: NODELAY_TITLE, render: nodelaySection },
   goals: { title: GOALS_TITLE, render: goalsSection },
+  unmodified: { title: unmodified.TITLE, render: unmodified.render },
 };
 
 /**

@@ -44,4 +44,28 @@ function startWrk({ port, fresh, seconds = 3600, connections = CONNECTIONS }) {
   };
 }
 
-module.exports = { startWrk, LOAD_CPU, CONNECTIONS };
+/**
+ * `count` actions (`act()`, each resolving to how long it took), `pauseMs` apart, under wrk
+ * from 500 ms before the first to 500 ms after the last. Resolves to wrk's result and the times.
+ */
+async function actionsUnderLoad({ port, fresh, count, pauseMs, act }) {
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  const w = startWrk({ port, fresh });
+  const times = [];
+  let failure;
+  try {
+    await pause(500);
+    for (let i = 0; i < count; i++) {
+      times.push(await act());
+      await pause(pauseMs);
+    }
+    await pause(500);
+  } catch (e) {
+    failure = e;
+  }
+  const r = await w.stop();
+  if (failure) throw failure;
+  return { r, times };
+}
+
+module.exports = { startWrk, actionsUnderLoad, LOAD_CPU, CONNECTIONS };

@@ -64,6 +64,7 @@ interface RawConfig {
     count?: number;
     cwd?: string;
     env?: Record<string, string>;
+    adapt?: 'auto' | 'node' | 'off';
     ready?: 'notify' | 'spawn';
     readyTimeoutMs?: number;
     stopSignal?: NodeJS.Signals;
@@ -168,6 +169,7 @@ function resolve(raw: RawConfig, abs: string): Config {
       count: w.count ?? 1,
       cwd: rel(w.cwd ?? '.'),
       env: w.env ?? {},
+      adapt: w.adapt ?? 'auto',
       ready: w.ready ?? 'notify',
       readyTimeoutMs: w.readyTimeoutMs ?? 30000,
       stopSignal: w.stopSignal ?? 'SIGTERM',

@@ -46,12 +46,15 @@ export interface SocketOwner {
 }
 
 export type ReadyMode = 'notify' | 'spawn';
+export type AdaptMode = 'auto' | 'node' | 'off';
 
 export interface WorkersConfig {
   command: string[];
   count: number;
   cwd: string;
   env: Record<string, string>;
+  /** The Node adapter (contract/node-adapter.ts): preloaded into Node workers. */
+  adapt: AdaptMode;
   ready: ReadyMode;
   readyTimeoutMs: number;
   stopSignal: NodeJS.Signals;

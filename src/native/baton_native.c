@@ -4,7 +4,7 @@
 //   listening socket without ever accepting on it (a net.Server in the master would); a
 //   callback sets socket options between socket() and bind(), as systemd does.
 // - setSockOpt / getSockOpt / streamSocket: the systemd.socket(5) options, by name.
-// - sockInfo / setCloexec: inspect and prepare inherited sockets.
+// - sockInfo / setCloexec / dupCloexec: inspect and prepare inherited sockets.
 // - sendNoWait: a log line to a stream socket on fd 2 without blocking, with no fcntl on it.
 // - argMax / randomBytes: sysconf(_SC_ARG_MAX) and getrandom(2), without a getconf process
 //   or node:crypto (~10 ms and ~1 MB at every master start).
@@ -448,6 +448,22 @@ static napi_value SetCloexec(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// dupCloexec(fd): a second fd for the same open socket, close-on-exec (F_DUPFD_CLOEXEC): two
+// servers of one process can then listen on one inherited socket (each fd is registered with
+// epoll on its own).
+static napi_value DupCloexec(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (d < 0) return throw_errno(env, errno, "fcntl", NULL);
+  napi_value out;
+  CHECK(napi_create_int32(env, d, &out));
+  return out;
+}
+
 // notifySend(socketPath, data[, fds]): one datagram to an sd_notify socket (path or
 // "@abstract"), with `fds` attached as SCM_RIGHTS (FDSTORE=1: systemd keeps copies of them).
 static napi_value NotifySend(napi_env env, napi_callback_info info) {
@@ -753,6 +769,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"listenSocket", NULL, ListenSocket, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sockInfo", NULL, SockInfo, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setCloexec", NULL, SetCloexec, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"dupCloexec", NULL, DupCloexec, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notifySend", NULL, NotifySend, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notifyBind", NULL, NotifyBind, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendNoWait", NULL, SendNoWait, NULL, NULL, NULL, napi_enumerable, NULL},

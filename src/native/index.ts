@@ -56,6 +56,8 @@ interface Native {
   streamSocket(family: 0 | 4 | 6): number;
   sockInfo(fd: number): SockInfo;
   setCloexec(fd: number, on: boolean): void;
+  /** fcntl(F_DUPFD_CLOEXEC): another fd for the same socket. */
+  dupCloexec(fd: number): number;
   /** One datagram; `fds` go along as SCM_RIGHTS (sd_pid_notify_with_fds). */
   notifySend(socketPath: string, data: Buffer, fds?: number[]): void;
   notifyBind(socketPath: string, onMessage: (m: NotifyMessage) => void): NotifyReceiverHandle;

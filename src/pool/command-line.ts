@@ -4,6 +4,7 @@ import { IGNORE_MASTER_SIGNALS_SH } from '../contract/master-signals';
 import { loadableByAnyone, signalGuardEnv } from '../contract/signal-guard';
 import { signalGuardFile } from '../native';
 import { WATCHDOG_ENV, watchdogEnv } from '../contract/watchdog';
+import { adapterEnv, adapterFile, adaptsNode, ENV_ADAPT_OWNER } from '../contract/node-adapter';
 
 /**
  * Runs the worker's program through sh for two things Node's spawn cannot do:
@@ -38,7 +39,7 @@ export function identityEnv(u: WorkerIdentity | undefined): Record<string, strin
 }
 
 /** Only baton sets these: a stale or hand-written one would name the wrong process or period. */
-const BATONS_OWN: readonly string[] = [...LISTEN_ENV, ...WATCHDOG_ENV];
+const BATONS_OWN: readonly string[] = [...LISTEN_ENV, ...WATCHDOG_ENV, ENV_ADAPT_OWNER];
 
 /**
  * A worker's environment: baton's own, the user's, workers.env (none of them supplying
@@ -65,7 +66,14 @@ export function workerCommand(
   added: Record<string, string>,
 ): { argv: string[]; env: Record<string, string> } {
   const env = workerEnv(base, wc, { ...added, ...listenFdsEnv(sockets.fds, sockets.names), ...watchdogEnv(wc.watchdogMs) });
-  return { argv: workerArgv(wc, sockets.fds.length > 0), env: Object.assign(env, workerGuard(wc, env)) };
+  return { argv: workerArgv(wc, sockets.fds.length > 0), env: Object.assign(env, workerGuard(wc, env), workerAdapter(wc, env)) };
+}
+
+/** The Node adapter for workers.adapt; like the guard, for another user only if it can read it. */
+function workerAdapter(wc: WorkersConfig, env: NodeJS.ProcessEnv): Record<string, string> {
+  if (!adapterFile || !adaptsNode(wc.adapt, wc.command)) return {};
+  if (wc.user && !loadableByAnyone(adapterFile)) return {};
+  return adapterEnv(env, adapterFile);
 }
 
 /** The signal guard; a worker that runs as another user gets it only if any user can load it. */

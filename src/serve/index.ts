@@ -8,14 +8,13 @@
 // keep-alive connection's next request is answered with `Connection: close`, a connection
 // that sends nothing is closed only after it has been idle for `idleGraceMs`, and the
 // process exits once every connection is gone.
-import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import { native } from '../native';
 import { maxBacklog, takeListenFds } from '../contract/listen-fds';
 import { formatNotify } from '../systemd/notify-message';
 import { pingEveryMs, watchdogUsecFor } from '../contract/watchdog';
 import { IGNORED_BY_WORKERS } from '../contract/master-signals';
+import { Drain } from './drain';
 
 // USR2, HUP and WINCH are for the master (`systemctl kill` sends them to every process of the
 // unit). Node resets an inherited SIG_IGN at start-up, so they are ignored here, as early as
@@ -52,47 +51,15 @@ export function notify(fields: Record<string, string | number>): boolean {
   return true;
 }
 
-interface ConnState {
-  active: number;
-  lastActive: number;
-}
-
 export async function serve(server: net.Server, opts: ServeOptions = {}): Promise<Served> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`[worker ${process.pid}] ${m}\n`));
   const idleGraceMs = opts.idleGraceMs ?? 2000;
   const backlog = opts.backlog ?? maxBacklog();
-  const isHttp = server instanceof http.Server || server instanceof https.Server;
-  const conns = new Map<net.Socket, ConnState>();
-  let draining = false;
-
-  const track = (sock: net.Socket) => {
-    const st: ConnState = { active: 0, lastActive: Date.now() };
-    conns.set(sock, st);
-    sock.once('close', () => {
-      conns.delete(sock);
-      if (draining) maybeDone();
-    });
-  };
-  server.on('connection', track);
-  if (isHttp) {
-    // prepended, so the header is set before the application's handler writes anything
-    server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const st = conns.get(req.socket);
-      if (st) {
-        st.active++;
-        st.lastActive = Date.now();
-        res.once('close', () => {
-          st.active--;
-          st.lastActive = Date.now();
-        });
-      }
-      if (draining && !res.headersSent) res.setHeader('Connection', 'close');
-    });
-  }
+  const drain = new Drain(idleGraceMs);
+  drain.add(server);
 
   // ---- listen ----
   const inherited = takeListenFds().filter((f) => !opts.names || opts.names.includes(f.name));
-  const extra: net.Server[] = [];
   const listen = (s: net.Server, arg: { fd: number } | { port: number; host?: string }) =>
     new Promise<void>((resolve, reject) => {
       s.once('error', reject);
@@ -110,47 +77,25 @@ export async function serve(server: net.Server, opts: ServeOptions = {}): Promis
     for (const f of inherited.slice(1)) {
       // one application server, several sockets: the others hand their connections over
       const s = net.createServer({ pauseOnConnect: false }, (sock) => server.emit('connection', sock));
+      drain.add(s);
       await listen(s, { fd: f.fd });
-      extra.push(s);
     }
   }
   const names = inherited.map((f) => f.name);
 
   // ---- stop ----
   let stopped: Promise<void> | null = null;
-  let finish!: () => void;
-  let sweeper: NodeJS.Timeout | null = null;
-  const maybeDone = () => {
-    if (conns.size === 0) finish();
-  };
-  const sweepIdle = () => {
-    const now = Date.now();
-    for (const [sock, st] of conns) {
-      if (st.active === 0 && now - st.lastActive >= idleGraceMs) sock.end();
-    }
-  };
   const stop = (): Promise<void> => {
     if (stopped) return stopped;
-    draining = true;
-    stopped = new Promise<void>((resolve) => (finish = resolve));
     try {
       notify({ STOPPING: 1 });
     } catch {
       /* the master may be gone */
     }
-    // net.Server#close, not http.Server#close: since Node 19 the latter also closes idle
-    // keep-alive connections at once, which loses the request a client is sending on one.
-    net.Server.prototype.close.call(server);
-    for (const s of extra) s.close();
-    if (isHttp) {
-      sweepIdle();
-      sweeper = setInterval(sweepIdle, Math.max(10, Math.min(250, idleGraceMs / 4)));
-    }
-    maybeDone();
-    return stopped.then(async () => {
-      if (sweeper) clearInterval(sweeper);
+    stopped = drain.stop().then(async () => {
       await opts.onStop?.();
     });
+    return stopped;
   };
   let stoppedBy = '';
   const stopAndExit = (sig: string) => {
@@ -161,10 +106,10 @@ export async function serve(server: net.Server, opts: ServeOptions = {}): Promis
         log(`${sig} again: exiting now`);
         process.exit(0);
       }
-      return log(`${sig}: already stopping (${conns.size} connection(s) open)`);
+      return log(`${sig}: already stopping (${drain.open} connection(s) open)`);
     }
     stoppedBy = sig;
-    log(`${sig}: stopping gracefully (${conns.size} connection(s) open)`);
+    log(`${sig}: stopping gracefully (${drain.open} connection(s) open)`);
     void stop().then(() => process.exit(0));
   };
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(sig, () => stopAndExit(sig));

@@ -388,6 +388,7 @@ drop_in() {
 }
 RECIPE_AFTER_express=drop_in
 recipe express 8091 "hello from express, worker"
+recipe node-unmodified 8094 "hello from an unmodified app"
 # gunicorn as the existing www-data account, writing its access log (docs/deploying.md)
 account() {
   install -d -o www-data -g www-data /var/log/hello-gunicorn
