@@ -341,7 +341,7 @@ recipe() {
   cp "/opt/hello-$name/baton.json" "/etc/baton/$name.json"
   mkdir -p "/etc/systemd/system/$rs.d"
   printf '[Socket]\nListenStream=127.0.0.1:%s\nFileDescriptorName=http\n' "$port" >"/etc/systemd/system/$rs.d/listen.conf"
-  hook=RECIPE_BEFORE_$name
+  hook=RECIPE_BEFORE_${name//-/_}
   [ -n "${!hook:-}" ] && "${!hook}"
   systemctl daemon-reload
   baton check -c "/etc/baton/$name.json" >/dev/null 2>&1 && ok "recipe $name: baton check" || bad "recipe $name: baton check: $(baton check -c "/etc/baton/$name.json" 2>&1)"
@@ -351,7 +351,7 @@ recipe() {
     bad "recipe $name: got '$body'; journal: $(journalctl -q --no-pager -o cat -u "$ru" | tail -8 | tr '\n' '|')"; fi
   baton status -c "/etc/baton/$name.json" >/tmp/status.txt 2>&1 && grep -q 'generation 1' /tmp/status.txt &&
     ok "recipe $name: baton status" || bad "recipe $name: baton status: $(tr '\n' '|' </tmp/status.txt)"
-  hook=RECIPE_AFTER_$name
+  hook=RECIPE_AFTER_${name//-/_}
   [ -n "${!hook:-}" ] && "${!hook}"
   PORT=$port
   load_start
@@ -372,6 +372,7 @@ recipe() {
   systemctl stop "$ru"
   [ "$(systemctl show -p Result --value "$ru")" = success ] && ok "recipe $name: graceful stop, Result=success" ||
     bad "recipe $name: stop: Result=$(systemctl show -p Result --value "$ru"); $(journalctl -q --no-pager -o cat -u "$ru" | tail -5 | tr '\n' '|')"
+  return 0 # the callers take any other status (a shell error mid-way) as a failure
 }
 # the sandbox opened by a drop-in (docs/deploying.md): the Express app writes to its
 # StateDirectory= only once the drop-in gives it one, after a restart
@@ -387,8 +388,8 @@ drop_in() {
   [ "$c" = 200 ] && [ -s /var/lib/private/hello-express/visits.log ] && ok "express: StateDirectory= by a drop-in: $(cat /tmp/visits.out)" || bad "express: after the drop-in: HTTP $c $(cat /tmp/visits.out)"
 }
 RECIPE_AFTER_express=drop_in
-recipe express 8091 "hello from express, worker"
-recipe node-unmodified 8094 "hello from an unmodified app"
+recipe express 8091 "hello from express, worker" || bad "recipe express did not finish"
+recipe node-unmodified 8094 "hello from an unmodified app" || bad "recipe node-unmodified did not finish"
 # gunicorn as the existing www-data account, writing its access log (docs/deploying.md)
 account() {
   install -d -o www-data -g www-data /var/log/hello-gunicorn
@@ -403,8 +404,8 @@ account_check() {
 }
 RECIPE_BEFORE_gunicorn=account
 RECIPE_AFTER_gunicorn=account_check
-recipe gunicorn 8092 "hello from gunicorn, worker"
-recipe lighttpd 8093 "hello from lighttpd"
+recipe gunicorn 8092 "hello from gunicorn, worker" || bad "recipe gunicorn did not finish"
+recipe lighttpd 8093 "hello from lighttpd" || bad "recipe lighttpd did not finish"
 
 # ---- removal ----
 apt-get remove -y baton >/tmp/dpkg.log 2>&1 && ok "apt-get remove baton" || bad "apt-get remove: $(tail -3 /tmp/dpkg.log)"
