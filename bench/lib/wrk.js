@@ -3,6 +3,7 @@
 // cores; the servers under test are pinned to the other (see SERVER_CPU in peers.js).
 const { spawn } = require('node:child_process');
 const path = require('node:path');
+const { sleep } = require('./sys');
 
 const LOAD_CPU = process.env.BENCH_LOAD_CPU || '1';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
@@ -49,17 +50,16 @@ function startWrk({ port, fresh, seconds = 3600, connections = CONNECTIONS }) {
  * from 500 ms before the first to 500 ms after the last. Resolves to wrk's result and the times.
  */
 async function actionsUnderLoad({ port, fresh, count, pauseMs, act }) {
-  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
   const w = startWrk({ port, fresh });
   const times = [];
   let failure;
   try {
-    await pause(500);
+    await sleep(500);
     for (let i = 0; i < count; i++) {
       times.push(await act());
-      await pause(pauseMs);
+      await sleep(pauseMs);
     }
-    await pause(500);
+    await sleep(500);
   } catch (e) {
     failure = e;
   }

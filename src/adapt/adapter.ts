@@ -1,12 +1,11 @@
 // See node-preload.ts: this is what it loads once the process was given sockets.
-import fs from 'node:fs';
 import net from 'node:net';
 import { native } from '../native';
 import { ENV_ADAPT_OWNER } from '../contract/node-adapter';
 import { maxBacklog, SD_LISTEN_FDS_START } from '../contract/listen-fds';
-import { pingEveryMs, watchdogUsecFor } from '../contract/watchdog';
-import { formatNotify } from '../systemd/notify-message';
+import { attribute } from '../systemd/receiver';
 import { Drain } from '../serve/drain';
+import { notify, notifyIfAny, pingWatchdog, stopOnSignals } from '../serve/lifecycle';
 
 interface Socket {
   fd: number;
@@ -18,28 +17,14 @@ interface Socket {
 
 const log = (m: string) => process.stderr.write(`[baton adapter ${process.pid}] ${m}\n`);
 
-/** Whether `pid` is an ancestor of this process (/proc/PID/stat's ppid, up the chain). */
-function isAncestor(pid: number): boolean {
-  let p = process.ppid;
-  for (let i = 0; i < 32 && p > 1; i++) {
-    if (p === pid) return true;
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
-
 /** The inherited listening sockets this process may take; none when it was not given any. */
 function inheritedSockets(env: NodeJS.ProcessEnv): Socket[] {
   const n = Number(env.LISTEN_FDS);
   if (!Number.isInteger(n) || n <= 0 || env.NODE_UNIQUE_ID !== undefined) return [];
   const own = env.LISTEN_PID === String(process.pid);
   const owner = Number(env[ENV_ADAPT_OWNER]);
-  if (!own && !(owner > 1 && isAncestor(owner))) return [];
+  // a descendant of the process given the sockets, as the master's receiver attributes READY=1
+  if (!own && !(owner > 1 && attribute(process.pid, new Set([owner])) === owner)) return [];
   if (own) env[ENV_ADAPT_OWNER] = String(process.pid);
   const names = (env.LISTEN_FDNAMES ?? '').split(':');
   const out: Socket[] = [];
@@ -75,16 +60,6 @@ function requested(args: unknown[]): { port?: number; path?: string } | null {
   }
   if (typeof a === 'string') return { path: a };
   return null;
-}
-
-function notify(fields: Record<string, string | number>): void {
-  const sock = process.env.NOTIFY_SOCKET;
-  if (!sock) return;
-  try {
-    native.notifySend(sock, formatNotify(fields));
-  } catch (e) {
-    log(`sd_notify failed: ${(e as Error).message}`);
-  }
 }
 
 function install(sockets: Socket[]): void {
@@ -130,7 +105,13 @@ function install(sockets: Socket[]): void {
       if (readySent) return;
       readySent = true;
       // after the app's other listen() calls of the same tick
-      setImmediate(() => notify({ READY: 1, STATUS: `serving ${adopted.join(',')} (the app's listen on ${asked})` }));
+      setImmediate(() => {
+        try {
+          notify({ READY: 1, STATUS: `serving ${adopted.join(',')} (the app's listen on ${asked})` });
+        } catch (e) {
+          log(`READY=1 could not be sent: ${(e as Error).message}`);
+        }
+      });
     });
     const cb = args.find((a) => typeof a === 'function');
     // listen({fd}) calls listen(2) again: without a backlog Node would shrink it to 511
@@ -139,33 +120,12 @@ function install(sockets: Socket[]): void {
   };
 
   function installSignals(): void {
-    let stoppedBy = '';
-    const stopAndExit = (sig: NodeJS.Signals | 'master exited') => {
-      // the app's own handler, if any, decides (ours is one of the listeners)
-      if (sig !== 'master exited' && process.listenerCount(sig) > 1) return;
-      if (drain.stopping) {
-        if (sig === 'SIGINT' && stoppedBy === 'SIGINT') process.exit(0);
-        return;
-      }
-      stoppedBy = sig;
-      log(`${sig}: stopping gracefully (${drain.open} connection(s) open)`);
-      notify({ STOPPING: 1 });
-      void drain.stop().then(() => process.exit(0));
+    const stop = () => {
+      notifyIfAny({ STOPPING: 1 });
+      return drain.stop();
     };
-    for (const sig of ['SIGTERM', 'SIGQUIT', 'SIGINT'] as const) process.on(sig, () => stopAndExit(sig));
-
-    // nobody will stop us once the master is gone (ppid changed): stop by ourselves
-    if (process.env.BATON_WORKER_ID !== undefined) {
-      const ppid = process.ppid;
-      const watch = setInterval(() => {
-        if (process.ppid === ppid) return;
-        clearInterval(watch);
-        stopAndExit('master exited');
-      }, 1000);
-      watch.unref();
-    }
-    const watchdogUsec = watchdogUsecFor(process.env);
-    if (watchdogUsec > 0) setInterval(() => notify({ WATCHDOG: 1 }), pingEveryMs(watchdogUsec)).unref();
+    stopOnSignals({ stop, stopping: () => drain.stopping, open: () => drain.open, log, appFirst: true });
+    pingWatchdog();
   }
 }
 

@@ -9,12 +9,12 @@
 // that sends nothing is closed only after it has been idle for `idleGraceMs`, and the
 // process exits once every connection is gone.
 import net from 'node:net';
-import { native } from '../native';
 import { maxBacklog, takeListenFds } from '../contract/listen-fds';
-import { formatNotify } from '../systemd/notify-message';
-import { pingEveryMs, watchdogUsecFor } from '../contract/watchdog';
 import { IGNORED_BY_WORKERS } from '../contract/master-signals';
 import { Drain } from './drain';
+import { notify, notifyIfAny, pingWatchdog, stopOnSignals } from './lifecycle';
+
+export { notify };
 
 // USR2, HUP and WINCH are for the master (`systemctl kill` sends them to every process of the
 // unit). Node resets an inherited SIG_IGN at start-up, so they are ignored here, as early as
@@ -41,14 +41,6 @@ export interface Served {
   names: string[];
   /** Starts the graceful stop (what the stop signals do); resolves when the process may exit. */
   stop(): Promise<void>;
-}
-
-/** Sends an sd_notify message to NOTIFY_SOCKET (the master's); false when there is none. */
-export function notify(fields: Record<string, string | number>): boolean {
-  const sock = process.env.NOTIFY_SOCKET;
-  if (!sock) return false;
-  native.notifySend(sock, formatNotify(fields));
-  return true;
 }
 
 export async function serve(server: net.Server, opts: ServeOptions = {}): Promise<Served> {
@@ -87,59 +79,14 @@ export async function serve(server: net.Server, opts: ServeOptions = {}): Promis
   let stopped: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     if (stopped) return stopped;
-    try {
-      notify({ STOPPING: 1 });
-    } catch {
-      /* the master may be gone */
-    }
+    notifyIfAny({ STOPPING: 1 });
     stopped = drain.stop().then(async () => {
       await opts.onStop?.();
     });
     return stopped;
   };
-  let stoppedBy = '';
-  const stopAndExit = (sig: string) => {
-    if (stopped) {
-      // ^C ^C exits at once; a repeated TERM or QUIT does not: under systemd (KillMode=control-group)
-      // a worker gets systemd's SIGTERM and its stopSignal from the master, and must still drain
-      if (sig === 'SIGINT' && stoppedBy === 'SIGINT') {
-        log(`${sig} again: exiting now`);
-        process.exit(0);
-      }
-      return log(`${sig}: already stopping (${drain.open} connection(s) open)`);
-    }
-    stoppedBy = sig;
-    log(`${sig}: stopping gracefully (${drain.open} connection(s) open)`);
-    void stop().then(() => process.exit(0));
-  };
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(sig, () => stopAndExit(sig));
-
-  // The master gone (ppid changed) means nobody will stop us: stop by ourselves, as gunicorn's workers do.
-  if (process.env.BATON_WORKER_ID !== undefined) {
-    const ppid = process.ppid;
-    const watch = setInterval(() => {
-      if (process.ppid !== ppid) {
-        clearInterval(watch);
-        stopAndExit('master exited');
-      }
-    }, 1000);
-    watch.unref();
-  }
-
-  // The watchdog (baton's workers.watchdogMs, systemd's WatchdogSec=): WATCHDOG=1 from the event
-  // loop at half the period, so a blocked loop goes silent and is caught. Kept up while draining
-  // (the stop deadline bounds that anyway); unref'd: it never keeps the process alive.
-  const watchdogUsec = watchdogUsecFor(process.env);
-  if (watchdogUsec > 0) {
-    const ping = setInterval(() => {
-      try {
-        notify({ WATCHDOG: 1 });
-      } catch {
-        /* the master may be gone */
-      }
-    }, pingEveryMs(watchdogUsec));
-    ping.unref();
-  }
+  stopOnSignals({ stop, stopping: () => stopped !== null, open: () => drain.open, log });
+  pingWatchdog();
 
   try {
     notify({ READY: 1, STATUS: `serving ${names.join(',') || 'fallback'}` });
