@@ -1,13 +1,13 @@
 // Sockets against a hostile neighbour (issue 9, items 3, 4, 6 and the first half of 10):
 // a symlink swapped in for a unix listener, a notify name taken first, a notify flood, odd
 // inherited sockets, oversized notify datagrams. Everything here runs the real bin/baton.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { native, type NotifyReceiverHandle } from '../src/native';
 import { notifySocketOf } from './helpers/notify-socket';
-import { BATON, cleanup, FIXTURES, get, getUnix, nodeWorker, portOf, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from './helpers/proc';
+import { BATON, cleanup, fdCount, FIXTURES, get, getUnix, nodeWorker, portOf, ready, rootOnly, sleep, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from './helpers/proc';
 
 let m: Master | undefined;
 let held: NotifyReceiverHandle | undefined;
@@ -127,6 +127,106 @@ describe("the workers' NOTIFY_SOCKET: nobody can take its name first or flood th
   });
 });
 
+/** Starts notify-attack.py (it drops to nobody) and resolves once it printed `word`; killed by afterEach. */
+const attackers: ChildProcess[] = [];
+afterEach(() => attackers.splice(0).forEach((a) => a.kill('SIGKILL')));
+async function attack(args: string[], word: string): Promise<void> {
+  const a = spawn('python3', [path.join(FIXTURES, 'notify-attack.py'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  attackers.push(a);
+  let out = '';
+  a.stdout!.on('data', (d) => (out += d));
+  await waitFor(`the attacker to say ${word}`, () => out.includes(word) || a.exitCode !== null);
+  if (!out.includes(word)) throw new Error(`notify-attack.py ${args.join(' ')} exited ${a.exitCode}`);
+}
+
+/** ms a call takes. */
+async function took(fn: () => Promise<unknown>): Promise<number> {
+  const t = Date.now();
+  await fn();
+  return Date.now() - t;
+}
+
+rootOnly("the workers' NOTIFY_SOCKET: what a stranger sends cannot stall the master or its workers", () => {
+  test('fds sent with a datagram are never closed on the loop: 4 TCP sockets lingering 5 s each do not stall the master (it answered after ~20 s before)', async () => {
+    const d = dir();
+    const cfg = writeConfig(d, { name: 'linger', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker(), count: 1 } });
+    m = startMaster(cfg);
+    const s = await ready(m);
+    const base = fdCount(m.pid);
+    await attack([notifySocketOf(workerPids(s)[0]), 'linger', '4', '5'], 'sent');
+    const master = m;
+    // the datagrams are in the master's queue now; status is read behind them
+    const ms = await took(() => master.status());
+    expect({ statusMs: ms < 3000 ? 'under 3 s' : ms }).toEqual({ statusMs: 'under 3 s' });
+    expect((await get(portOf(s))).status).toBe(200);
+    // SO_LINGER is turned off before the closer thread closes them: they are gone at once
+    await waitFor('the received fds to be closed', () => fdCount(master.pid) <= base, 3000);
+    expect((await master.status()).notifyDropped?.notFromWorkers).toBe(4);
+  });
+
+  test("with the master stopped and its queue filled by a stranger, workers keep serving (their sd_notify sends never wait)", async () => {
+    const d = dir();
+    const cfg = writeConfig(d, {
+      name: 'fullq',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: [process.execPath, path.join(FIXTURES, 'watchdog-worker.js')], count: 2, watchdogMs: 400 },
+    });
+    m = startMaster(cfg);
+    const s = await ready(m);
+    const port = portOf(s);
+    m.proc.kill('SIGSTOP');
+    try {
+      await attack([notifySocketOf(workerPids(s)[0]), 'fill'], 'full');
+      // WATCHDOG=1 every 200 ms: a blocking send would hang each worker at its next ping
+      await sleep(1000);
+      for (let i = 0; i < 10; i++) {
+        const r = await Promise.race([get(port), sleep(2000).then(() => ({ status: 'no answer in 2 s' }))]);
+        expect(r.status).toBe(200);
+      }
+    } finally {
+      m.proc.kill('SIGCONT');
+    }
+    // the queued pings reach the master once it reads again; the watchdog does not count the
+    // time the master itself was stopped against the workers: nobody was killed
+    await sleep(1000);
+    const after = await m.status();
+    expect(workerPids(after).sort()).toEqual(workerPids(s).sort());
+  });
+
+  test("a stalled systemd (its notify queue full) never blocks the master: status answers while the pings wait", async () => {
+    const d = dir();
+    const sdSock = path.join(d, 'systemd-notify.sock');
+    // a NOTIFY_SOCKET nobody reads (systemd busy), its queue full
+    const stall = spawn('python3', ['-c', [
+      'import socket, sys, time',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      's.bind(sys.argv[1])',
+      'f = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      'f.setblocking(False)',
+      'try:',
+      "    while True: f.sendto(b'X=1', sys.argv[1])",
+      'except BlockingIOError: pass',
+      "print('full', flush=True)",
+      'time.sleep(60)',
+    ].join('\n'), sdSock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    attackers.push(stall);
+    let said = '';
+    stall.stdout!.on('data', (b) => (said += b));
+    await waitFor('the stalled systemd to be full', () => said.includes('full'));
+    const cfg = writeConfig(d, { name: 'sdfull', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker(), count: 1 } });
+    // WATCHDOG=1 every 50 ms, READY=1 and STATUS= all find systemd's queue full
+    m = startMaster(cfg, { env: { NOTIFY_SOCKET: sdSock, WATCHDOG_USEC: '100000' } });
+    const s = await ready(m);
+    const master = m;
+    for (let i = 0; i < 5; i++) {
+      const ms = await took(() => master.status());
+      expect({ statusMs: ms < 3000 ? 'under 3 s' : ms }).toEqual({ statusMs: 'under 3 s' });
+      await sleep(200);
+    }
+    expect((await get(portOf(s))).status).toBe(200);
+  });
+});
+
 describe('inherited sockets: only listening stream sockets of inet, inet6 or unix', () => {
   const PASS = path.join(FIXTURES, 'pass-socket.py');
   const inheriting = (env: NodeJS.ProcessEnv = {}) => {
@@ -188,6 +288,19 @@ describe('inherited sockets: only listening stream sockets of inet, inet6 or uni
     expect(web.source).toBe('systemd');
     expect(web.addresses[0]).toMatch(kind === 'listening-tcp' ? /^127\.0\.0\.1:\d+$/ : /^\[::1\]:\d+$/);
     expect((await get(portOf(s, 'web'), '/', kind === 'listening-tcp' ? '127.0.0.1' : '::1')).status).toBe(200);
+  });
+});
+
+describe('fds baton inherited beyond its sockets', () => {
+  test('never reach a worker: a stray fd 251 from whatever started baton is close-on-exec from the start', async () => {
+    const d = dir();
+    const cfg = writeConfig(d, { name: 'strayfd', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker(), count: 1 } });
+    // as a launcher that is not systemd would: an fd left open on 251
+    m = startMaster(cfg, { wrapper: ['bash', '-c', 'exec 251</dev/null; exec "$@"', 'bash'] });
+    const s = await ready(m);
+    expect(fs.existsSync(`/proc/${m.pid}/fd/251`)).toBe(true);
+    const w = workerPids(s)[0];
+    expect(fs.readdirSync(`/proc/${w}/fd`).map(Number)).not.toContain(251);
   });
 });
 

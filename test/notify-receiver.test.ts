@@ -1,4 +1,6 @@
 // The master's notify receiver, in process with real sockets: a taken name is skipped, never fatal.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { native, type NotifyReceiverHandle } from '../src/native';
 import { NotifyReceiver } from '../src/systemd/receiver';
 import { waitFor } from './helpers/proc';
@@ -42,6 +44,28 @@ describe('NotifyReceiver', () => {
       { pid: process.pid, worker: process.pid, truncated: true, fields: {} },
     ]);
     expect(r.dropped).toEqual({ notFromWorkers: 1, truncated: 1 });
+  });
+
+  test('fds sent with messages are all closed (off the loop, by the closer thread): a flood of 2000 x 253 leaves none open, every message is read', async () => {
+    const fdsNow = () => fs.readdirSync('/proc/self/fd').length;
+    let got = 0;
+    const h = native.notifyBind(`@baton/t/${process.pid}/fds`, (m) => {
+      if (m.fds === 253) got++;
+    });
+    open.push(h);
+    const base = fdsNow();
+    const flood = [
+      'import os, socket, struct, sys',
+      "fds = [os.open('/dev/null', os.O_RDONLY) for _ in range(253)]",
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      'for i in range(2000):',
+      "    s.sendmsg([b'X=1'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack('253i', *fds))], 0, '\\0' + sys.argv[1][1:])",
+    ].join('\n');
+    const p = spawn('python3', ['-c', flood, `@baton/t/${process.pid}/fds`], { stdio: 'inherit' });
+    // the sender blocks while the queue is full; this loop reads meanwhile
+    expect(await new Promise((r) => p.once('exit', r))).toBe(0);
+    await waitFor('every message', () => got === 2000);
+    await waitFor('the received fds to be closed', () => fdsNow() <= base, 5000);
   });
 
   test('a name that cannot be bound for another reason is an error naming it', () => {

@@ -2,11 +2,12 @@ import { loadConfig } from '../config/load';
 import { ConfigError, EX_CONFIG, type Config } from '../config/types';
 import { createLogger, writeStderr } from '../log/logger';
 import { Master } from '../master/master';
-import { ListenFdsError, takeListenFds, type InheritedFd } from '../contract/listen-fds';
+import { closeOnExecFrom3, ListenFdsError, takeListenFds, type InheritedFd } from '../contract/listen-fds';
 import { reportEarlyFailure, takeUpgradeEnv, UpgradeEnvError, type UpgradeEnv } from '../contract/upgrade-env';
 import { reportInternalErrors } from './internal-errors';
 
 export async function runCommand(file: string): Promise<number> {
+  closeOnExecFrom3();
   let upgrade: UpgradeEnv | null = null;
   /** `told`: what a predecessor hears, when it is not `message`. */
   const refuse = (code: number, message: string, told = message): number => {

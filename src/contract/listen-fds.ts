@@ -119,3 +119,28 @@ export function notAListener(info: SockInfo): string | undefined {
   if (info.family === 'unix' ? !info.path : !info.port) return 'is not listening: it is not even bound';
   return `is bound to ${formatSockAddr(info)} but not listening`;
 }
+
+/**
+ * Marks every fd from 3 up close-on-exec, at the very start of `baton run`: whatever baton
+ * inherited beyond its sockets (a launcher's pipe, a shell's stray redirect) must not reach
+ * the workers, which may run as another user. systemd closes such fds before exec; other
+ * launchers do not. Nothing baton keeps is lost: the sockets and the upgrade channel are
+ * handed to whoever needs them explicitly (spawn's stdio), never by inheritance.
+ */
+export function closeOnExecFrom3(): void {
+  let fds: string[];
+  try {
+    fds = fs.readdirSync('/proc/self/fd');
+  } catch {
+    return; // no /proc: nothing to learn the fds from (the sockets are close-on-exec anyway)
+  }
+  for (const f of fds) {
+    const fd = Number(f);
+    if (fd < SD_LISTEN_FDS_START) continue;
+    try {
+      native.setCloexec(fd, true);
+    } catch {
+      /* the folder's own fd, closed by now */
+    }
+  }
+}

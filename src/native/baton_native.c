@@ -466,6 +466,10 @@ static napi_value DupCloexec(napi_env env, napi_callback_info info) {
 
 // notifySend(socketPath, data[, fds]): one datagram to an sd_notify socket (path or
 // "@abstract"), with `fds` attached as SCM_RIGHTS (FDSTORE=1: systemd keeps copies of them).
+// Never waits: a unix datagram sender blocks while the receiver's queue holds
+// net.unix.max_dgram_qlen messages (10 by default), so a receiver that stalls (or a stranger
+// who fills its queue) would stall the sender's event loop; a full queue throws EAGAIN, and
+// the caller decides what to keep (systemd/notifier.ts, serve/lifecycle.ts).
 static napi_value NotifySend(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -515,7 +519,7 @@ static napi_value NotifySend(napi_env env, napi_callback_info info) {
     memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
   }
   ssize_t n;
-  do n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+  do n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   int e = errno;
   close(fd);
@@ -525,31 +529,146 @@ static napi_value NotifySend(napi_env env, napi_callback_info info) {
 
 // ---- NotifyReceiver: a bound datagram socket watched by libuv, reporting sender pids ----
 
+// Anyone can send to the notify socket (an abstract name, shown in /proc/net/unix), and a
+// datagram may carry file descriptors. The last close() of a received fd can block for as
+// long as its sender likes: a TCP socket with SO_LINGER and unsent data waits for its linger
+// time, a file on a FUSE mount the sender serves waits for its flush. So received fds are
+// never closed on the event loop: a closer thread closes them (sockets first get SO_LINGER
+// off, so a linger cannot hold even that thread). The kernel must install every fd of a
+// message (fds that do not fit the control buffer are released by recvmsg() itself, in the
+// caller's thread), so the buffer takes SCM_MAX_FD of them and a message is read only while
+// the closer's queue has room for that many; otherwise reading pauses (the kernel's queue
+// holds the rest) and resumes once the closer has caught up. SO_PASSRIGHTS=0 (Linux 6.16)
+// would refuse fds at the sender, but BARRIER=1 needs them: systemd-notify --ready then fails
+// ("Failed to invoke barrier: Operation not permitted").
+#define SCM_MAX_FD_ 253
+#define CLOSER_CAP (4 * SCM_MAX_FD_)
+
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int fds[CLOSER_CAP];
+  int head, count;  // queued, not yet taken by the thread
+  int closing;      // taken, being closed: still counted against the room
+  int started;
+  int orphaned;  // its receiver is gone: the thread frees this once the queue is empty
+  uv_async_t *wake;  // the receiver's, to resume reading; NULL once it is closed
+  int want_wake;     // the receiver paused: wake it once there is room for a message's fds
+} closer_t;
+
+static void *closer_main(void *p) {
+  closer_t *q = p;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  pthread_mutex_lock(&q->mu);
+  for (;;) {
+    while (q->count == 0 && !q->orphaned) pthread_cond_wait(&q->cv, &q->mu);
+    if (q->count == 0) break;
+    int fd = q->fds[q->head];
+    q->head = (q->head + 1) % CLOSER_CAP;
+    q->count--;
+    q->closing = 1;
+    pthread_mutex_unlock(&q->mu);
+    close(fd);
+    pthread_mutex_lock(&q->mu);
+    q->closing = 0;
+    if (q->want_wake && q->wake && CLOSER_CAP - q->count >= SCM_MAX_FD_) {
+      q->want_wake = 0;
+      uv_async_send(q->wake);
+    }
+  }
+  pthread_mutex_unlock(&q->mu);
+  pthread_mutex_destroy(&q->mu);
+  pthread_cond_destroy(&q->cv);
+  free(q);
+  return NULL;
+}
+
+// Room for a message's fds; if there is none, asks to be woken (closer_t.wake) once there is.
+static int closer_has_room(closer_t *q) {
+  pthread_mutex_lock(&q->mu);
+  int room = CLOSER_CAP - q->count - q->closing >= SCM_MAX_FD_;
+  if (!room) q->want_wake = 1;
+  pthread_mutex_unlock(&q->mu);
+  return room;
+}
+
+// Queues fds for the closer thread (started on first use); the caller made sure of the room.
+// If the thread cannot be started, they are closed here: the fallback, not the rule.
+static void closer_push(closer_t *q, const int *fds, int n) {
+  struct linger off = {0, 0};
+  for (int k = 0; k < n; k++) setsockopt(fds[k], SOL_SOCKET, SO_LINGER, &off, sizeof off);
+  pthread_mutex_lock(&q->mu);
+  if (!q->started) {
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    q->started = pthread_create(&t, &a, closer_main, q) == 0;
+    pthread_attr_destroy(&a);
+  }
+  if (!q->started) {
+    pthread_mutex_unlock(&q->mu);
+    for (int k = 0; k < n; k++) close(fds[k]);
+    return;
+  }
+  for (int k = 0; k < n; k++) q->fds[(q->head + q->count++) % CLOSER_CAP] = fds[k];
+  pthread_cond_signal(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+}
+
+static void closer_release(closer_t *q) {
+  pthread_mutex_lock(&q->mu);
+  int started = q->started;
+  q->orphaned = 1;
+  q->wake = NULL;
+  pthread_cond_signal(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+  if (!started) {
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+  }
+}
+
+static closer_t *closer_new(void) {
+  closer_t *q = calloc(1, sizeof *q);
+  if (!q) return NULL;
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_cond_init(&q->cv, NULL);
+  return q;
+}
+
 // Lifetime: the JS object owns the struct (napi_wrap). It is freed when both the object has
-// been collected and libuv has finished closing the poll handle, whichever comes last; while
+// been collected and libuv has finished closing its handles, whichever comes last; while
 // open, a strong reference keeps the object (and so the struct) alive.
 typedef struct {
   napi_env env;
   napi_ref callback;
   napi_ref self;
   uv_poll_t poll;
+  uv_async_t resume;  // sent by the closer thread once it has room again
+  closer_t *closer;
   int fd;
   int closed;
-  int poll_closed;
+  int handles_open;
   int finalized;
+  int unrefd;
+  uint64_t pauses;
 } receiver_t;
 
-static void on_poll_closed(uv_handle_t *h) {
+static void on_handle_closed(uv_handle_t *h) {
   receiver_t *r = h->data;
-  r->poll_closed = 1;
-  if (r->finalized) free(r);
+  if (--r->handles_open == 0 && r->finalized) free(r);
 }
 
 static void on_finalize(napi_env env, void *data, void *hint) {
   receiver_t *r = data;
   (void)env; (void)hint;
   r->finalized = 1;
-  if (r->poll_closed) free(r);
+  if (r->handles_open == 0) free(r);
 }
 
 static void receiver_close(receiver_t *r) {
@@ -557,11 +676,23 @@ static void receiver_close(receiver_t *r) {
   r->closed = 1;
   uv_poll_stop(&r->poll);
   close(r->fd);
+  closer_release(r->closer);  // the closer thread no longer touches r->resume after this
+  r->closer = NULL;
   if (r->callback) napi_delete_reference(r->env, r->callback);
   r->callback = NULL;
   if (r->self) napi_delete_reference(r->env, r->self);
   r->self = NULL;
-  uv_close((uv_handle_t *)&r->poll, on_poll_closed);
+  uv_close((uv_handle_t *)&r->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&r->resume, on_handle_closed);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events);
+
+static void on_resume(uv_async_t *a) {
+  receiver_t *r = a->data;
+  if (r->closed) return;
+  uv_unref((uv_handle_t *)&r->resume);
+  uv_poll_start(&r->poll, UV_READABLE, on_readable);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events) {
@@ -571,9 +702,16 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   char buf[4096];
   union {
     struct cmsghdr align;
-    char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
+    char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * SCM_MAX_FD_)];
   } ctl;
   for (int i = 0; i < 64 && !r->closed; i++) {  // bounded, so a flood cannot starve the loop
+    if (!closer_has_room(r->closer)) {
+      // the closer is behind (a close that blocks): wait for it rather than hold more fds
+      uv_poll_stop(&r->poll);
+      r->pauses++;
+      if (!r->unrefd) uv_ref((uv_handle_t *)&r->resume);  // in the poll handle's place
+      return;
+    }
     struct iovec iov = {buf, sizeof buf};
     struct msghdr msg = {0};
     msg.msg_iov = &iov;
@@ -594,15 +732,15 @@ static void on_readable(uv_poll_t *h, int status, int events) {
         memcpy(&cr, CMSG_DATA(c), sizeof cr);
         pid = cr.pid; uid = cr.uid; gid = cr.gid;
       } else if (c->cmsg_type == SCM_RIGHTS) {
-        // Nobody hands fds to baton's notify socket; closing them at once also releases a
-        // sender waiting on BARRIER=1 (systemd-notify), as sd_notify_barrier expects.
+        // Nobody hands fds to baton's notify socket; closing them (soon, on the closer
+        // thread) also releases a sender waiting on BARRIER=1 (systemd-notify), as
+        // sd_notify_barrier expects.
+        int fds[SCM_MAX_FD_];
         int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int k = 0; k < cnt; k++) {
-          int f;
-          memcpy(&f, CMSG_DATA(c) + k * sizeof(int), sizeof f);
-          close(f);
-          nfds++;
-        }
+        if (cnt > SCM_MAX_FD_) cnt = SCM_MAX_FD_;
+        memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)cnt);
+        closer_push(r->closer, fds, cnt);
+        nfds += cnt;
       }
     }
     napi_env env = r->env;
@@ -651,8 +789,19 @@ static napi_value ReceiverClose(napi_env env, napi_callback_info info) {
 
 static napi_value ReceiverUnref(napi_env env, napi_callback_info info) {
   receiver_t *r = unwrap_receiver(env, info);
-  if (r && !r->closed) uv_unref((uv_handle_t *)&r->poll);
+  if (r && !r->closed) {
+    r->unrefd = 1;
+    uv_unref((uv_handle_t *)&r->poll);
+  }
   return NULL;
+}
+
+// pauses(): how many times reading paused for the closer thread (for status and tests).
+static napi_value ReceiverPauses(napi_env env, napi_callback_info info) {
+  receiver_t *r = unwrap_receiver(env, info);
+  napi_value out;
+  napi_create_double(env, r ? (double)r->pauses : 0, &out);
+  return out;
 }
 
 // notifyBind(path, callback(msg)) -> { fd, close(), unref() }
@@ -675,11 +824,20 @@ static napi_value NotifyBind(napi_env env, napi_callback_info info) {
   uv_loop_t *loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
   receiver_t *r = calloc(1, sizeof *r);
+  closer_t *q = r ? closer_new() : NULL;
+  if (!q) { free(r); close(fd); return throw_errno(env, ENOMEM, "notifyBind", path); }
   r->env = env;
   r->fd = fd;
-  if (uv_poll_init(loop, &r->poll, fd) != 0) { close(fd); free(r); napi_throw_error(env, NULL, "uv_poll_init failed"); return NULL; }
+  r->closer = q;
+  if (uv_poll_init(loop, &r->poll, fd) != 0) { close(fd); closer_release(q); free(r); napi_throw_error(env, NULL, "uv_poll_init failed"); return NULL; }
   r->poll.data = r;
-  napi_value obj, fdv, fclose, funref;
+  uv_async_init(loop, &r->resume, on_resume);
+  r->resume.data = r;
+  q->wake = &r->resume;
+  // it matters only while reading is paused; the poll handle is what keeps the loop alive
+  uv_unref((uv_handle_t *)&r->resume);
+  r->handles_open = 2;
+  napi_value obj, fdv, fclose, funref, fpauses;
   CHECK(napi_create_object(env, &obj));
   CHECK(napi_create_reference(env, argv[1], 1, &r->callback));
   CHECK(napi_create_reference(env, obj, 1, &r->self));
@@ -690,6 +848,8 @@ static napi_value NotifyBind(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, obj, "close", fclose));
   CHECK(napi_create_function(env, "unref", NAPI_AUTO_LENGTH, ReceiverUnref, NULL, &funref));
   CHECK(napi_set_named_property(env, obj, "unref", funref));
+  CHECK(napi_create_function(env, "pauses", NAPI_AUTO_LENGTH, ReceiverPauses, NULL, &fpauses));
+  CHECK(napi_set_named_property(env, obj, "pauses", fpauses));
   uv_poll_start(&r->poll, UV_READABLE, on_readable);
   return obj;
 }

@@ -24,7 +24,7 @@ export interface NotifyMessage {
   pid: number;
   uid: number;
   gid: number;
-  /** File descriptors the sender attached (already closed). */
+  /** File descriptors the sender attached (handed to the addon's closer thread, never closed on the loop). */
   fds: number;
   /** Longer than 4096 bytes (MSG_TRUNC): `data` is then empty, as none of it may be acted on. */
   truncated: boolean;
@@ -34,6 +34,8 @@ export interface NotifyReceiverHandle {
   fd: number;
   close(): void;
   unref(): void;
+  /** How many times reading paused because the closer thread was behind (a received fd whose close blocks). */
+  pauses(): number;
 }
 
 /** The socket options the addon knows by name (setsockopt(2) levels and numbers stay in C). */
@@ -58,7 +60,7 @@ interface Native {
   setCloexec(fd: number, on: boolean): void;
   /** fcntl(F_DUPFD_CLOEXEC): another fd for the same socket. */
   dupCloexec(fd: number): number;
-  /** One datagram; `fds` go along as SCM_RIGHTS (sd_pid_notify_with_fds). */
+  /** One datagram; `fds` go along as SCM_RIGHTS (sd_pid_notify_with_fds). Never blocks: a full receiver queue throws EAGAIN. */
   notifySend(socketPath: string, data: Buffer, fds?: number[]): void;
   notifyBind(socketPath: string, onMessage: (m: NotifyMessage) => void): NotifyReceiverHandle;
   /** send(fd, data, MSG_DONTWAIT | MSG_NOSIGNAL): bytes sent; a full socket throws EAGAIN, with no fcntl on the fd. */

@@ -54,10 +54,16 @@ export class Watchdog {
   }
 
   private wait(): void {
-    const left = this.deadline - this.clock.now();
-    this.timer = this.clock.after(Math.min(left, MAX_TIMER_MS), () => {
+    const now = this.clock.now();
+    const ms = Math.min(this.deadline - now, MAX_TIMER_MS);
+    this.timer = this.clock.after(ms, () => {
       this.timer = undefined;
       if (!this.armed) return;
+      // Fired late by more than half a period: the master itself was not running (stopped,
+      // or its loop held), so the worker's pings of that time wait unread in the notify
+      // socket's queue, or in the worker's outbox while that queue was full. Its silence
+      // proves nothing: a full period from now, counted as heard.
+      if (this.clock.now() - (now + ms) > this.periodMs / 2) this.deadline = this.clock.now() + this.periodMs;
       if (this.clock.now() < this.deadline) return this.wait();
       this.armed = false;
       this.onHang();

@@ -1,15 +1,22 @@
 // What a Node worker does around its servers, for baton/worker's serve() and the Node adapter
 // alike: sd_notify to the master, the stop signals, stopping when the master is gone, and the
 // watchdog's pings. No side effect on load (the adapter loads it only where it takes sockets).
-import { native } from '../native';
 import { formatNotify } from '../systemd/notify-message';
+import { NotifyOutbox } from '../systemd/outbox';
 import { pingEveryMs, watchdogUsecFor } from '../contract/watchdog';
 
-/** Sends an sd_notify message to NOTIFY_SOCKET (the master's); false when there is none. */
+let outbox: NotifyOutbox | undefined;
+
+/**
+ * Sends an sd_notify message to NOTIFY_SOCKET (the master's); false when there is none. Never
+ * waits for the master: while its queue is full (it is stalled, or a stranger filled it) the
+ * message waits in the outbox and the worker goes on serving.
+ */
 export function notify(fields: Record<string, string | number>): boolean {
   const sock = process.env.NOTIFY_SOCKET;
   if (!sock) return false;
-  native.notifySend(sock, formatNotify(fields));
+  if (outbox?.socket !== sock) outbox = new NotifyOutbox(sock);
+  outbox.send(formatNotify(fields));
   return true;
 }
 

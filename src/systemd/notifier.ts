@@ -1,4 +1,4 @@
-import { native } from '../native';
+import { NotifyOutbox } from './outbox';
 import { pingEveryMs, watchdogUsecFor } from '../contract/watchdog';
 import { formatNotify, monotonicUsec } from './notify-message';
 
@@ -19,6 +19,8 @@ export class SystemdNotifier {
   /** An unconfirmed successor is not systemd's main process yet: it keeps quiet until confirmed. */
   muted = false;
   private lastStatus = '';
+  /** Never waits for systemd: what finds its queue full is sent a little later, in order. */
+  private readonly outbox: NotifyOutbox | undefined;
 
   constructor(
     env: NodeJS.ProcessEnv,
@@ -28,6 +30,7 @@ export class SystemdNotifier {
     this.watchdogUsec = watchdogUsecFor(env);
     const max = Number(env.FDSTORE);
     this.fdStoreMax = Number.isInteger(max) && max > 0 ? max : 0;
+    this.outbox = this.socket ? new NotifyOutbox(this.socket, onError) : undefined;
     // Children must not talk to systemd in our name; workers get the master's own socket instead.
     delete env.NOTIFY_SOCKET;
     delete env.WATCHDOG_USEC;
@@ -35,11 +38,14 @@ export class SystemdNotifier {
     delete env.FDSTORE;
   }
 
-  /** One message; `fds` go along as SCM_RIGHTS (FDSTORE=1). False when not sent (muted, no socket, failed). */
+  /**
+   * One message; `fds` go along as SCM_RIGHTS (FDSTORE=1). True when sent, or queued behind a
+   * full receiver; false when not sent (muted, no socket, failed).
+   */
   send(fields: Record<string, string | number>, fds?: number[]): boolean {
-    if (!this.socket || this.muted) return false;
+    if (!this.outbox || this.muted) return false;
     try {
-      native.notifySend(this.socket, formatNotify(fields), fds);
+      this.outbox.send(formatNotify(fields), fds);
       return true;
     } catch (e) {
       this.onError(`sd_notify to ${this.socket} failed: ${(e as Error).message}`);
