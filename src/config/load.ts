@@ -231,7 +231,7 @@ function semanticProblems(cfg: Config): string[] {
     if (typeof exe === 'string' && exe.startsWith('!')) out.push(`/workers/command/0: ${exe.slice(1)}`);
     else out.push(...execProblems(cfg, process.env));
   }
-  // what `run` will open as the user it runs as (check's user, see contract.md)
+  // judged as the user this runs as: contract.md has `check` run as baton's user
   const logProblem = cfg.log.file && appendFileProblem(cfg.log.file);
   if (logProblem) out.push(`/log/file: '${cfg.log.file}': ${logProblem}`);
   return out;
