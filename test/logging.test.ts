@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { request } from '../src/control/client';
 import { controlSocketPath, type StatusReply } from '../src/contract/control';
-import { BATON, childrenOf, get, isAlive, nodeWorker, sleep, tmpdir, waitFor, writeConfig } from './helpers/proc';
+import { BATON, childrenOf, get, IS_ROOT, isAlive, nodeWorker, sleep, tmpdir, waitFor, writeConfig } from './helpers/proc';
 
 interface Run {
   proc: ChildProcess;
@@ -249,10 +249,12 @@ describe('a failing log sink', () => {
     await expectStopsOnSigterm(r, workersOf(after));
   });
 
-  test('log.file on a full disk (/dev/full, ENOSPC): the master starts, serves, reloads, reopens on SIGUSR1, stays idle, stops on SIGTERM', async () => {
-    const r = startOnSocket({ log: { file: '/dev/full' } });
+  // log.file must be a regular file (not /dev/full): a tmpfs of 64 KiB, filled, in a mount namespace of the master's own
+  (IS_ROOT ? test : test.skip)('log.file on a full disk (a full tmpfs, ENOSPC): the master starts, serves, reloads, reopens on SIGUSR1, stays idle, stops on SIGTERM', async () => {
+    const fullDisk = ['unshare', '-m', 'sh', '-c', 'd=$(dirname "$5")/full && mkdir "$d" && mount -t tmpfs -o size=64k,mode=0755 tmpfs "$d" && : >"$d/baton.log" && { cat /dev/zero >"$d/fill" 2>/dev/null; exec "$@"; }', 'sh'];
+    const r = startOnSocket({ log: { file: 'full/baton.log' } }, fullDisk);
     const s1 = await statusUntil(r, 'generation 1 serving', (s) => s.phase === 'running' && s.generation === 1);
-    expect(s1.log).toMatchObject({ target: 'file /dev/full', failing: { error: expect.stringMatching(/^ENOSPC/) } });
+    expect(s1.log).toMatchObject({ target: expect.stringMatching(/^file \/.*\/full\/baton\.log$/), failing: { error: expect.stringMatching(/^ENOSPC/) } });
     expect((await get(portOf(s1))).status).toBe(200);
     const s2 = await reloadTo(r, 2);
     process.kill(r.pid, 'SIGUSR1');

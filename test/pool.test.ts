@@ -49,7 +49,7 @@ function setUp(baseEnv: NodeJS.ProcessEnv = {}) {
   const pool = new Pool({
     clock,
     launch: launch.fn,
-    log: { debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), error: logAt('error') } as never,
+    log: { debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), error: logAt('error'), enabled: () => true } as never,
     run: (fn) => fn(),
     emit: (e) => void events.push(e),
     started: (pid) => void started.push(pid),

@@ -1,6 +1,6 @@
 import { loadConfig } from '../config/load';
 import { ConfigError, EX_CONFIG, type Config } from '../config/types';
-import { createLogger, writeStderr } from '../log/logger';
+import { createLogger, writeStderr, type Logger } from '../log/logger';
 import { Master } from '../master/master';
 import { closeOnExecFrom3, ListenFdsError, takeListenFds, type InheritedFd } from '../contract/listen-fds';
 import { reportEarlyFailure, takeUpgradeEnv, UpgradeEnvError, type UpgradeEnv } from '../contract/upgrade-env';
@@ -27,7 +27,13 @@ export async function runCommand(file: string): Promise<number> {
     if (e instanceof ListenFdsError || e instanceof UpgradeEnvError) return refuse(EX_CONFIG, `bad inherited sockets: ${e.message}`);
     throw e;
   }
-  const logger = createLogger(cfg.log, cfg.name);
+  let logger: Logger;
+  try {
+    logger = createLogger(cfg.log, cfg.name);
+  } catch (e) {
+    // log.file refused or not opened (checked in loadConfig too: this is what changed since, or EACCES)
+    return refuse(EX_CONFIG, `config error in ${cfg.file}: ${(e as Error).message}`);
+  }
   reportInternalErrors(logger);
   const master = new Master({
     config: cfg,

@@ -1,16 +1,7 @@
-// Text from the master (a worker's STATUS=, error messages) is not trusted to be harmless on
-// a terminal: escape sequences could rewrite the screen, retitle the window or hide lines.
+// What the client prints of the master's replies (a worker's STATUS=, error messages): no control characters.
+import { terminalSafe } from '../log/safe-text';
 
-/** C0 controls, DEL and C1 controls (U+0080–U+009F: a terminal may read U+009B as CSI). */
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
-const CONTROLS_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g;
-
-const hex = (c: string) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
-
-/** Every control character shown as \xHH; `keepNewlines` for multi-line messages. */
-export function terminalSafe(s: string, keepNewlines = false): string {
-  return s.replace(keepNewlines ? CONTROLS_BUT_NEWLINE : CONTROLS, hex);
-}
+export { terminalSafe } from '../log/safe-text';
 
 /** A copy of `v` with every string in it made terminalSafe. */
 export function terminalSafeDeep<T>(v: T): T {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { controlSocketPath } from '../contract/control';
 import { parseTcp } from '../sockets/address';
+import { appendFileProblem } from '../system/trusted-path';
 import { execProblems } from './exec-limits';
 import { findExecutable } from './executable';
 import { resolveIdentity, resolveSocketOwner } from './identity';
@@ -230,10 +231,9 @@ function semanticProblems(cfg: Config): string[] {
     if (typeof exe === 'string' && exe.startsWith('!')) out.push(`/workers/command/0: ${exe.slice(1)}`);
     else out.push(...execProblems(cfg, process.env));
   }
-  const logDir = cfg.log.file && path.dirname(cfg.log.file);
-  if (logDir && !(fs.existsSync(logDir) && fs.statSync(logDir).isDirectory())) {
-    out.push(`/log/file: '${cfg.log.file}': its folder '${logDir}' is not an existing folder`);
-  }
+  // judged as the user this runs as: contract.md has `check` run as baton's user
+  const logProblem = cfg.log.file && appendFileProblem(cfg.log.file);
+  if (logProblem) out.push(`/log/file: '${cfg.log.file}': ${logProblem}`);
   return out;
 }
 

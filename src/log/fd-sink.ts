@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import tty from 'node:tty';
 import { native } from '../native';
+import { openAppendFile, UnsafeFileError, UnsafeFolderError } from '../system/trusted-path';
 
-const { O_WRONLY, O_APPEND, O_CREAT, O_NONBLOCK, O_NOCTTY } = fs.constants;
+const { O_WRONLY, O_APPEND, O_NONBLOCK, O_NOCTTY } = fs.constants;
 
 /** Writes from `off` on; returns the bytes written or throws the errno error. */
 type Put = (fd: number, buf: Buffer, off: number) => number;
@@ -54,9 +55,17 @@ export class FdSink {
   }
 }
 
-/** Opens `file` for appending; O_NONBLOCK so that a FIFO with a stalled reader drops lines. */
+/**
+ * Opens `log.file` for appending: a regular file of root's or baton's user, in a folder only
+ * they can write to, never through a symlink (openAppendFile). Throws `/log/file: '…': why`.
+ */
 export function openFileSink(file: string): FdSink {
-  return new FdSink(fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, 0o640), true);
+  try {
+    return new FdSink(openAppendFile(file, 0o640), true);
+  } catch (e) {
+    const refused = e instanceof UnsafeFolderError || e instanceof UnsafeFileError;
+    throw new Error(`/log/file: '${file}': ${refused ? '' : 'cannot open it: '}${(e as Error).message}`);
+  }
 }
 
 /**

@@ -52,6 +52,7 @@ class DirectSink implements Sink {
   }
   reopen(): void {
     if (!this.file) return;
+    // a refusal throws before the current fd is closed: the log stays where it was
     const out = openFileSink(this.file);
     this.out.close();
     this.out = out;
@@ -61,7 +62,7 @@ class DirectSink implements Sink {
   }
 }
 
-/** Opens the sink `cfg` names (throws if `log.file` cannot be opened); `target` is for Drops. */
+/** Opens the sink `cfg` names (throws `/log/file: …` if `log.file` is refused); `target` is for Drops. */
 function openSink(cfg: LogConfig, journal: boolean, drops: Drops): { sink: Sink; target: string } {
   if (cfg.file) return { sink: new DirectSink(openFileSink(cfg.file), drops, cfg.file), target: `file ${cfg.file}` };
   const { sink, kind } = openStdioSink();
@@ -119,12 +120,24 @@ export class Logger {
   debug(message: string): void {
     this.write('debug', message);
   }
-  private write(level: Level, message: string): void {
-    if (RANK[level] <= this.out.rank) this.out.sink.write(this.out.format(level, message) + '\n');
+  /** Whether a line of `level` is written (the level filter). */
+  enabled(level: Level): boolean {
+    return RANK[level] <= this.out.rank;
   }
-  /** Reopens the log file (USR1); a no-op when logging to stderr. */
-  reopen(): void {
-    this.out.sink.reopen();
+  private write(level: Level, message: string): void {
+    if (this.enabled(level)) this.out.sink.write(this.out.format(level, message) + '\n');
+  }
+  /**
+   * Reopens the log file (USR1); a no-op when logging to stderr. Returns why a file that cannot
+   * be opened, or was refused, was not: the current sink is kept.
+   */
+  reopen(): string | null {
+    try {
+      this.out.sink.reopen();
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
   }
   /** Lines the sink could not write, for `baton status`. */
   sinkStatus(): LogSinkStatus {
@@ -140,12 +153,7 @@ export class Logger {
    * reload (it throws) before anything changed.
    */
   prepareChange(cfg: LogConfig, service: string): LoggerChange {
-    let next: Output;
-    try {
-      next = output(cfg, service, this.drops);
-    } catch (e) {
-      throw new Error(`/log/file: cannot open it: ${(e as Error).message}`);
-    }
+    const next = output(cfg, service, this.drops);
     return {
       apply: () => {
         const old = this.out;

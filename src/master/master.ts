@@ -588,8 +588,9 @@ export class Master {
   // ---- handlers: everything else ----
 
   private reopenLogs(): void {
-    this.log.reopen();
-    this.log.info('SIGUSR1: log file reopened');
+    const refused = this.log.reopen();
+    if (refused) this.log.error(`SIGUSR1: log file not reopened, the log goes on where it was: ${refused}`);
+    else this.log.info('SIGUSR1: log file reopened');
   }
 
   private workersChanged(): void {

@@ -11,6 +11,8 @@ import { Worker } from './worker';
 import type { Launch } from './worker-process';
 import { KILL_GRACE_MS } from '../system/process-group';
 import { parseWatchdogUsec } from '../contract/watchdog';
+import { LineBudget } from '../log/line-budget';
+import { workerText } from '../log/safe-text';
 
 /**
  * starting: its workers are coming up; it serves nothing the master counts on yet.
@@ -33,7 +35,7 @@ export type PoolEvent =
 export interface GenerationContext {
   clock: Clock;
   launch: Launch;
-  log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+  log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error' | 'enabled'>;
   /** Runs an input (a worker's exit, spawn, ...) in the master's queue, one at a time. */
   run(fn: () => void): void;
   emit(e: PoolEvent): void;
@@ -110,6 +112,7 @@ export class Generation {
     const wc = this.wc;
     const w = new Worker(slot, this.id, restarts, clock.now());
     w.watchdog = new Watchdog(clock, wc.watchdogMs, () => this.onHang(w, `sent no WATCHDOG=1 within ${w.watchdog.periodMs} ms`));
+    w.lines = new LineBudget(clock, (n) => log.warn(`${this.name(w)}: ${n} more log line(s) its notifications caused were not written (more than 20 at once or 5 a second)`));
     this.slots.set(slot, w);
     const sockets = passedOn(this.listeners);
     const { argv, env } = workerCommand(wc, this.ctx.baseEnv, sockets, {
@@ -161,20 +164,28 @@ export class Generation {
     for (const [k, v] of fields) {
       if (k === 'READY' && v === '1') this.markReady(w);
       else if (k === 'STATUS') w.status = v;
-      else if (k === 'STOPPING' && v === '1') this.ctx.log.debug(`${this.name(w)} is stopping`);
+      else if (k === 'STOPPING' && v === '1') this.workerLine(w, 'debug', `${this.name(w)} is stopping`);
       else if (k === 'WATCHDOG' && v === '1') w.watchdog.ping();
       else if (k === 'WATCHDOG' && v === 'trigger') this.onHang(w, 'sent WATCHDOG=trigger');
       else if (k === 'WATCHDOG_USEC') this.setWatchdog(w, v);
-      else if (k !== 'BARRIER') this.ctx.log.debug(`ignored ${k}=${k === 'WATCHDOG' ? v : ''} from ${this.name(w)}`);
+      else if (k !== 'BARRIER') this.workerLine(w, 'debug', `ignored ${workerText(k)}=${k === 'WATCHDOG' ? workerText(v) : ''} from ${this.name(w)}`);
     }
+  }
+
+  /**
+   * A line a worker's notification causes, within the worker's LineBudget: what a worker sends
+   * in a loop must not fill the disk. Its own text in it goes through workerText().
+   */
+  workerLine(w: Worker, level: 'debug' | 'info' | 'warn', text: string): void {
+    if (this.ctx.log.enabled(level) && w.lines.take()) this.ctx.log[level](text);
   }
 
   /** WATCHDOG_USEC= from a worker: its own period from now on (sd_notify(3)), also when workers.watchdogMs is off. */
   private setWatchdog(w: Worker, v: string): void {
     const ms = parseWatchdogUsec(v);
-    if (ms === undefined) return void this.ctx.log.warn(`${this.name(w)} sent WATCHDOG_USEC=${v}: not a number of microseconds, ignored`);
+    if (ms === undefined) return this.workerLine(w, 'warn', `${this.name(w)} sent WATCHDOG_USEC=${workerText(v)}: not a number of microseconds, ignored`);
     w.watchdog.setPeriod(ms === 'off' ? 0 : ms);
-    this.ctx.log.info(`${this.name(w)} set its watchdog ${ms === 'off' ? 'off' : `to ${ms} ms`}`);
+    this.workerLine(w, 'info', `${this.name(w)} set its watchdog ${ms === 'off' ? 'off' : `to ${ms} ms`}`);
     this.ctx.emit({ kind: 'workers-changed' });
   }
 
@@ -214,6 +225,7 @@ export class Generation {
     w.state = 'exited';
     w.readyTimer?.cancel();
     w.watchdog.disarm();
+    w.lines.flush();
     if (this.slots.get(w.slot) === w) this.slots.delete(w.slot);
     this.leaving.delete(w);
     const what = `${this.name(w)} ${describeExit(e)}${w.hung ? ' (watchdog)' : ''}`;

@@ -44,7 +44,7 @@ export class Pool {
     for (const g of this.generations) {
       const w = g.byPid(sender.worker);
       if (!w) continue;
-      if (sender.truncated) this.ctx.log.warn(`worker ${w.slot} (pid ${w.pid}) sent a notification longer than 4096 bytes: ignored, as systemd does`);
+      if (sender.truncated) g.workerLine(w, 'warn', `worker ${w.slot} (pid ${w.pid}) sent a notification longer than 4096 bytes: ignored, as systemd does`);
       else g.notified(w, fields);
       return;
     }

@@ -1,3 +1,4 @@
+import type { LineBudget } from '../log/line-budget';
 import type { Timer } from '../system/clock';
 import type { Watchdog } from './watchdog';
 import type { WorkerProcess } from './worker-process';
@@ -16,6 +17,8 @@ export class Worker {
   hung = false;
   readyTimer?: Timer;
   watchdog!: Watchdog;
+  /** The log lines its notifications may cause. */
+  lines!: LineBudget;
   proc!: WorkerProcess;
 
   constructor(
