@@ -17,6 +17,7 @@ import { launchWorker, type Launch } from '../pool/worker-process';
 import { applyRetunes, closeListener, describeAll, inheritedListeners, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
 import { queuedClock, realClock, type Clock } from '../system/clock';
 import { removePidfile, writePidfile } from '../system/pidfile';
+import { identify } from '../system/process';
 import { SystemdNotifier } from '../systemd/notifier';
 import { NotifyReceiver } from '../systemd/receiver';
 import { SuccessorLink } from '../upgrade/successor-link';
@@ -111,7 +112,9 @@ export class Master {
       log: this.log,
       run: (fn) => this.run(fn),
       emit: (e) => this.post(e),
-      started: (pid) => this.link?.send({ t: 'worker', pid }),
+      // right after spawn(), before the child can have been reaped: its start time is surely its own
+      started: (pid) => this.link?.send({ t: 'worker', pid, startTicks: identify(pid)?.startTicks }),
+      exited: (pid) => this.link?.send({ t: 'worker-gone', pid }),
       notifySocket: () => this.receiver!.address,
       baseEnv: this.baseEnv,
     });

@@ -4,7 +4,6 @@ import type { Logger } from '../log/logger';
 import { passedOn, type Listener } from '../sockets/listeners';
 import type { Clock, Timer } from '../system/clock';
 import { writePidfile } from '../system/pidfile';
-import { isAlive } from '../system/process';
 import { SuccessorProcess } from '../upgrade/successor';
 import { killedByMasterSignal } from '../contract/master-signals';
 import type { MasterEvent, Reply } from './events';
@@ -125,7 +124,7 @@ export class Upgrade {
       this.ctx.run(() => {
         if (this.over) return;
         // an older build's successor closes the channel without saying `master`: alive, it took over
-        if (ok || (s.pid !== undefined && isAlive(s.pid))) this.ctx.post({ kind: 'took-over' });
+        if (ok || s.running()) this.ctx.post({ kind: 'took-over' });
         else this.ctx.post({ kind: 'upgrade-failed', reason: `the successor (pid ${s.pid}) exited right after it was confirmed` });
       }),
     );

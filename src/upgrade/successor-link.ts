@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { native } from '../native';
+import { identify } from '../system/process';
 import { Channel, type PredecessorMessage, type SuccessorMessage } from './channel';
 
 /**
@@ -34,7 +35,7 @@ export class SuccessorLink {
         if (!this.confirmed) handlers.onAbort(`the predecessor went away before confirming the upgrade${error ? ` (${error.message})` : ''}`);
       },
     );
-    this.send({ t: 'hello', pid: process.pid });
+    this.send({ t: 'hello', pid: process.pid, startTicks: identify(process.pid)?.startTicks });
   }
 
   send(m: SuccessorMessage): void {
