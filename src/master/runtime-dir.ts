@@ -1,94 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { mode, openToOthers, prepareFolder, STICKY, UnsafeFolderError, walk } from '../system/folders';
 
 // The runtime folder holds the control socket and the pidfile: whoever can replace what is
 // in it can make a client signal any process, or make baton write through a symlink. So it
 // is baton's own (created here, or checked), and so is every folder on the way to it.
-
-export class UnsafeFolderError extends Error {
-  override name = 'UnsafeFolderError';
-}
-
-const GROUP_OTHER_WRITE = 0o022;
-const STICKY = 0o1000;
-const MAX_SYMLINKS = 40;
-
-const mode = (st: fs.Stats) => `0${(st.mode & 0o7777).toString(8)}`;
-
-/** Others may add entries to it: only a sticky folder (/tmp) keeps them from replacing ours. */
-const openToOthers = (st: fs.Stats) => (st.mode & GROUP_OTHER_WRITE) !== 0 && (st.mode & STICKY) === 0;
-
-/**
- * Follows `dir` one component at a time as the kernel will: every folder on the way must be
- * owned by root or `uid` and not writable by group/others unless sticky; a symlink is
- * followed only when root or `uid` owns it (the last component only if `finalSymlinkOk`). Returns the real path of the deepest existing
- * folder, the components still missing and that folder's stat.
- */
-function walk(dir: string, uid: number, finalSymlinkOk: boolean): { real: string; missing: string[]; st: fs.Stats } {
-  const todo = path.resolve(dir).split('/').filter(Boolean);
-  let cur = '/';
-  let st = fs.lstatSync(cur);
-  let hops = 0;
-  const trusted = (u: number) => u === 0 || u === uid;
-  while (todo.length) {
-    const name = todo.shift()!;
-    if (name === '.') continue;
-    const next = name === '..' ? path.dirname(cur) : path.join(cur, name);
-    let s: fs.Stats;
-    try {
-      s = fs.lstatSync(next);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { real: cur, missing: [name, ...todo], st };
-      throw new UnsafeFolderError(`cannot inspect ${next}: ${(e as Error).message}`);
-    }
-    if (s.isSymbolicLink()) {
-      if (todo.length === 0 && !finalSymlinkOk) throw new UnsafeFolderError(`${next} is a symlink, not a folder`);
-      if (!trusted(s.uid)) throw new UnsafeFolderError(`${next} is a symlink owned by uid ${s.uid}, not by uid ${uid} or root`);
-      if (++hops > MAX_SYMLINKS) throw new UnsafeFolderError(`${dir}: too many levels of symlinks`);
-      const target = fs.readlinkSync(next);
-      todo.unshift(...target.split('/').filter(Boolean));
-      if (target.startsWith('/')) cur = '/';
-      continue;
-    }
-    if (!s.isDirectory()) throw new UnsafeFolderError(`${next} is not a folder`);
-    if (!trusted(s.uid)) throw new UnsafeFolderError(`${next} is owned by uid ${s.uid}, not by uid ${uid} or root`);
-    if (openToOthers(s)) throw new UnsafeFolderError(`${next} is writable by group or others (mode ${mode(s)})`);
-    cur = next;
-    st = s;
-  }
-  return { real: cur, missing: [], st };
-}
-
-/**
- * Makes sure `dir` is a folder only this user (or root) controls: creates what is missing
- * (the last folder `leafMode`, those on the way 0755, as systemd's RuntimeDirectory= does),
- * or checks what exists. With `ownLeaf`, the folder itself must be this user's (root's will
- * not do for a non-root master) and not a symlink. Throws UnsafeFolderError naming the path otherwise.
- */
-export function prepareFolder(dir: string, opts: { leafMode: number; ownLeaf: boolean }): void {
-  const uid = process.geteuid?.() ?? 0;
-  let { real, missing, st } = walk(dir, uid, !opts.ownLeaf);
-  missing.forEach((name, i) => {
-    const leaf = i === missing.length - 1;
-    const next = path.join(real, name);
-    let made = true;
-    try {
-      fs.mkdirSync(next, { mode: leaf ? opts.leafMode : 0o755 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UnsafeFolderError(`cannot create ${next}: ${(e as Error).message}`);
-      made = false; // made by someone else meanwhile: checked below like any other
-    }
-    const s = fs.lstatSync(next);
-    if (!s.isDirectory()) throw new UnsafeFolderError(`${next} is not a folder`);
-    if (s.uid !== uid && !(s.uid === 0 && !(leaf && opts.ownLeaf))) throw new UnsafeFolderError(`${next} is owned by uid ${s.uid}, not by uid ${uid}`);
-    // the umask must not make a parent untraversable (systemd's units below it need 0755)
-    if (made) fs.chmodSync(next, leaf ? opts.leafMode : 0o755);
-    else if (openToOthers(s)) throw new UnsafeFolderError(`${next} is writable by group or others (mode ${mode(s)})`);
-    real = next;
-    st = fs.lstatSync(next);
-  });
-  if (opts.ownLeaf && st.uid !== uid) throw new UnsafeFolderError(`${real} is owned by uid ${st.uid}, not by uid ${uid}`);
-}
 
 /** The runtime folder of a master: created 0700, or an existing one (systemd's, an operator's) checked. */
 export function prepareRuntimeDir(dir: string): void {
