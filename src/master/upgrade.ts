@@ -108,12 +108,15 @@ export class Upgrade {
     void this.successor!.closed.then(() => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'successor-gone' })));
   }
 
-  /** Confirms the successor; `took-over` once it owns control.sock, `upgrade-failed` if it dies first. */
-  handOver(): void {
+  /**
+   * Confirms the successor, which goes on numbering generations from `nextGeneration`;
+   * `took-over` once it owns control.sock, `upgrade-failed` if it dies first.
+   */
+  handOver(nextGeneration: number): void {
     this.timeout?.cancel();
     this.handedOver = true;
     const s = this.successor!;
-    s.confirm();
+    s.confirm(nextGeneration);
     // alive but silent (stopped, its loop blocked): we are no longer the main process, so we go
     const limit = this.cfg.upgrade.timeoutMs;
     this.timeout = this.ctx.clock.after(

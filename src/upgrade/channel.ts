@@ -21,7 +21,8 @@ export type SuccessorMessage =
   /** Confirmed, and control.sock is the successor's: the last message; the successor closes the channel after it. */
   | { t: 'master' };
 
-export type PredecessorMessage = { t: 'confirm' } | { t: 'abort'; reason: string };
+/** `confirm` says the predecessor's next generation number: the successor numbers on from there (a HUP in side-by-side used some). */
+export type PredecessorMessage = { t: 'confirm'; nextGeneration?: number } | { t: 'abort'; reason: string };
 
 /** The longest line either side takes (a `files` message lists paths of up to 108 bytes). */
 const MAX_LINE = 1024 * 1024;

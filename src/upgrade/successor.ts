@@ -165,9 +165,9 @@ export class SuccessorProcess {
     this.settle.reject(new Error(reason));
   }
 
-  confirm(): void {
+  confirm(nextGeneration: number): void {
     this.state = 'confirmed';
-    void this.channel.send({ t: 'confirm' });
+    void this.channel.send({ t: 'confirm', nextGeneration });
   }
 
   /**
