@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { native, type NotifyReceiverHandle } from '../src/native';
 import { notifySocketOf } from './helpers/notify-socket';
-import { BATON, cleanup, fdCount, FIXTURES, get, getUnix, nodeWorker, portOf, ready, rootOnly, sleep, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from './helpers/proc';
+import { BATON, cleanup, fdCount, FIXTURES, get, getUnix, NOBODY, nodeWorker, portOf, ready, rootOnly, sleep, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from './helpers/proc';
 
 let m: Master | undefined;
 let held: NotifyReceiverHandle | undefined;
@@ -71,6 +71,43 @@ describe('a unix listener is created with its mode: no chmod that could follow a
     expect((await getUnix(sock)).status).toBe(200);
     // the master's own umask is left as it was (it is shared with libuv's threadpool)
     expect(fs.readFileSync(`/proc/${m.pid}/status`, 'utf8')).toMatch(new RegExp(`^Umask:\\s+0${umask}$`, 'm'));
+  });
+});
+
+describe("a unix listener's missing folder is made by baton, never reached through someone else's symlink", () => {
+  test('folders missing on the way are made, 0755 whatever the umask, and the socket is bound in them', async () => {
+    const d = dir();
+    const sock = path.join(d, 'a', 'b', 'api.sock');
+    const cfg = writeConfig(d, { name: 'mkdir', listeners: [{ name: 'api', unix: sock }], workers: { command: nodeWorker(), count: 1 } });
+    m = startMaster(cfg, { wrapper: ['sh', '-c', 'umask 077; exec "$@"', 'sh'] });
+    await ready(m);
+    for (const f of [path.join(d, 'a'), path.join(d, 'a', 'b')]) {
+      const st = fs.lstatSync(f);
+      expect({ folder: st.isDirectory(), mode: (st.mode & 0o7777).toString(8), uid: st.uid }).toEqual({ folder: true, mode: '755', uid: process.geteuid!() });
+    }
+    expect((await getUnix(sock)).status).toBe(200);
+  });
+
+  rootOnly('as root', () => {
+    test("a symlink another user planted where the listener's folder is missing: exit 1 naming it; nothing is bound through it", async () => {
+      const d = dir();
+      fs.chmodSync(d, 0o755);
+      // a shared sticky folder (/tmp), where anyone may create the name first
+      const shared = path.join(d, 'shared');
+      fs.mkdirSync(shared);
+      fs.chmodSync(shared, 0o1777);
+      const elsewhere = path.join(d, 'elsewhere');
+      fs.mkdirSync(elsewhere);
+      const planted = path.join(shared, 'app');
+      fs.symlinkSync(elsewhere, planted);
+      fs.lchownSync(planted, NOBODY, NOBODY);
+      const sock = path.join(planted, 'api.sock');
+      const cfg = writeConfig(d, { name: 'mkdir', listeners: [{ name: 'api', unix: sock }], workers: { command: nodeWorker(), count: 1 } });
+      m = startMaster(cfg);
+      expect(await outcome(m)).toEqual({ code: 1, signal: null });
+      expect(m.output()).toContain(`cannot start: listener 'api': cannot use the folder of ${sock}: ${planted} is a symlink owned by uid 65534, not by uid 0 or root`);
+      expect(fs.readdirSync(elsewhere)).toEqual([]);
+    });
   });
 });
 

@@ -53,6 +53,7 @@ function setUp(baseEnv: NodeJS.ProcessEnv = {}) {
     run: (fn) => fn(),
     emit: (e) => void events.push(e),
     started: (pid) => void started.push(pid),
+    exited: () => undefined,
     notifySocket: () => NOTIFY,
     baseEnv,
   });

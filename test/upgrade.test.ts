@@ -394,6 +394,25 @@ describe('binary upgrade (USR2)', () => {
     expect(stats.failed).toBe(0);
   });
 
+  test('manual mode: a HUP to the old master while both serve, the hand-over, a reload: no generation number is used twice', async () => {
+    svc = await service({ count: 1 }, { upgrade: { mode: 'manual' } });
+    const old = svc.master();
+    expect((await upgrade(svc)).code).toBe(0);
+    const next = svc.master();
+    const used = [1];
+    process.kill(old, 'SIGHUP');
+    const [, hup] = await svc.m.waitForOutput(/reload done: generation (\d+) serving/);
+    used.push(Number(hup));
+    process.kill(old, 'SIGQUIT');
+    await waitFor('control socket moved', async () => (await svc!.status().catch(() => null))?.pid === next);
+    used.push((await svc.status()).generation!);
+    const r = await batonAsync(['reload', '-c', svc.cfg]);
+    expect(r.code).toBe(0);
+    used.push(Number(/reloaded: generation (\d+) serving/.exec(r.stdout)![1]));
+    // 1, the successor's 2, the old master's HUP 3, the successor's reload 4
+    expect(used).toEqual([1, 3, 2, 4]);
+  });
+
   test('upgrade to a different build: the successor runs the code now on disk', async () => {
     // an installed copy of baton whose files are swapped while it runs
     const root = path.resolve(__dirname, '..');

@@ -1,4 +1,5 @@
 import { askMaster, findMaster, NoMasterError, waitForExit, type Target } from '../control/client';
+import { identify, signalProcess, type ProcessId } from '../system/process';
 import type { ReplyTo, SocketOptionsStatus, StatusReply } from '../contract/control';
 import { locateMaster } from '../config/load';
 import { jsonForTerminal, terminalSafe, terminalSafeDeep } from './terminal-text';
@@ -6,6 +7,12 @@ import { VERSION } from '../version';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(`baton: ${terminalSafe(s, true)}\n`);
+
+/** The master found a moment ago exited before it could be signalled. */
+function gone(pid: number): number {
+  err(`master pid ${pid} exited before it could be signalled`);
+  return 1;
+}
 
 async function target(file: string): Promise<Target | number> {
   try {
@@ -31,7 +38,7 @@ async function ask<R extends { cmd: 'reload' } | { cmd: 'upgrade' }>(
   const t = await target(file);
   if (typeof t === 'number') return 1;
   if (t.kind === 'pid') {
-    process.kill(t.pid, signal);
+    if (!signalProcess(t.proc, signal)) return gone(t.pid);
     err(`sent ${signal} to pid ${t.pid}, but cannot wait for the outcome (${t.why}); see the master's log`);
     return null;
   }
@@ -67,9 +74,14 @@ export async function stopCommand(file: string, fast: boolean): Promise<number> 
   if (typeof t === 'number') return 1;
   const t0 = Date.now();
   let pid: number;
+  let proc: ProcessId | undefined;
   if (t.kind === 'pid') {
-    pid = t.pid;
-    process.kill(pid, fast ? 'SIGINT' : 'SIGTERM');
+    ({ pid, proc } = t);
+    if (!signalProcess(proc, fast ? 'SIGINT' : 'SIGTERM')) {
+      // exited since it was found: stopped already
+      out(`stopped: master pid ${pid} had exited already`);
+      return 0;
+    }
   } else {
     const { reply, pid: peer } = await askMaster(t, { cmd: 'stop', fast });
     if (!reply.ok) {
@@ -78,8 +90,10 @@ export async function stopCommand(file: string, fast: boolean): Promise<number> 
     }
     // the pid the kernel names (SO_PEERCRED), not one the answer claims
     pid = peer;
+    // the master answered a moment ago: this pid is still its own
+    proc = identify(pid);
   }
-  await waitForExit(pid);
+  await waitForExit(proc);
   out(`stopped: master pid ${pid} exited after ${Date.now() - t0} ms`);
   return 0;
 }

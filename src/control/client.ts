@@ -2,7 +2,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { MasterLocation } from '../config/load';
 import { readPidfileInfo, type PidfileInfo } from '../system/pidfile';
-import { isAlive, processInfo } from '../system/process';
+import { isAlive, processInfo, stillRunning, type ProcessId } from '../system/process';
 import { runtimeDirOwner } from '../master/runtime-dir';
 import { native } from '../native';
 import { controlSocketPath, isControlReply, type ControlRequest, type ReplyTo } from '../contract/control';
@@ -96,7 +96,8 @@ function checkPeer(peer: Peer, owner: number, socketPath: string): void {
 }
 
 export type SocketTarget = { kind: 'socket'; path: string; owner: number };
-export type Target = SocketTarget | { kind: 'pid'; pid: number; why: string };
+/** `proc`: the master as found, signalled only while its pid is still that process's. */
+export type Target = SocketTarget | { kind: 'pid'; pid: number; proc: ProcessId; why: string };
 
 /**
  * Finds the master: its control socket if it answers, else the pid in the pidfile. Both
@@ -121,11 +122,10 @@ export async function findMaster(cfg: MasterLocation): Promise<Target> {
       `no baton master is running for ${cfg.file} (${why}; ${info === undefined ? `no pidfile at ${cfg.pidfile}` : `pid ${info.pid} from ${cfg.pidfile} is not running`})`,
     );
   }
-  trustPidfile(cfg.pidfile, info, owner);
-  return { kind: 'pid', pid: info.pid, why };
+  return { kind: 'pid', pid: info.pid, proc: trustPidfile(cfg.pidfile, info, owner), why };
 }
 
-function trustPidfile(file: string, info: PidfileInfo, dirOwner: number | null): void {
+function trustPidfile(file: string, info: PidfileInfo, dirOwner: number | null): ProcessId {
   const refuse = (why: string) => new UntrustedMasterError(`not trusting pid ${info.pid} from ${file}: ${why}`);
   let folderOwner: number | null;
   try {
@@ -140,6 +140,7 @@ function trustPidfile(file: string, info: PidfileInfo, dirOwner: number | null):
   if (proc.uid !== info.uid) throw refuse(`it runs as uid ${proc.uid}, the pidfile is uid ${info.uid}'s`);
   // a master writes its pidfile after it started; a pid recycled after its death started later
   if (proc.startedAtMs > info.mtimeMs + 1000) throw refuse('it started after the pidfile was written (a recycled pid, not the master)');
+  return proc.id;
 }
 
 /** Sends a request to the master findMaster found, checking again who answers on this connection. */
@@ -152,6 +153,7 @@ export async function askMaster<R extends ControlRequest>(t: SocketTarget, req: 
   return { reply, pid: peer.pid };
 }
 
-export async function waitForExit(pid: number, pollMs = 50): Promise<void> {
-  while (isAlive(pid)) await new Promise((r) => setTimeout(r, pollMs));
+/** Waits until the process has exited (or its pid is another process's: it has exited too). */
+export async function waitForExit(proc: ProcessId | undefined, pollMs = 50): Promise<void> {
+  while (proc && stillRunning(proc)) await new Promise((r) => setTimeout(r, pollMs));
 }

@@ -26,7 +26,8 @@ export type MasterEvent =
   | { kind: 'upgrade-failed'; reason: string }
   | { kind: 'successor-gone' }
   // reported by our predecessor, while we are its successor
-  | { kind: 'confirmed' }
+  /** `nextGeneration`: the predecessor's next number (an older predecessor sends none). */
+  | { kind: 'confirmed'; nextGeneration?: number }
   | { kind: 'aborted'; reason: string };
 
 export type EventOf<K extends MasterEvent['kind']> = Extract<MasterEvent, { kind: K }>;

@@ -17,6 +17,7 @@ import { launchWorker, type Launch } from '../pool/worker-process';
 import { applyRetunes, closeListener, describeAll, inheritedListeners, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
 import { queuedClock, realClock, type Clock } from '../system/clock';
 import { removePidfile, writePidfile } from '../system/pidfile';
+import { identify } from '../system/process';
 import { SystemdNotifier } from '../systemd/notifier';
 import { NotifyReceiver } from '../systemd/receiver';
 import { SuccessorLink } from '../upgrade/successor-link';
@@ -111,7 +112,9 @@ export class Master {
       log: this.log,
       run: (fn) => this.run(fn),
       emit: (e) => this.post(e),
-      started: (pid) => this.link?.send({ t: 'worker', pid }),
+      // right after spawn(), before the child can have been reaped: its start time is surely its own
+      started: (pid) => this.link?.send({ t: 'worker', pid, startTicks: identify(pid)?.startTicks }),
+      exited: (pid) => this.link?.send({ t: 'worker-gone', pid }),
       notifySocket: () => this.receiver!.address,
       baseEnv: this.baseEnv,
     });
@@ -162,7 +165,7 @@ export class Master {
     const up = this.opts.upgrade;
     if (up) {
       this.link = new SuccessorLink(up.channelFd, {
-        onConfirm: () => this.post({ kind: 'confirmed' }),
+        onConfirm: (nextGeneration) => this.post({ kind: 'confirmed', nextGeneration }),
         onAbort: (reason) => this.post({ kind: 'aborted', reason }),
       });
     }
@@ -282,8 +285,10 @@ export class Master {
     this.beginStop(false, e.reason, 0);
   }
 
-  private confirmed(): void {
+  private confirmed(e: EventOf<'confirmed'>): void {
     this.log.info('the predecessor confirmed the upgrade: this master is the main process now');
+    // past every number the predecessor used while both served
+    if (e.nextGeneration !== undefined) this.nextGeneration = Math.max(this.nextGeneration, e.nextGeneration);
     this.systemd.muted = false;
     for (const l of this.dropOnConfirm) {
       this.log.info(`listener '${l.name}' is no longer configured: closing it`);
@@ -403,6 +408,8 @@ export class Master {
       this.nextGeneration,
       e.source,
     );
+    // the successor's number: a generation this master starts meanwhile (HUP in side-by-side) takes the next
+    this.nextGeneration++;
     if (e.reply) this.upgrading.replies.push(e.reply);
   }
 
@@ -430,7 +437,7 @@ export class Master {
     const pid = u.successor!.pid!;
     // systemd reads notifications before SIGCHLD, so MAINPID= lands before our exit does
     this.systemd.send({ MAINPID: pid, STATUS: `handing over to pid ${pid}` });
-    u.handOver();
+    u.handOver(this.nextGeneration);
     // no longer systemd's main process: it would refuse our STOPPING=1/STATUS= (NotifyAccess=main)
     this.systemd.muted = true;
     this.systemd.stopWatchdog();

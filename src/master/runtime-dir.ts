@@ -1,41 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { mode, openToOthers, STICKY, UnsafeFolderError, walk } from '../system/trusted-path';
+import { mode, openToOthers, prepareFolder, STICKY, UnsafeFolderError, walk } from '../system/folders';
 
 // The runtime folder holds the control socket and the pidfile: whoever can replace what is
 // in it can make a client signal any process, or make baton write through a symlink. So it
 // is baton's own (created here, or checked), and so is every folder on the way to it.
-
-/**
- * Makes sure `dir` is a folder only this user (or root) controls: creates what is missing
- * (the last folder `leafMode`, those on the way 0755, as systemd's RuntimeDirectory= does),
- * or checks what exists. With `ownLeaf`, the folder itself must be this user's (root's will
- * not do for a non-root master) and not a symlink. Throws UnsafeFolderError naming the path otherwise.
- */
-export function prepareFolder(dir: string, opts: { leafMode: number; ownLeaf: boolean }): void {
-  const uid = process.geteuid?.() ?? 0;
-  let { real, missing, st } = walk(dir, uid, !opts.ownLeaf);
-  missing.forEach((name, i) => {
-    const leaf = i === missing.length - 1;
-    const next = path.join(real, name);
-    let made = true;
-    try {
-      fs.mkdirSync(next, { mode: leaf ? opts.leafMode : 0o755 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UnsafeFolderError(`cannot create ${next}: ${(e as Error).message}`);
-      made = false; // made by someone else meanwhile: checked below like any other
-    }
-    const s = fs.lstatSync(next);
-    if (!s.isDirectory()) throw new UnsafeFolderError(`${next} is not a folder`);
-    if (s.uid !== uid && !(s.uid === 0 && !(leaf && opts.ownLeaf))) throw new UnsafeFolderError(`${next} is owned by uid ${s.uid}, not by uid ${uid}`);
-    // the umask must not make a parent untraversable (systemd's units below it need 0755)
-    if (made) fs.chmodSync(next, leaf ? opts.leafMode : 0o755);
-    else if (openToOthers(s)) throw new UnsafeFolderError(`${next} is writable by group or others (mode ${mode(s)})`);
-    real = next;
-    st = fs.lstatSync(next);
-  });
-  if (opts.ownLeaf && st.uid !== uid) throw new UnsafeFolderError(`${real} is owned by uid ${st.uid}, not by uid ${uid}`);
-}
 
 /** The runtime folder of a master: created 0700, or an existing one (systemd's, an operator's) checked. */
 export function prepareRuntimeDir(dir: string): void {

@@ -4,7 +4,6 @@ import type { Logger } from '../log/logger';
 import { passedOn, type Listener } from '../sockets/listeners';
 import type { Clock, Timer } from '../system/clock';
 import { writePidfile } from '../system/pidfile';
-import { isAlive } from '../system/process';
 import { SuccessorProcess } from '../upgrade/successor';
 import { killedByMasterSignal } from '../contract/master-signals';
 import type { MasterEvent, Reply } from './events';
@@ -109,12 +108,15 @@ export class Upgrade {
     void this.successor!.closed.then(() => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'successor-gone' })));
   }
 
-  /** Confirms the successor; `took-over` once it owns control.sock, `upgrade-failed` if it dies first. */
-  handOver(): void {
+  /**
+   * Confirms the successor, which goes on numbering generations from `nextGeneration`;
+   * `took-over` once it owns control.sock, `upgrade-failed` if it dies first.
+   */
+  handOver(nextGeneration: number): void {
     this.timeout?.cancel();
     this.handedOver = true;
     const s = this.successor!;
-    s.confirm();
+    s.confirm(nextGeneration);
     // alive but silent (stopped, its loop blocked): we are no longer the main process, so we go
     const limit = this.cfg.upgrade.timeoutMs;
     this.timeout = this.ctx.clock.after(
@@ -125,7 +127,7 @@ export class Upgrade {
       this.ctx.run(() => {
         if (this.over) return;
         // an older build's successor closes the channel without saying `master`: alive, it took over
-        if (ok || (s.pid !== undefined && isAlive(s.pid))) this.ctx.post({ kind: 'took-over' });
+        if (ok || s.running()) this.ctx.post({ kind: 'took-over' });
         else this.ctx.post({ kind: 'upgrade-failed', reason: `the successor (pid ${s.pid}) exited right after it was confirmed` });
       }),
     );

@@ -45,6 +45,8 @@ export interface GenerationContext {
    * at any moment; a worker nobody knows of would outlive us).
    */
   started(pid: number): void;
+  /** A worker's process group is gone (or given up on): a successor tells its predecessor, which then leaves that pid alone. */
+  exited(pid: number): void;
   /** The master's NOTIFY_SOCKET. */
   notifySocket(): string;
   /** The environment every worker starts from. */
@@ -228,6 +230,7 @@ export class Generation {
     w.lines.flush();
     if (this.slots.get(w.slot) === w) this.slots.delete(w.slot);
     this.leaving.delete(w);
+    if (w.pid > 0) this.ctx.exited(w.pid);
     const what = `${this.name(w)} ${describeExit(e)}${w.hung ? ' (watchdog)' : ''}`;
     if (this.state === 'starting' && w.restarts === 0 && killedByMasterSignal(e.signal)) {
       // libuv resets every signal to its default in the forked child; the shim's preloaded

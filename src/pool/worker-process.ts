@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { groupMembers, KILL_GRACE_MS, whenEmpty } from '../system/process-group';
+import { KILL_GRACE_MS, ProcessGroup, whenEmpty } from '../system/process-group';
+import { identify } from '../system/process';
 import type { WorkerExit } from './exit';
 
 /** What a worker process is started with: the program, its environment and its sockets (fd 3, 4, ...). */
@@ -36,6 +37,8 @@ export const launchWorker: Launch = (spec, events) => new GroupLeader(spec, even
 class GroupLeader implements WorkerProcess {
   readonly pid: number;
   private readonly child?: ChildProcess;
+  /** Its process group, which outlives the worker while a child of it is left. */
+  private group?: ProcessGroup;
   private done = false;
   private stopRequested = false;
   private stopSignalSent = false;
@@ -70,6 +73,9 @@ class GroupLeader implements WorkerProcess {
       return;
     }
     this.pid = this.child.pid ?? -1;
+    // our child, not reaped before this returns: its pid cannot belong to anyone else yet
+    const leader = this.pid > 0 ? identify(this.pid) : undefined;
+    if (leader) this.group = new ProcessGroup(leader);
     this.child.once('error', (e) => {
       if (this.pid < 0) this.onLeaderExit({ code: null, signal: null, error: e.message });
     });
@@ -85,7 +91,8 @@ class GroupLeader implements WorkerProcess {
   private onLeaderExit(e: WorkerExit): void {
     if (this.leaderExit || this.done) return;
     this.leaderExit = e;
-    if (this.pid <= 0) return this.finish(e);
+    if (!this.group) return this.finish(e);
+    this.group.leaderReaped();
     if (!this.stopRequested) this.signalGroup('SIGKILL');
     if (!this.groupWatch) this.watchGroup();
   }
@@ -94,14 +101,14 @@ class GroupLeader implements WorkerProcess {
   private watchGroup(): void {
     this.groupWatch?.abort();
     const watch = (this.groupWatch = new AbortController());
-    void whenEmpty(this.pid, watch.signal).then((empty) => empty && this.finish(this.leaderExit!));
+    void whenEmpty(this.group!, watch.signal).then((empty) => empty && this.finish(this.leaderExit!));
   }
 
   /** KILL_GRACE_MS after SIGKILL something still runs: we cannot kill it (see KILL_GRACE_MS). */
   private giveUp(): void {
     this.graceTimer = null;
     if (this.done) return;
-    const left = groupMembers(this.pid);
+    const left = this.group?.members() ?? [];
     if (!this.leaderExit && !left.includes(this.pid)) left.unshift(this.pid);
     this.events.onLingering(left);
     this.finish(this.leaderExit ?? { code: null, signal: null, stuck: true });
@@ -138,10 +145,8 @@ class GroupLeader implements WorkerProcess {
 
   private signalGroup(signal: NodeJS.Signals): void {
     // once the group is empty its id may be reused: never signal it again
-    if (this.pid <= 0 || this.done) return;
-    try {
-      process.kill(-this.pid, signal);
-    } catch {
+    if (!this.group || this.done) return;
+    if (!this.group.signal(signal)) {
       // the group is gone; the leader alone may still be a zombie we have not reaped
       try {
         if (!this.leaderExit) process.kill(this.pid, signal);

@@ -8,6 +8,7 @@ import type { ListenerStatus, SocketOptionsStatus } from '../contract/control';
 import { applyOptions, fileProblems, octal, readOptions, retuneHeld, socketFile, type Family } from './options';
 import type { ListenerSource } from '../contract/upgrade-env';
 import { unixSocketAnswers } from './probe';
+import { prepareFolder, UnsafeFolderError } from '../system/folders';
 
 /** One named listener: one or more sockets (systemd gives one fd per Listen*= line of a unit). */
 export interface Listener {
@@ -282,7 +283,13 @@ export async function bindListener(
     const fd = tryBind(name, spec, () => native.listenSocket(spec.family, spec.host, spec.port, backlog, 0, prepare(spec.family)));
     return { name, fds: [fd], source: 'config', spec };
   }
-  fs.mkdirSync(path.dirname(spec.path), { recursive: true, mode: 0o755 });
+  try {
+    // a missing folder is made by baton (0755); a symlink on the way is followed only if root's or baton's user's
+    prepareFolder(path.dirname(spec.path), { leafMode: 0o755, ownLeaf: false, anyFolder: true });
+  } catch (e) {
+    if (!(e instanceof UnsafeFolderError)) throw e;
+    throw new ListenerError(`listener '${name}': cannot use the folder of ${spec.path}: ${e.message} (baton follows a symlink only if root or its own user owns it, and makes a missing folder itself)`);
+  }
   await removeStaleSocket(name, spec.path);
   // bind() creates the file with `mode` itself: a chmod by path afterwards could follow a
   // symlink swapped in meanwhile (see the addon's bind_unix_with_mode); the owner is set

@@ -1,63 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { STICKY, UnsafeFolderError, walk } from './folders';
+
+export { UnsafeFolderError };
 
 // Paths that baton, often root, writes through: a folder that another user can write to lets
 // them swap what is in it (a symlink to /etc/shadow, a hard link, a FIFO) between a check and
 // the open. Trusted are root and the user baton runs as (its euid).
-
-export class UnsafeFolderError extends Error {
-  override name = 'UnsafeFolderError';
-}
-
-const GROUP_OTHER_WRITE = 0o022;
-export const STICKY = 0o1000;
-const MAX_SYMLINKS = 40;
-
-export const mode = (st: fs.Stats) => `0${(st.mode & 0o7777).toString(8)}`;
-
-/** Others may add entries to it: only a sticky folder (/tmp) keeps them from replacing ours. */
-export const openToOthers = (st: fs.Stats) => (st.mode & GROUP_OTHER_WRITE) !== 0 && (st.mode & STICKY) === 0;
-
-/**
- * Follows `dir` one component at a time as the kernel will: every folder on the way must be
- * owned by root or `uid` and not writable by group/others unless sticky; a symlink is
- * followed only when root or `uid` owns it (the last component only if `finalSymlinkOk`). Returns the real path of the deepest existing
- * folder, the components still missing and that folder's stat.
- */
-export function walk(dir: string, uid: number, finalSymlinkOk: boolean): { real: string; missing: string[]; st: fs.Stats } {
-  const todo = path.resolve(dir).split('/').filter(Boolean);
-  let cur = '/';
-  let st = fs.lstatSync(cur);
-  let hops = 0;
-  const trusted = (u: number) => u === 0 || u === uid;
-  while (todo.length) {
-    const name = todo.shift()!;
-    if (name === '.') continue;
-    const next = name === '..' ? path.dirname(cur) : path.join(cur, name);
-    let s: fs.Stats;
-    try {
-      s = fs.lstatSync(next);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { real: cur, missing: [name, ...todo], st };
-      throw new UnsafeFolderError(`cannot inspect ${next}: ${(e as Error).message}`);
-    }
-    if (s.isSymbolicLink()) {
-      if (todo.length === 0 && !finalSymlinkOk) throw new UnsafeFolderError(`${next} is a symlink, not a folder`);
-      if (!trusted(s.uid)) throw new UnsafeFolderError(`${next} is a symlink owned by uid ${s.uid}, not by uid ${uid} or root`);
-      if (++hops > MAX_SYMLINKS) throw new UnsafeFolderError(`${dir}: too many levels of symlinks`);
-      const target = fs.readlinkSync(next);
-      todo.unshift(...target.split('/').filter(Boolean));
-      if (target.startsWith('/')) cur = '/';
-      continue;
-    }
-    if (!s.isDirectory()) throw new UnsafeFolderError(`${next} is not a folder`);
-    if (!trusted(s.uid)) throw new UnsafeFolderError(`${next} is owned by uid ${s.uid}, not by uid ${uid} or root`);
-    if (openToOthers(s)) throw new UnsafeFolderError(`${next} is writable by group or others (mode ${mode(s)})`);
-    cur = next;
-    st = s;
-  }
-  return { real: cur, missing: [], st };
-}
 
 const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fs.constants;
 

@@ -5,9 +5,15 @@ import { frame, readJsonLines } from '../contract/json-lines';
 // object per line (contract/json-lines.ts). Its EOF means the other side is gone (a
 // SIGKILLed successor included).
 
+// A process is named by its pid and its start time (`startTicks`, ProcessId in
+// system/process.ts): the predecessor signals nothing whose pid has been reused since. Each
+// side reads its own start time, and a worker's right after spawn(), before it can have been
+// reaped; a baton that sends none (0.1.0) is looked up on arrival instead.
 export type SuccessorMessage =
-  | { t: 'hello'; pid: number }
-  | { t: 'worker'; pid: number }
+  | { t: 'hello'; pid: number; startTicks?: number }
+  | { t: 'worker'; pid: number; startTicks?: number }
+  /** A worker it reported whose process group is gone (or given up on): not the predecessor's to stop any more. */
+  | { t: 'worker-gone'; pid: number }
   /** Files the successor made (its control socket, unix listeners' files, its pidfile's name): a dead successor's are the predecessor's to remove. */
   | { t: 'files'; sockets: string[]; pidfile?: string }
   | { t: 'ready'; generation: number }
@@ -15,7 +21,8 @@ export type SuccessorMessage =
   /** Confirmed, and control.sock is the successor's: the last message; the successor closes the channel after it. */
   | { t: 'master' };
 
-export type PredecessorMessage = { t: 'confirm' } | { t: 'abort'; reason: string };
+/** `confirm` says the predecessor's next generation number: the successor numbers on from there (a HUP in side-by-side used some). */
+export type PredecessorMessage = { t: 'confirm'; nextGeneration?: number } | { t: 'abort'; reason: string };
 
 /** The longest line either side takes (a `files` message lists paths of up to 108 bytes). */
 const MAX_LINE = 1024 * 1024;

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { native } from '../native';
+import { identify } from '../system/process';
 import { Channel, type PredecessorMessage, type SuccessorMessage } from './channel';
 
 /**
@@ -13,7 +14,7 @@ export class SuccessorLink {
   constructor(
     fd: number,
     /** onConfirm: this master is the main process now; `master` is said once it has returned. */
-    handlers: { onConfirm: () => void; onAbort: (reason: string) => void },
+    handlers: { onConfirm: (nextGeneration?: number) => void; onAbort: (reason: string) => void },
   ) {
     // our workers must not inherit it: its EOF is how the predecessor learns we died
     native.setCloexec(fd, true);
@@ -24,7 +25,7 @@ export class SuccessorLink {
         if (m.t === 'confirm' && !this.confirmed) {
           this.confirmed = true;
           // onConfirm takes over control.sock; the predecessor answers `baton upgrade` on `master`
-          handlers.onConfirm();
+          handlers.onConfirm(Number.isInteger(m.nextGeneration) && m.nextGeneration! > 0 ? m.nextGeneration : undefined);
           void this.channel.send({ t: 'master' }).then(() => this.channel.close());
         } else if (m.t === 'abort') {
           handlers.onAbort(`the predecessor aborted the upgrade: ${m.reason}`);
@@ -34,7 +35,7 @@ export class SuccessorLink {
         if (!this.confirmed) handlers.onAbort(`the predecessor went away before confirming the upgrade${error ? ` (${error.message})` : ''}`);
       },
     );
-    this.send({ t: 'hello', pid: process.pid });
+    this.send({ t: 'hello', pid: process.pid, startTicks: identify(process.pid)?.startTicks });
   }
 
   send(m: SuccessorMessage): void {

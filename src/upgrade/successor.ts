@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { pidfileTmp, removePidfile } from '../system/pidfile';
-import { isAlive, parentPid } from '../system/process';
+import { identify, parentPid, signalProcess, stillRunning, type ProcessId } from '../system/process';
 import { unixSocketAnswers } from '../sockets/probe';
-import { stopGroup } from '../system/process-group';
+import { ProcessGroup, stopGroup } from '../system/process-group';
 import { Channel, type PredecessorMessage, type SuccessorMessage } from './channel';
 import { execSettingListenPid, listenFdsEnv, SD_LISTEN_FDS_START } from '../contract/listen-fds';
 import { upgradeEnvVars, type ListenerSource } from '../contract/upgrade-env';
@@ -35,13 +35,19 @@ export interface SuccessorSpec {
   nextGeneration: number;
 }
 
+const isPid = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0;
+const isTicks = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
+
 /** One upgrade attempt, seen from the predecessor. */
 export class SuccessorProcess {
   state: SuccessorState = 'starting';
   pid?: number;
+  /** The successor as a process (pid and start time), never signalled once its pid is another's. */
+  private id?: ProcessId;
   /** Where the successor's parent was when it was known to be re-parented. */
   reparentedTo?: number;
-  readonly workerPids = new Set<number>();
+  /** Its workers' process groups while they run, by the worker's pid: the predecessor's to stop if it dies. */
+  private readonly workers = new Map<number, ProcessGroup>();
   /** What the successor said it made: removed here if it dies without removing them. */
   private readonly sockets = new Set<string>();
   private pidfile?: string;
@@ -108,6 +114,8 @@ export class SuccessorProcess {
         void this.detached.then(() =>
           this.fail(this.pid ? `the successor (pid ${this.pid}) exited before it was ready${why}` : `the successor exited before it started${why}`),
         );
+        // its workers now outlive it: what is in their groups is learnt while their leaders pin them
+        for (const g of this.workers.values()) g.members();
         this.tookOverWith(false);
         this.gone();
       },
@@ -115,8 +123,14 @@ export class SuccessorProcess {
   }
 
   private onMessage(m: SuccessorMessage): void {
-    if (m.t === 'hello') this.pid = m.pid;
-    else if (m.t === 'worker') this.workerPids.add(m.pid);
+    if (m.t === 'hello' && isPid(m.pid)) {
+      this.pid = m.pid;
+      // an older successor says no start time: looked up now, while it is still there to say hello
+      this.id = isTicks(m.startTicks) ? { pid: m.pid, startTicks: m.startTicks } : identify(m.pid);
+    } else if (m.t === 'worker' && isPid(m.pid)) {
+      const id = isTicks(m.startTicks) ? { pid: m.pid, startTicks: m.startTicks } : this.childNow(m.pid);
+      if (id) this.workers.set(m.pid, new ProcessGroup(id));
+    } else if (m.t === 'worker-gone') this.workers.delete(m.pid);
     else if (m.t === 'files') {
       m.sockets.forEach((p) => typeof p === 'string' && this.sockets.add(p));
       if (typeof m.pidfile === 'string') this.pidfile = m.pidfile;
@@ -134,15 +148,26 @@ export class SuccessorProcess {
     }
   }
 
+  /** A worker an older successor reported without its start time: its child now, or nothing of ours. */
+  private childNow(pid: number): ProcessId | undefined {
+    const id = identify(pid);
+    return id && this.pid !== undefined && parentPid(pid) === this.pid ? id : undefined;
+  }
+
+  /** Whether the successor runs (its pid not yet another process's). */
+  running(): boolean {
+    return this.id !== undefined && stillRunning(this.id);
+  }
+
   fail(reason: string): void {
     if (this.state !== 'starting' && this.state !== 'ready') return;
     this.state = 'failed';
     this.settle.reject(new Error(reason));
   }
 
-  confirm(): void {
+  confirm(nextGeneration: number): void {
     this.state = 'confirmed';
-    void this.channel.send({ t: 'confirm' });
+    void this.channel.send({ t: 'confirm', nextGeneration });
   }
 
   /**
@@ -155,15 +180,9 @@ export class SuccessorProcess {
     this.fail(reason);
     void this.channel.send({ t: 'abort', reason });
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
-    if ((await Promise.race([this.closed.then(() => 'closed' as const), timer])) === 'timeout' && this.pid) {
-      try {
-        process.kill(this.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    // a SIGKILLed successor cannot stop its workers: they are ours to stop
-    const lingering = (await Promise.all([...this.workerPids].map((pid) => stopGroup(pid, stopSignal, graceMs)))).flat();
+    if ((await Promise.race([this.closed.then(() => 'closed' as const), timer])) === 'timeout' && this.id) signalProcess(this.id, 'SIGKILL');
+    // a SIGKILLed successor cannot stop its workers: they are ours to stop (those it has not said are gone)
+    const lingering = (await Promise.all([...this.workers.values()].map((g) => stopGroup(g, stopSignal, graceMs)))).flat();
     this.channel.close();
     return { removed: await this.removeLeftovers(ours), lingering };
   }
@@ -172,7 +191,7 @@ export class SuccessorProcess {
   private async removeLeftovers(ours: ReadonlySet<string>): Promise<string[]> {
     const pid = this.pid;
     if (!pid) return [];
-    for (const until = Date.now() + 5000; isAlive(pid); await new Promise((r) => setTimeout(r, 20))) {
+    for (const until = Date.now() + 5000; this.running(); await new Promise((r) => setTimeout(r, 20))) {
       if (Date.now() > until) return [];
     }
     const removed: string[] = [];

@@ -227,3 +227,21 @@ export function batonAsync(args: string[]): Promise<{ code: number | null; stdou
 export function nodeWorker(): string[] {
   return [process.execPath, path.join(FIXTURES, 'node-worker.js')];
 }
+
+/**
+ * Starts `argv` as `nobody` in a session of its own (setsid), with the pid `pid` (free now: a
+ * test's dead process's), as a recycled pid would be: /proc/sys/kernel/ns_last_pid (root) names
+ * the pid handed out before; another process of the machine may fork in between, so it is tried
+ * again until it lands. Root only.
+ */
+export async function startAtPid(pid: number, argv: string[]): Promise<ChildProcess> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+    const p = spawn(argv[0], argv.slice(1), { detached: true, stdio: 'ignore', uid: NOBODY, gid: NOBODY });
+    if (p.pid === pid) return p;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await gone;
+  }
+  throw new Error(`could not start a process with pid ${pid} (is it still in use?)`);
+}
