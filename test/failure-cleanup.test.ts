@@ -1,6 +1,6 @@
 // Issue 9 item 8: every exit path removes what that process made, a rolled-back upgrade
 // leaves nothing of the successor's, and the successor's own reason reaches `baton upgrade`.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import {
   childrenOf,
   cleanup,
   cleanupAll,
+  FIXTURES,
   IS_ROOT,
   isAlive,
   killTree,
@@ -104,15 +105,15 @@ describe('a failed upgrade leaves nothing of the successor and says why', () => 
   });
 
   /** A master under a subreaper (standing in for systemd), and a way to change its config on disk. */
-  async function service() {
+  async function service(env: NodeJS.ProcessEnv = {}, command = nodeWorker()) {
     dir = tmpdir();
     const base = {
       name: 'up',
       listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
-      workers: { command: nodeWorker(), count: 1, readyTimeoutMs: 20000, stopTimeoutMs: 5000 },
+      workers: { command, count: 1, readyTimeoutMs: 20000, stopTimeoutMs: 5000 },
     };
     const cfg = writeConfig(dir, base);
-    m = startMaster(cfg, { wrapper: SUBREAPER });
+    m = startMaster(cfg, { wrapper: SUBREAPER, env });
     await ready(m);
     const runDir = path.join(dir, 'run');
     const master = readPidfile(path.join(runDir, 'baton.pid'))!;
@@ -156,6 +157,26 @@ describe('a failed upgrade leaves nothing of the successor and says why', () => 
     await waitFor('the successor to be gone', () => !/control\.sock\./.test(leftInRunDir(svc.runDir).join(' ')));
     expect(leftInRunDir(svc.runDir)).toEqual(['baton.pid', 'control.sock']);
     expect(fs.readdirSync(svc.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  test("a successor SIGKILLed inside spawn(), before it could tell its predecessor of its worker: that worker's program never runs", async () => {
+    const d = tmpdir();
+    const shim = path.join(d, 'fork-kill-shim.so');
+    execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', shim, path.join(FIXTURES, 'fork-kill-shim.c'), '-ldl']);
+    const marks = path.join(d, 'ran');
+    fs.mkdirSync(marks);
+    // the predecessor's environment reaches its successor: the shim, armed there, kills it
+    // right after the fork of its first worker; each worker program that runs leaves a mark
+    const once = path.join(d, 'once');
+    const svc = await service({ LD_PRELOAD: shim, SHIM_ONCE: once, MARKS: marks }, ['sh', '-c', 'echo $$ > "$MARKS/$BATON_GENERATION.$$"; exec "$@"', 'sh', ...nodeWorker()]);
+    const r = await batonAsync(['upgrade', '-c', svc.cfg]);
+    expect(r.code).toBe(1);
+    expect(fs.existsSync(once)).toBe(true);
+    await sleep(1000);
+    const ran = fs.readdirSync(marks);
+    expect(ran.filter((f) => !f.startsWith('1.'))).toEqual([]);
+    const st = await m!.status();
+    expect(st.generations.map((g) => g.id)).toEqual([1]);
   });
 
   test('a successor SIGKILLed before it is ready: the predecessor removes its control.sock.<pid>', async () => {

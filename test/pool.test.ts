@@ -54,6 +54,7 @@ function setUp(baseEnv: NodeJS.ProcessEnv = {}) {
     emit: (e) => void events.push(e),
     started: (pid) => void started.push(pid),
     exited: () => undefined,
+    gated: () => false,
     notifySocket: () => NOTIFY,
     baseEnv,
   });

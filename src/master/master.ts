@@ -114,6 +114,7 @@ export class Master {
       emit: (e) => this.post(e),
       // right after spawn(), before the child can have been reaped: its start time is surely its own
       started: (pid) => this.link?.send({ t: 'worker', pid, startTicks: identify(pid)?.startTicks }),
+      gated: () => this.link !== null && !this.link.confirmed,
       exited: (pid) => this.link?.send({ t: 'worker-gone', pid }),
       notifySocket: () => this.receiver!.address,
       baseEnv: this.baseEnv,

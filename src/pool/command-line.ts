@@ -23,15 +23,29 @@ import { adapterEnv, adapterFile, adaptsNode, ENV_ADAPT_OWNER } from '../contrac
  * --init-groups calls initgroups() as systemd's User= does, through NSS at exec time. It
  * execs in place, so the pid (LISTEN_PID, the process group) stays the worker's.
  */
-export function workerArgv(wc: WorkersConfig, withSockets: boolean): string[] {
+export function workerArgv(wc: WorkersConfig, withSockets: boolean, gated = false): string[] {
   const [cmd, ...args] = wc.command;
   const pidVars = wc.watchdogMs > 0 ? ['WATCHDOG_PID'] : [];
-  const sh = ['/bin/sh', '-c', execSettingListenPid(withSockets, IGNORE_MASTER_SIGNALS_SH, pidVars), cmd, ...args];
+  const first = IGNORE_MASTER_SIGNALS_SH + (gated ? GATE_SH : '');
+  const sh = ['/bin/sh', '-c', execSettingListenPid(withSockets, first, pidVars), cmd, ...args];
   const u = wc.user;
   // no setpriv: a non-root master's workers.user can only be its own user (see config/identity.ts)
   if (!u?.setpriv) return sh;
   return [u.setpriv, `--reuid=${u.uid}`, `--regid=${u.gid}`, '--init-groups', '--', ...sh];
 }
+
+/** What the master writes to a gated worker's stdin to let its program start. */
+export const GATE_OPEN = 'go\n';
+
+/**
+ * The start gate, for the workers of a successor not yet confirmed: its predecessor stops
+ * them if it dies unconfirmed, so each must be known to the predecessor before its program
+ * runs. spawn() returns after the fork; a SIGKILL between that and the report left a worker
+ * serving that nobody knew of. So sh waits for GATE_OPEN on stdin (a pipe from the master,
+ * written once the predecessor has been told); at EOF (the master died first) it exits 75
+ * without running the program. Then stdin is /dev/null again, as for any worker.
+ */
+const GATE_SH = `IFS= read -r gate && [ "$gate" = go ] || exit 75; exec </dev/null; `;
 
 /** HOME, USER, LOGNAME and SHELL of the workers' user, as systemd's User= sets them. */
 export function identityEnv(u: WorkerIdentity | undefined): Record<string, string> {
@@ -64,9 +78,10 @@ export function workerCommand(
   base: NodeJS.ProcessEnv,
   sockets: { fds: readonly number[]; names: readonly string[] },
   added: Record<string, string>,
+  gated = false,
 ): { argv: string[]; env: Record<string, string> } {
   const env = workerEnv(base, wc, { ...added, ...listenFdsEnv(sockets.fds, sockets.names), ...watchdogEnv(wc.watchdogMs) });
-  return { argv: workerArgv(wc, sockets.fds.length > 0), env: Object.assign(env, workerGuard(wc, env), workerAdapter(wc, env)) };
+  return { argv: workerArgv(wc, sockets.fds.length > 0, gated), env: Object.assign(env, workerGuard(wc, env), workerAdapter(wc, env)) };
 }
 
 /** The Node adapter for workers.adapt; like the guard, for another user only if it can read it. */

@@ -42,9 +42,12 @@ export interface GenerationContext {
   /**
    * Called as soon as a worker process exists, before anything else runs: a successor tells
    * its predecessor at once, which stops the worker if we die unconfirmed (a SIGKILL can come
-   * at any moment; a worker nobody knows of would outlive us).
+   * at any moment; a worker nobody knows of would outlive us). A promise: the worker was
+   * started gated (see gated()), and its program may run once the predecessor has been told.
    */
-  started(pid: number): void;
+  started(pid: number): Promise<void> | void;
+  /** Whether new workers wait at the start gate: an unconfirmed successor's (see command-line.ts GATE_SH). */
+  gated(): boolean;
   /** A worker's process group is gone (or given up on): a successor tells its predecessor, which then leaves that pid alone. */
   exited(pid: number): void;
   /** The master's NOTIFY_SOCKET. */
@@ -117,13 +120,14 @@ export class Generation {
     w.lines = new LineBudget(clock, (n) => log.warn(`${this.name(w)}: ${n} more log line(s) its notifications caused were not written (more than 20 at once or 5 a second)`));
     this.slots.set(slot, w);
     const sockets = passedOn(this.listeners);
+    const gated = this.ctx.gated();
     const { argv, env } = workerCommand(wc, this.ctx.baseEnv, sockets, {
       NOTIFY_SOCKET: this.ctx.notifySocket(),
       BATON_WORKER_ID: String(slot),
       BATON_GENERATION: String(this.id),
-    });
+    }, gated);
     w.proc = this.ctx.launch(
-      { argv, cwd: wc.cwd, env, fds: sockets.fds },
+      { argv, cwd: wc.cwd, env, fds: sockets.fds, gated },
       {
         onSpawn: () => run(() => wc.ready === 'spawn' && this.markReady(w)),
         onExit: (e) => run(() => this.onExit(w, e)),
@@ -139,7 +143,8 @@ export class Generation {
     );
     if (wc.ready !== 'spawn') w.readyTimer = clock.after(wc.readyTimeoutMs, () => this.onReadyTimeout(w));
     log.debug(`worker ${slot} of generation ${this.id} started (pid ${w.pid})`);
-    if (w.pid > 0) this.ctx.started(w.pid);
+    const told = w.pid > 0 ? this.ctx.started(w.pid) : undefined;
+    if (gated) void Promise.resolve(told).then(() => w.proc?.openGate?.());
     this.ctx.emit({ kind: 'workers-changed' });
   }
 

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { KILL_GRACE_MS, ProcessGroup, whenEmpty } from '../system/process-group';
 import { identify } from '../system/process';
 import type { WorkerExit } from './exit';
+import { GATE_OPEN } from './command-line';
 
 /** What a worker process is started with: the program, its environment and its sockets (fd 3, 4, ...). */
 export interface LaunchSpec {
@@ -9,6 +10,11 @@ export interface LaunchSpec {
   cwd: string;
   env: Record<string, string>;
   fds: number[];
+  /**
+   * Its stdin is the start gate (workerArgv's `gated` shim): the program runs only once
+   * openGate() is called, and never if this process dies first (see GenerationContext.started).
+   */
+  gated?: boolean;
 }
 
 /** What a worker process tells its pool. Each is called at most once, except onKillTimeout. */
@@ -27,6 +33,8 @@ export interface WorkerProcess {
   readonly pid: number;
   /** Sends `signal` once to the process group, SIGKILL at the deadline; a later call only brings the deadline forward, or is SIGKILL now. */
   stop(signal: NodeJS.Signals, timeoutMs: number): void;
+  /** Lets a gated worker's program start (LaunchSpec.gated); nothing otherwise. */
+  openGate?(): void;
 }
 
 export type Launch = (spec: LaunchSpec, events: WorkerProcessEvents) => WorkerProcess;
@@ -60,7 +68,7 @@ class GroupLeader implements WorkerProcess {
       this.child = spawn(file, argv, {
         cwd: spec.cwd,
         env: spec.env,
-        stdio: ['ignore', 'inherit', 'inherit', ...spec.fds],
+        stdio: [spec.gated ? 'pipe' : 'ignore', 'inherit', 'inherit', ...spec.fds],
         // Its own process group: a terminal's ^C reaches only the master, which decides, and
         // everything the worker starts can be signalled, and waited for, with it.
         detached: true,
@@ -123,6 +131,13 @@ class GroupLeader implements WorkerProcess {
     this.groupWatch?.abort();
     this.groupWatch = null;
     this.events.onExit(e);
+  }
+
+  openGate(): void {
+    const gate = this.child?.stdin;
+    if (!gate || gate.destroyed) return;
+    gate.on('error', () => undefined); // gone already: its exit is reported as any other
+    gate.end(GATE_OPEN);
   }
 
   stop(signal: NodeJS.Signals, timeoutMs: number): void {

@@ -38,8 +38,9 @@ export class SuccessorLink {
     this.send({ t: 'hello', pid: process.pid, startTicks: identify(process.pid)?.startTicks });
   }
 
-  send(m: SuccessorMessage): void {
-    void this.channel.send(m);
+  /** Resolves once written to the channel (the predecessor reads it even if we die now), or at once if it is closed. */
+  send(m: SuccessorMessage): Promise<void> {
+    return this.channel.send(m);
   }
 
   /** Tells the predecessor why this successor gives up; resolves once said (or after 1 s), so the process may exit. */
