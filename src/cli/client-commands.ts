@@ -1,7 +1,7 @@
-import { askMaster, findMaster, NoMasterError, waitForExit, type Target } from '../control/client';
+import { askMaster, ClientTimeoutError, findMaster, NoMasterError, waitForExit, type Target } from '../control/client';
 import { identify, signalProcess, type ProcessId } from '../system/process';
 import type { ReplyTo, SocketOptionsStatus, StatusReply } from '../contract/control';
-import { locateMaster } from '../config/load';
+import { locateMaster, type MasterLocation, type OperationTimeouts } from '../config/load';
 import { jsonForTerminal, terminalSafe, terminalSafeDeep } from './terminal-text';
 import { VERSION } from '../version';
 
@@ -14,9 +14,73 @@ function gone(pid: number): number {
   return 1;
 }
 
-async function target(file: string): Promise<Target | number> {
+/** sysexits.h EX_TEMPFAIL: the master did not answer in time; it may still act (try again later). */
+export const EX_TEMPFAIL = 75;
+
+export interface ClientOptions {
+  json?: boolean;
+  fast?: boolean;
+  /** --timeout SECONDS: how long to wait, instead of the command's default. */
+  timeout?: number;
+}
+
+type ClientCommand = 'status' | 'reload' | 'upgrade' | 'stop';
+
+/** Beyond the config's own limits: the master's steps around them, a busy machine. */
+const MARGIN_MS = 30_000;
+
+/** How long a command waits by default: a quick answer, or what the operation may take by the config on disk. */
+function defaultWaitMs(cmd: ClientCommand, t: OperationTimeouts): number {
+  switch (cmd) {
+    case 'status':
+      return 10_000;
+    // a new worker killed before it was ready by a signal burst is started again once
+    case 'reload':
+      return 2 * t.readyMs + MARGIN_MS;
+    // the successor ready within upgrade.timeoutMs of its start, in control within as long of its confirmation
+    case 'upgrade':
+      return 2 * t.upgradeMs + MARGIN_MS;
+    case 'stop':
+      return t.stopMs + MARGIN_MS;
+  }
+}
+
+/** What a command that timed out was waiting for, and what may still happen. */
+const WAITED: Record<ClientCommand, string> = {
+  status: 'the master to answer `status`; it may be stopped (SIGSTOP) or stuck',
+  reload: "the reload's outcome; the master may still complete it",
+  upgrade: "the upgrade's outcome; the master may still complete it or roll it back",
+  stop: 'the master to exit; it may still be stopping',
+};
+
+/**
+ * Runs a client command with its deadline: on ClientTimeoutError it says what it waited for
+ * and what to do, and exits EX_TEMPFAIL. A request the master had not read yet is dropped
+ * (the connection is closed); one it had read goes on.
+ */
+async function withDeadline(
+  cmd: ClientCommand,
+  file: string,
+  o: ClientOptions,
+  body: (loc: MasterLocation, deadline: number) => Promise<number>,
+): Promise<number> {
+  const loc = locateMaster(file);
+  const ms = o.timeout !== undefined ? o.timeout * 1000 : defaultWaitMs(cmd, loc.timeouts);
   try {
-    return await findMaster(locateMaster(file));
+    return await body(loc, Date.now() + ms);
+  } catch (e) {
+    if (!(e instanceof ClientTimeoutError)) throw e;
+    err(
+      `timed out after ${ms / 1000} s waiting for ${WAITED[cmd]} (${e.message}). ` +
+        `See \`baton status -c ${loc.file}\`, \`systemctl status\` and the master's log; --timeout SECONDS waits longer`,
+    );
+    return EX_TEMPFAIL;
+  }
+}
+
+async function target(loc: MasterLocation): Promise<Target | number> {
+  try {
+    return await findMaster(loc);
   } catch (e) {
     if (e instanceof NoMasterError) {
       err(e.message);
@@ -31,18 +95,19 @@ async function target(file: string): Promise<Target | number> {
  * send `signal` and say that the outcome cannot be awaited (null: nothing more to print).
  */
 async function ask<R extends { cmd: 'reload' } | { cmd: 'upgrade' }>(
-  file: string,
+  loc: MasterLocation,
+  deadline: number,
   req: R,
   signal: NodeJS.Signals,
 ): Promise<Extract<ReplyTo<R>, { ok: true }> | number | null> {
-  const t = await target(file);
+  const t = await target(loc);
   if (typeof t === 'number') return 1;
   if (t.kind === 'pid') {
     if (!signalProcess(t.proc, signal)) return gone(t.pid);
     err(`sent ${signal} to pid ${t.pid}, but cannot wait for the outcome (${t.why}); see the master's log`);
     return null;
   }
-  const { reply } = await askMaster(t, req);
+  const { reply } = await askMaster(t, req, deadline);
   if (!reply.ok) {
     err(reply.error);
     return 1;
@@ -50,73 +115,81 @@ async function ask<R extends { cmd: 'reload' } | { cmd: 'upgrade' }>(
   return reply as Extract<ReplyTo<R>, { ok: true }>;
 }
 
-export async function reloadCommand(file: string): Promise<number> {
-  const reply = await ask(file, { cmd: 'reload' }, 'SIGHUP');
-  if (reply === null || typeof reply === 'number') return reply ?? 0;
-  out(`reloaded: generation ${reply.generation} serving (${reply.ms} ms)`);
-  return 0;
+export function reloadCommand(file: string, o: ClientOptions): Promise<number> {
+  return withDeadline('reload', file, o, async (loc, deadline) => {
+    const reply = await ask(loc, deadline, { cmd: 'reload' }, 'SIGHUP');
+    if (reply === null || typeof reply === 'number') return reply ?? 0;
+    out(`reloaded: generation ${reply.generation} serving (${reply.ms} ms)`);
+    return 0;
+  });
 }
 
-export async function upgradeCommand(file: string): Promise<number> {
-  const reply = await ask(file, { cmd: 'upgrade' }, 'SIGUSR2');
-  if (reply === null || typeof reply === 'number') return reply ?? 0;
-  if (reply.manual) {
-    out(`successor pid ${reply.newPid} is ready beside master pid ${reply.oldPid} after ${reply.ms} ms (manual mode): ` +
-      `finish with WINCH then QUIT to ${reply.oldPid}, or roll back with HUP to ${reply.oldPid} and QUIT to ${reply.newPid}`);
-  } else {
-    out(`upgraded: master pid ${reply.oldPid} -> ${reply.newPid} in ${reply.ms} ms`);
-  }
-  return 0;
+export function upgradeCommand(file: string, o: ClientOptions): Promise<number> {
+  return withDeadline('upgrade', file, o, async (loc, deadline) => {
+    const reply = await ask(loc, deadline, { cmd: 'upgrade' }, 'SIGUSR2');
+    if (reply === null || typeof reply === 'number') return reply ?? 0;
+    if (reply.manual) {
+      out(`successor pid ${reply.newPid} is ready beside master pid ${reply.oldPid} after ${reply.ms} ms (manual mode): ` +
+        `finish with WINCH then QUIT to ${reply.oldPid}, or roll back with HUP to ${reply.oldPid} and QUIT to ${reply.newPid}`);
+    } else {
+      out(`upgraded: master pid ${reply.oldPid} -> ${reply.newPid} in ${reply.ms} ms`);
+    }
+    return 0;
+  });
 }
 
-export async function stopCommand(file: string, fast: boolean): Promise<number> {
-  const t = await target(file);
-  if (typeof t === 'number') return 1;
-  const t0 = Date.now();
-  let pid: number;
-  let proc: ProcessId | undefined;
-  if (t.kind === 'pid') {
-    ({ pid, proc } = t);
-    if (!signalProcess(proc, fast ? 'SIGINT' : 'SIGTERM')) {
-      // exited since it was found: stopped already
-      out(`stopped: master pid ${pid} had exited already`);
+export function stopCommand(file: string, o: ClientOptions): Promise<number> {
+  return withDeadline('stop', file, o, async (loc, deadline) => {
+    const t = await target(loc);
+    if (typeof t === 'number') return 1;
+    const t0 = Date.now();
+    let pid: number;
+    let proc: ProcessId | undefined;
+    if (t.kind === 'pid') {
+      ({ pid, proc } = t);
+      if (!signalProcess(proc, o.fast ? 'SIGINT' : 'SIGTERM')) {
+        // exited since it was found: stopped already
+        out(`stopped: master pid ${pid} had exited already`);
+        return 0;
+      }
+    } else {
+      const { reply, pid: peer } = await askMaster(t, { cmd: 'stop', fast: o.fast === true }, deadline);
+      if (!reply.ok) {
+        err(reply.error);
+        return 1;
+      }
+      // the pid the kernel names (SO_PEERCRED), not one the answer claims
+      pid = peer;
+      // the master answered a moment ago: this pid is still its own
+      proc = identify(pid);
+    }
+    await waitForExit(proc, deadline);
+    out(`stopped: master pid ${pid} exited after ${Date.now() - t0} ms`);
+    return 0;
+  });
+}
+
+export function statusCommand(file: string, o: ClientOptions): Promise<number> {
+  return withDeadline('status', file, o, async (loc, deadline) => {
+    const t = await target(loc);
+    if (typeof t === 'number') return t;
+    if (t.kind === 'pid') {
+      if (o.json) out(JSON.stringify({ pid: t.pid, detail: null, why: t.why, installedVersion: VERSION }));
+      else out(`master pid ${t.pid} is running; no details: ${t.why}`);
       return 0;
     }
-  } else {
-    const { reply, pid: peer } = await askMaster(t, { cmd: 'stop', fast });
+    const { reply } = await askMaster(t, { cmd: 'status' }, deadline);
     if (!reply.ok) {
       err(reply.error);
       return 1;
     }
-    // the pid the kernel names (SO_PEERCRED), not one the answer claims
-    pid = peer;
-    // the master answered a moment ago: this pid is still its own
-    proc = identify(pid);
-  }
-  await waitForExit(proc);
-  out(`stopped: master pid ${pid} exited after ${Date.now() - t0} ms`);
-  return 0;
-}
-
-export async function statusCommand(file: string, json: boolean): Promise<number> {
-  const t = await target(file);
-  if (typeof t === 'number') return t;
-  if (t.kind === 'pid') {
-    if (json) out(JSON.stringify({ pid: t.pid, detail: null, why: t.why, installedVersion: VERSION }));
-    else out(`master pid ${t.pid} is running; no details: ${t.why}`);
+    if (o.json) {
+      out(jsonForTerminal({ ...reply, installedVersion: VERSION }));
+      return 0;
+    }
+    printStatus(reply);
     return 0;
-  }
-  const { reply } = await askMaster(t, { cmd: 'status' });
-  if (!reply.ok) {
-    err(reply.error);
-    return 1;
-  }
-  if (json) {
-    out(jsonForTerminal({ ...reply, installedVersion: VERSION }));
-    return 0;
-  }
-  printStatus(reply);
-  return 0;
+  });
 }
 
 /**

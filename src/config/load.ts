@@ -122,12 +122,22 @@ function locate(raw: { name?: unknown; runtimeDir?: unknown; pidfile?: unknown }
   return { file: abs, name, runtimeDir, pidfile };
 }
 
+/** How long the master's operations may take, by the config (the defaults of `resolve`). */
+export interface OperationTimeouts {
+  readyMs: number;
+  stopMs: number;
+  upgradeMs: number;
+}
+
+const DEFAULT_TIMEOUTS: OperationTimeouts = { readyMs: 30000, stopMs: 30000, upgradeMs: 60000 };
+
 /**
- * Where the master of a config file keeps its control socket and pidfile, read leniently:
- * a config broken on disk must not stop `baton reload` from reaching the running master,
- * which validates it and reports what is wrong.
+ * Where the master of a config file keeps its control socket and pidfile, and its timeouts
+ * (for how long a client waits), read leniently: a config broken on disk must not stop
+ * `baton reload` from reaching the running master, which validates it and reports what is
+ * wrong. A timeout missing or invalid is the default.
  */
-export function locateMaster(file: string): MasterLocation {
+export function locateMaster(file: string): MasterLocation & { timeouts: OperationTimeouts } {
   const abs = path.resolve(file);
   let raw: unknown = {};
   let text = '';
@@ -140,7 +150,16 @@ export function locateMaster(file: string): MasterLocation {
     const pick = (key: string) => new RegExp(`"${key}"\\s*:\\s*"((?:[^"\\\\]|\\\\.)*)"`).exec(text)?.[1];
     raw = { name: pick('name'), runtimeDir: pick('runtimeDir'), pidfile: pick('pidfile') };
   }
-  return locate(raw !== null && typeof raw === 'object' ? raw : {}, abs);
+  const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
+  const ms = (v: unknown, dflt: number) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 86400000 ? (v as number) : dflt);
+  const r = obj(raw);
+  const w = obj(r.workers);
+  const timeouts = {
+    readyMs: ms(w.readyTimeoutMs, DEFAULT_TIMEOUTS.readyMs),
+    stopMs: ms(w.stopTimeoutMs, DEFAULT_TIMEOUTS.stopMs),
+    upgradeMs: ms(obj(r.upgrade).timeoutMs, DEFAULT_TIMEOUTS.upgradeMs),
+  };
+  return { ...locate(r, abs), timeouts };
 }
 
 function resolve(raw: RawConfig, abs: string): Config {
@@ -172,13 +191,13 @@ function resolve(raw: RawConfig, abs: string): Config {
       env: w.env ?? {},
       adapt: w.adapt ?? 'auto',
       ready: w.ready ?? 'notify',
-      readyTimeoutMs: w.readyTimeoutMs ?? 30000,
+      readyTimeoutMs: w.readyTimeoutMs ?? DEFAULT_TIMEOUTS.readyMs,
       stopSignal: w.stopSignal ?? 'SIGTERM',
-      stopTimeoutMs: w.stopTimeoutMs ?? 30000,
+      stopTimeoutMs: w.stopTimeoutMs ?? DEFAULT_TIMEOUTS.stopMs,
       watchdogMs: w.watchdogMs ?? 0,
       watchdogSignal: w.watchdogSignal ?? 'SIGABRT',
     },
-    upgrade: { mode: raw.upgrade?.mode ?? 'auto', timeoutMs: raw.upgrade?.timeoutMs ?? 60000 },
+    upgrade: { mode: raw.upgrade?.mode ?? 'auto', timeoutMs: raw.upgrade?.timeoutMs ?? DEFAULT_TIMEOUTS.upgradeMs },
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text', file: raw.log?.file && rel(raw.log.file) },
     fdStore: raw.fdStore,
   };

@@ -4,7 +4,7 @@ import type { MasterLocation } from '../config/load';
 import { readPidfileInfo, type PidfileInfo } from '../system/pidfile';
 import { isAlive, processInfo, stillRunning, type ProcessId } from '../system/process';
 import { runtimeDirOwner } from '../master/runtime-dir';
-import { native } from '../native';
+import { native, socketFd } from '../native';
 import { controlSocketPath, isControlReply, type ControlRequest, type ReplyTo } from '../contract/control';
 import { frame, readJsonLines } from '../contract/json-lines';
 
@@ -20,6 +20,11 @@ export class UntrustedMasterError extends Error {
   override name = 'UntrustedMasterError';
 }
 
+/** The client's deadline passed before the master answered (or, for a stop, exited). */
+export class ClientTimeoutError extends Error {
+  override name = 'ClientTimeoutError';
+}
+
 /** Who holds the other end of a unix socket, as the kernel says (SO_PEERCRED): not forgeable. */
 export interface Peer {
   pid: number;
@@ -28,16 +33,22 @@ export interface Peer {
 }
 
 function peerOf(c: net.Socket): Peer {
-  return native.peerCred((c as unknown as { _handle: { fd: number } })._handle.fd);
+  return native.peerCred(socketFd(c));
 }
 
-/** Sends one request over the control socket and waits for the answer, with who gave it. */
-export function exchange<R extends ControlRequest>(socketPath: string, req: R): Promise<{ reply: ReplyTo<R>; peer: Peer }> {
+/**
+ * Sends one request over the control socket and waits for the answer, with who gave it, until
+ * `deadline` (Date.now() ms): then ClientTimeoutError, and the connection is closed (a master
+ * that reads the request later drops it, see control/server.ts).
+ */
+export function exchange<R extends ControlRequest>(socketPath: string, req: R, deadline = Infinity): Promise<{ reply: ReplyTo<R>; peer: Peer }> {
   return new Promise((resolve, reject) => {
     const c = net.connect(socketPath);
     let peer: Peer;
+    const timer = deadline < Infinity ? setTimeout(() => fail(new ClientTimeoutError(`no answer from the master on ${socketPath}`)), Math.max(0, deadline - Date.now())) : undefined;
     // the first of these settles; the connection goes with it
     const fail = (e: Error) => {
+      clearTimeout(timer);
       c.destroy();
       reject(e);
     };
@@ -53,13 +64,14 @@ export function exchange<R extends ControlRequest>(socketPath: string, req: R): 
       line: (l) => {
         stop();
         if (!l.ok || !isControlReply(l.value)) return fail(new Error(`malformed answer from the master: ${(l.ok ? JSON.stringify(l.value) : l.text).slice(0, 200)}`));
+        clearTimeout(timer);
         c.destroy();
         resolve({ reply: l.value as ReplyTo<R>, peer });
       },
       tooLong: () => fail(new Error(`the master's answer is longer than ${MAX_REPLY} bytes`)),
     });
     c.once('error', fail);
-    c.once('close', () => reject(new Error('the master closed the control connection without answering')));
+    c.once('close', () => fail(new Error('the master closed the control connection without answering')));
   });
 }
 
@@ -144,8 +156,8 @@ function trustPidfile(file: string, info: PidfileInfo, dirOwner: number | null):
 }
 
 /** Sends a request to the master findMaster found, checking again who answers on this connection. */
-export async function askMaster<R extends ControlRequest>(t: SocketTarget, req: R): Promise<{ reply: ReplyTo<R>; pid: number }> {
-  const { reply, peer } = await exchange(t.path, req);
+export async function askMaster<R extends ControlRequest>(t: SocketTarget, req: R, deadline = Infinity): Promise<{ reply: ReplyTo<R>; pid: number }> {
+  const { reply, peer } = await exchange(t.path, req, deadline);
   checkPeer(peer, t.owner, t.path);
   if (reply.ok && 'pid' in reply && reply.pid !== peer.pid) {
     throw new UntrustedMasterError(`the control socket ${t.path} is held by pid ${peer.pid}, which says it is pid ${String(reply.pid)}`);
@@ -153,7 +165,13 @@ export async function askMaster<R extends ControlRequest>(t: SocketTarget, req: 
   return { reply, pid: peer.pid };
 }
 
-/** Waits until the process has exited (or its pid is another process's: it has exited too). */
-export async function waitForExit(proc: ProcessId | undefined, pollMs = 50): Promise<void> {
-  while (proc && stillRunning(proc)) await new Promise((r) => setTimeout(r, pollMs));
+/**
+ * Waits until the process has exited (or its pid is another process's: it has exited too);
+ * ClientTimeoutError once `deadline` (Date.now() ms) has passed.
+ */
+export async function waitForExit(proc: ProcessId | undefined, deadline = Infinity, pollMs = 50): Promise<void> {
+  while (proc && stillRunning(proc)) {
+    if (Date.now() >= deadline) throw new ClientTimeoutError(`pid ${proc.pid} is still running`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }

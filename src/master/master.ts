@@ -177,7 +177,7 @@ export class Master {
     // said before they exist: a successor killed at any point leaves the predecessor the list
     const unixPaths = (cfg.listeners ?? []).flatMap((l) => (l.bind?.kind === 'unix' ? [l.bind.path] : []));
     this.link?.send({ t: 'files', sockets: [controlPath, ...unixPaths], pidfile: cfg.pidfile });
-    this.control = await ControlServer.open(controlPath, (req, reply) => this.post(this.request(req, reply)));
+    this.control = await ControlServer.open(controlPath, (req, reply) => this.post(this.request(req, reply)), (m) => this.log.warn(m));
     this.receiver = new NotifyReceiver(cfg.name, this.pool, (sender, fields) => this.run(() => this.pool.notified(sender, fields)));
     for (const [sig, e] of Object.entries(SIGNALS)) {
       const handler = () => this.post(e);

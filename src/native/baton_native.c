@@ -6,6 +6,7 @@
 // - setSockOpt / getSockOpt / streamSocket: the systemd.socket(5) options, by name.
 // - sockInfo / setCloexec / dupCloexec: inspect and prepare inherited sockets.
 // - sendNoWait: a log line to a stream socket on fd 2 without blocking, with no fcntl on it.
+// - peerGone: whether a control client is still there to read the answer (poll's POLLHUP).
 // - argMax / randomBytes: sysconf(_SC_ARG_MAX) and getrandom(2), without a getconf process
 //   or node:crypto (~10 ms and ~1 MB at every master start).
 // - notifySend / NotifyReceiver: AF_UNIX datagrams for sd_notify, including abstract
@@ -20,6 +21,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -894,6 +896,25 @@ static napi_value PeerCred(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// peerGone(fd) -> bool: the other end of a connected unix stream socket has closed (or shut
+// down both ways), so nothing written to it will be read: poll(2)'s POLLHUP, which the kernel
+// sets at once for unix sockets. A peer that only shut down its writing side is not gone.
+static napi_value PeerGone(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int r;
+  do r = poll(&p, 1, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, errno, "poll", NULL);
+  napi_value out;
+  CHECK(napi_get_boolean(env, (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0, &out));
+  return out;
+}
+
 // argMax() -> sysconf(_SC_ARG_MAX): glibc derives it from the stack limit (RLIMIT_STACK / 4),
 // as the kernel's execve() does; the caller applies the kernel's bounds.
 static napi_value ArgMax(napi_env env, napi_callback_info info) {
@@ -934,6 +955,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"notifyBind", NULL, NotifyBind, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendNoWait", NULL, SendNoWait, NULL, NULL, NULL, napi_enumerable, NULL},
     {"peerCred", NULL, PeerCred, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"peerGone", NULL, PeerGone, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setSockOpt", NULL, SetSockOpt, NULL, NULL, NULL, napi_enumerable, NULL},
     {"getSockOpt", NULL, GetSockOpt, NULL, NULL, NULL, napi_enumerable, NULL},
     {"streamSocket", NULL, StreamSocket, NULL, NULL, NULL, napi_enumerable, NULL},

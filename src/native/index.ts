@@ -1,6 +1,7 @@
 // Typed access to the C addon (baton_native.c). The .node file is copied to dist/native/
 // by `make build`; in a checkout run by ts-jest it is found in node-gyp's folder.
 import fs from 'node:fs';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 
 export interface SockInfo {
@@ -67,6 +68,8 @@ interface Native {
   sendNoWait(fd: number, data: Buffer): number;
   /** SO_PEERCRED of a connected unix socket: who is at the other end, as the kernel says. */
   peerCred(fd: number): { pid: number; uid: number; gid: number };
+  /** The other end of a connected unix stream socket has closed (POLLHUP): nothing written will be read. */
+  peerGone(fd: number): boolean;
   /** sysconf(_SC_ARG_MAX): a quarter of the stack limit (ulimit -s) as glibc reads it; -1 if unknown. */
   argMax(): number;
   /** `n` (at most 256) bytes from getrandom(2). */
@@ -96,6 +99,11 @@ function load(): Native {
 }
 
 export const native: Native = load();
+
+/** The fd under a connected net.Socket, which Node does not expose, for the addon's calls. */
+export function socketFd(s: Socket): number {
+  return (s as unknown as { _handle: { fd: number } })._handle.fd;
+}
 
 /** The signal guard (signal_guard.c), a shared object for LD_PRELOAD; undefined if it was not built. */
 export const signalGuardFile: string | undefined = builtFile('baton_signal_guard.node').find((f) => fs.existsSync(f));

@@ -211,15 +211,24 @@ export function baton(args: string[], env?: NodeJS.ProcessEnv): { code: number |
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Runs bin/baton asynchronously (so the test's event loop keeps going, e.g. a fake notify socket). */
-export function batonAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs bin/baton asynchronously (so the test's event loop keeps going, e.g. a fake notify
+ * socket). `killAfterMs`: SIGKILLed then (code null), so a client that hangs fails the test
+ * instead of hanging it; `ms` is how long it ran.
+ */
+export function batonAsync(args: string[], killAfterMs = Infinity): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const t0 = Date.now();
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [BATON, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const kill = killAfterMs < Infinity ? setTimeout(() => p.kill('SIGKILL'), killAfterMs) : undefined;
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
-    p.once('exit', (code) => resolve({ code, stdout, stderr }));
+    p.once('close', (code) => {
+      clearTimeout(kill);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
   });
 }
 
@@ -245,3 +254,16 @@ export async function startAtPid(pid: number, argv: string[]): Promise<ChildProc
   }
   throw new Error(`could not start a process with pid ${pid} (is it still in use?)`);
 }
+
+/**
+ * A light worker (perl, a few MB) that sends READY=1 and STATUS=$S from its own pid, then
+ * sleeps: many workers with a long STATUS= make a large status answer at little cost.
+ */
+export const STATUS_WORKER = [
+  'perl',
+  '-MSocket',
+  '-e',
+  'socket(my $s, AF_UNIX, SOCK_DGRAM, 0) or die; (my $a = $ENV{NOTIFY_SOCKET}) =~ s/^@/\\0/; ' +
+    'send($s, "READY=1\\nSTATUS=$ENV{S}", 0, pack_sockaddr_un($a)) or die "send: $!"; sleep 1000000',
+];
+
