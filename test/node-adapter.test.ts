@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { hostFits } from '../src/adapt/host';
 import { readPidfile } from '../src/system/pidfile';
 import { flowing, startLoad, type Load } from './helpers/load';
 import { batonAsync, cleanup, FIXTURES, get, isAlive, portOf, ready, startMaster, SUBREAPER, tmpdir, waitFor, writeConfig, type Master } from './helpers/proc';
@@ -44,6 +45,32 @@ const portFree = (port: number) =>
     s.once('error', () => resolve(false));
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+
+/** A port nothing listens on now, on 127.0.0.1. */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+
+/** Whether process `pid` holds an fd of the socket listening on 127.0.0.1:`port` (the kernel's word: its inode). */
+function holdsListener(pid: number, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const line = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').find((l) => new RegExp(`^\\s*\\d+: 0100007F:${hexPort} 00000000:0000 0A `).test(l));
+  if (!line) throw new Error(`nothing listens on 127.0.0.1:${port}`);
+  const inode = line.trim().split(/\s+/)[9];
+  return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`;
+    } catch {
+      return false; /* closed meanwhile */
+    }
+  });
+}
 
 describe('unmodified Node apps (workers.adapt)', () => {
   let svc: Svc | undefined;
@@ -148,4 +175,97 @@ describe('unmodified Node apps (workers.adapt)', () => {
     load = undefined;
     expect(stats.failed).toBe(0);
   }, 60000);
+
+  // A Node helper the app starts before its own listen() (a metrics server on 127.0.0.1), as
+  // the app itself, under npm start, and as an app whose main module is named like npm's.
+  test.each([
+    ['node app.js', ['node', 'app.js']],
+    ['npm start', ['npm', 'start']],
+    ['node bin/npm-cli.js (an app named like npm: not a launcher)', ['node', 'bin/npm-cli.js']],
+  ])(
+    "%s: a helper started before the app's listen() gets neither baton's socket nor the worker's READY=1",
+    async (_, command) => {
+      const dir = tmpdir();
+      const helperPort = await freePort();
+      fs.writeFileSync(
+        path.join(dir, 'helper.js'),
+        `const s = require('http').createServer((q, r) => r.end(JSON.stringify({ who: 'helper', named: process.env.LISTEN_PID === String(process.pid), adapter: /adapt\\.js/.test(process.env.NODE_OPTIONS ?? '') })));
+        s.listen(${helperPort}, '127.0.0.1', () => console.log(JSON.stringify(s.address())));\n`,
+      );
+      const app = `const fs = require('fs');
+        const path = require('path');
+        const helper = require('child_process').spawn(process.execPath, [path.join(${JSON.stringify(dir)}, 'helper.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+        helper.stdout.once('data', (d) => {
+          fs.writeFileSync(path.join(${JSON.stringify(dir)}, 'helper.json'), JSON.stringify({ pid: helper.pid, address: JSON.parse(d) }));
+          // the helper's listen came first: the app's own a little later
+          setTimeout(() => require('http').createServer((q, r) => r.end(JSON.stringify({ who: 'app' }))).listen(process.env.PORT || 3000), 300);
+        });\n`;
+      fs.writeFileSync(path.join(dir, 'app.js'), app);
+      fs.mkdirSync(path.join(dir, 'bin'));
+      fs.writeFileSync(path.join(dir, 'bin', 'npm-cli.js'), app);
+      fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', scripts: { start: 'node app.js' } }));
+      svc = await service({ command, cwd: dir, count: 1 });
+      const helper = JSON.parse(fs.readFileSync(path.join(dir, 'helper.json'), 'utf8')) as { pid: number; address: net.AddressInfo };
+      // the helper serves where it asked, on its own socket: not named in LISTEN_PID, no adapter, no fd of baton's
+      expect(helper.address).toMatchObject({ address: '127.0.0.1', port: helperPort });
+      expect(JSON.parse((await get(helperPort)).body)).toEqual({ who: 'helper', named: false, adapter: false });
+      expect(holdsListener(helper.pid, svc.port)).toBe(false);
+      for (let i = 0; i < 20; i++) expect(JSON.parse((await get(svc.port)).body).who).toBe('app');
+      // READY=1 came from the app's listen (on PORT, baton's port), not the helper's
+      const [w] = (await svc.m.status()).generations[0].workers;
+      expect(w.status).toBe(`serving http (the app's listen on port ${svc.port})`);
+    },
+    30000,
+  );
+
+  test("an app that listens on 127.0.0.1 is not put on baton's socket bound to every address: it binds as asked, a warning says why, and it never gets ready", async () => {
+    const dir = tmpdir();
+    const appPort = await freePort();
+    fs.writeFileSync(path.join(dir, 'app.js'), `require('http').createServer((q, r) => r.end('local only')).listen(${appPort}, '127.0.0.1');\n`);
+    const cfg = writeConfig(dir, {
+      listeners: [{ name: 'http', tcp: '0.0.0.0:0' }],
+      workers: { command: ['node', path.join(dir, 'app.js')], count: 1, readyTimeoutMs: 3000 },
+    });
+    const m = startMaster(cfg);
+    try {
+      await m.waitForOutput(
+        new RegExp(`listen on 127\\.0\\.0\\.1:${appPort} is left to the app: baton's socket http is bound to 0\\.0\\.0\\.0:\\d+, not to the 127\\.0\\.0\\.1 the app asked for`),
+      );
+      // the warning comes as listen() is called, the bind a little later
+      const own = await waitFor('the app on the port it asked for', async () => (await get(appPort).catch(() => undefined))?.body);
+      expect(own).toBe('local only');
+      expect((await m.exited).code).not.toBe(0);
+      expect(m.output()).toMatch(/did not send READY=1 within 3000 ms \(the Node adapter sends it once the app's listen\(\) takes one of baton's sockets; a listen on a host/);
+    } finally {
+      await cleanup(m);
+    }
+  });
+});
+
+describe("the adapter's host rule: which socket a listen() on a host may take", () => {
+  test.each([
+    // no host, or every address: any socket
+    [undefined, '0.0.0.0', true],
+    ['0.0.0.0', '127.0.0.1', true],
+    ['::', '::', true],
+    // loopback: a loopback socket only
+    ['127.0.0.1', '127.0.0.1', true],
+    ['localhost', '127.0.0.1', true],
+    ['::1', '127.0.0.1', true],
+    ['127.0.0.2', '::1', true],
+    ['127.0.0.1', '0.0.0.0', false],
+    ['localhost', '::', false],
+    ['::1', '10.0.0.5', false],
+    ['::ffff:127.0.0.1', '0.0.0.0', false],
+    // another address: that address only; a name: none
+    ['10.0.0.5', '10.0.0.5', true],
+    ['10.0.0.5', '0.0.0.0', false],
+    ['10.0.0.5', '10.0.0.6', false],
+    ['2001:db8::1', '2001:db8:0:0::1', true],
+    ['example.com', '0.0.0.0', false],
+    // a unix socket (no address): any
+    ['127.0.0.1', undefined, true],
+  ])('listen on %s, socket bound to %s: %s', (host, address, fits) => {
+    expect(hostFits(host, address)).toBe(fits);
+  });
 });

@@ -55,26 +55,44 @@ describe('workers', () => {
     expect((await get(portOf(s))).status).toBe(200);
   });
 
-  test('a Node worker that handles no signal survives them too: the signal guard, preloaded, outlives Node resetting SIG_IGN', async () => {
-    const dir = tmpdir();
+  /** A plain Node app (no baton/worker, no process.on) run by `node`, after the master's signals as systemctl kill sends them. */
+  async function plainNodeAfterSignals(node: string, name: string, dir: string): Promise<void> {
     const app = path.join(dir, 'plain.js');
-    // no baton/worker, no process.on: what Node does with the master's signals is the guard's doing
+    // what Node does with the master's signals is the guard's doing
     fs.writeFileSync(app, "require('node:http').createServer((q, r) => r.end(JSON.stringify({ preload: process.env.LD_PRELOAD }))).listen({ fd: 3 });\n");
     const cfg = writeConfig(dir, {
-      name: 'plainsigs',
+      name,
       listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
-      workers: { command: ['node', app], count: 2, ready: 'spawn' },
+      workers: { command: [node, app], count: 2, ready: 'spawn' },
     });
     m = startMaster(cfg);
     const s = await ready(m);
     const port = portOf(s);
     await waitFor('the plain workers answering', async () => (await get(port).catch(() => undefined))?.status === 200);
-    for (const sig of ['SIGUSR2', 'SIGHUP', 'SIGWINCH'] as const) for (const pid of workerPids(s)) process.kill(pid, sig);
+    // to each process and to each worker's process group (systemctl kill signals every process)
+    for (const sig of ['SIGUSR2', 'SIGHUP', 'SIGWINCH'] as const) {
+      for (const pid of workerPids(s)) {
+        process.kill(pid, sig);
+        process.kill(-pid, sig);
+      }
+    }
     await sleep(300);
     for (const pid of workerPids(s)) expect(isAlive(pid)).toBe(true);
     const r = await get(port);
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).preload).toMatch(/baton_signal_guard\.node$/);
+  }
+
+  test('a Node worker that handles no signal survives them too: the signal guard, preloaded, outlives Node resetting SIG_IGN', async () => {
+    await plainNodeAfterSignals('node', 'plainsigs', tmpdir());
+  });
+
+  test('a Node binary named otherwise (a renamed copy, as single-executable apps and pkg are) survives them too: the guard knows Node by its symbols', async () => {
+    const dir = tmpdir();
+    const node = path.join(dir, 'mynode');
+    fs.copyFileSync(process.execPath, node);
+    fs.chmodSync(node, 0o755);
+    await plainNodeAfterSignals(node, 'renamedsigs', dir);
   });
 
   test('a SIGKILLed worker is replaced in its slot; the other keeps serving', async () => {

@@ -1,31 +1,52 @@
-// See node-preload.ts: this is what it loads once the process was given sockets.
+// See node-preload.ts: this is what it loads in a process whose environment hands sockets over.
 import net from 'node:net';
 import { native } from '../native';
-import { ENV_ADAPT_OWNER } from '../contract/node-adapter';
-import { maxBacklog, SD_LISTEN_FDS_START } from '../contract/listen-fds';
+import { ENV_ADAPT_OWNER, withoutAdapter } from '../contract/node-adapter';
+import { LISTEN_ENV, maxBacklog, SD_LISTEN_FDS_START } from '../contract/listen-fds';
+import { formatSockAddr } from '../sockets/address';
 import { attribute } from '../systemd/receiver';
 import { Drain } from '../serve/drain';
 import { notify, notifyIfAny, pingWatchdog, stopOnSignals } from '../serve/lifecycle';
+import { hostFits } from './host';
+import { isLauncher } from './launcher';
 
 interface Socket {
   fd: number;
   name: string;
+  family: string;
+  /** The address it is bound to (inet, inet6). */
+  address?: string;
   port?: number;
   path?: string;
   taken: boolean;
 }
 
+/** What a listen() call asks for. */
+interface Wanted {
+  port?: number;
+  path?: string;
+  host?: string;
+}
+
 const log = (m: string) => process.stderr.write(`[baton adapter ${process.pid}] ${m}\n`);
 
-/** The inherited listening sockets this process may take; none when it was not given any. */
+/**
+ * Whether the sockets in LISTEN_FDS are this process's. As sd_listen_fds(3) has it, when
+ * LISTEN_PID is its pid; else only when LISTEN_PID is a launcher's (npm start) that vouched
+ * for its descendants in BATON_ADAPT_OWNER, and this process is one (as the master attributes
+ * READY=1). A child of any other process is not given them, whatever it inherited.
+ */
+function given(env: NodeJS.ProcessEnv): boolean {
+  const pid = env.LISTEN_PID;
+  if (pid === String(process.pid)) return true;
+  if (pid === undefined || !/^\d+$/.test(pid) || env[ENV_ADAPT_OWNER] !== pid) return false;
+  return attribute(process.pid, new Set([Number(pid)])) !== undefined;
+}
+
+/** The inherited listening stream sockets (fds 3 onwards). */
 function inheritedSockets(env: NodeJS.ProcessEnv): Socket[] {
   const n = Number(env.LISTEN_FDS);
-  if (!Number.isInteger(n) || n <= 0 || env.NODE_UNIQUE_ID !== undefined) return [];
-  const own = env.LISTEN_PID === String(process.pid);
-  const owner = Number(env[ENV_ADAPT_OWNER]);
-  // a descendant of the process given the sockets, as the master's receiver attributes READY=1
-  if (!own && !(owner > 1 && attribute(process.pid, new Set([owner])) === owner)) return [];
-  if (own) env[ENV_ADAPT_OWNER] = String(process.pid);
+  if (!Number.isInteger(n) || n <= 0) return [];
   const names = (env.LISTEN_FDNAMES ?? '').split(':');
   const out: Socket[] = [];
   for (let i = 0; i < n; i++) {
@@ -33,10 +54,7 @@ function inheritedSockets(env: NodeJS.ProcessEnv): Socket[] {
     try {
       const info = native.sockInfo(fd);
       if (info.type !== 'stream' || !info.listening) continue;
-      // Node marks every inherited fd close-on-exec at start-up (uv_disable_stdio_inheritance):
-      // undone until this process listens, so that a launcher (npm start) passes them on
-      native.setCloexec(fd, false);
-      out.push({ fd, name: names[i] || 'unknown', port: info.port, path: info.path, taken: false });
+      out.push({ fd, name: names[i] || 'unknown', family: info.family, address: info.address, port: info.port, path: info.path, taken: false });
     } catch {
       /* not a socket (closed by a process in between): not ours to take */
     }
@@ -44,19 +62,19 @@ function inheritedSockets(env: NodeJS.ProcessEnv): Socket[] {
   return out;
 }
 
-/** The port or path a listen() call asks for; null for what is not ours to map (fd, handle, port 0). */
-function requested(args: unknown[]): { port?: number; path?: string } | null {
+/** The port or path (and host) a listen() call asks for; null for what is not ours to map (fd, handle, port 0). */
+function requested(args: unknown[]): Wanted | null {
   const a = args[0];
   if (a !== null && typeof a === 'object') {
     const o = a as Record<string, unknown>;
     if (o.fd !== undefined || o.handle !== undefined || o._handle !== undefined) return null;
     if (typeof o.path === 'string') return { path: o.path };
     const port = Number(o.port ?? 0);
-    return port > 0 ? { port } : null;
+    return port > 0 ? { port, host: typeof o.host === 'string' ? o.host : undefined } : null;
   }
   if (typeof a === 'number' || (typeof a === 'string' && /^\d+$/.test(a))) {
     const port = Number(a);
-    return port > 0 ? { port } : null;
+    return port > 0 ? { port, host: typeof args[1] === 'string' ? args[1] : undefined } : null;
   }
   if (typeof a === 'string') return { path: a };
   return null;
@@ -72,32 +90,41 @@ function install(sockets: Socket[]): void {
   let readySent = false;
   let signalsInstalled = false;
 
-  const matches = (s: Socket, want: { port?: number; path?: string }) =>
+  const matches = (s: Socket, want: Wanted) =>
     (want.port !== undefined && s.port === want.port) || (want.path !== undefined && s.path === want.path);
-  const choose = (want: { port?: number; path?: string }): Socket | undefined => {
-    const exact = sockets.find((s) => !s.taken && matches(s, want));
-    if (exact) return exact;
-    // the app listening again on a port it has (Fastify on "localhost": 127.0.0.1, then ::1):
-    // the same socket through a second fd, so that both servers accept from its queue
-    const same = sockets.find((s) => s.taken && matches(s, want));
-    if (same) return { ...same, fd: native.dupCloexec(same.fd) };
-    return sockets.find((s) => !s.taken);
-  };
+  // the untaken socket with that port or path; else a taken one (the app listening again on a
+  // port it has: Fastify on "localhost", 127.0.0.1 then ::1); else the next untaken one
+  const choose = (want: Wanted, fits: (s: Socket) => boolean): Socket | undefined =>
+    sockets.find((s) => !s.taken && fits(s) && matches(s, want)) ??
+    sockets.find((s) => s.taken && fits(s) && matches(s, want)) ??
+    sockets.find((s) => !s.taken && fits(s));
 
   const origListen = net.Server.prototype.listen;
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]): net.Server {
     const want = requested(args);
-    const sock = want && choose(want);
-    if (!sock) return (origListen as (...a: unknown[]) => net.Server).apply(this, args);
+    const fit = want && choose(want, (s) => hostFits(want.host, s.address));
+    if (!fit) {
+      const unfit = want && choose(want, () => true);
+      if (want && unfit) {
+        const asked = `${net.isIPv6(want.host ?? '') ? `[${want.host}]` : want.host}:${want.port}`;
+        log(
+          `listen on ${asked} is left to the app: baton's socket ${unfit.name} is bound to ${formatSockAddr(unfit)}, ` +
+            `not to the ${want.host} the app asked for: it would serve on addresses the app did not ask for. It binds as asked; that server is not ` +
+            `baton's and sends no READY=1. To serve on baton's socket, listen with no host (or 0.0.0.0 or ::), or bind the ` +
+            `listener to ${want.host}`,
+        );
+      }
+      return (origListen as (...a: unknown[]) => net.Server).apply(this, args);
+    }
+    // the same socket through a second fd, so that both servers accept from its queue
+    const sock = fit.taken ? { ...fit, fd: native.dupCloexec(fit.fd) } : fit;
     sock.taken = true;
     drain.add(this);
     if (!signalsInstalled) {
       signalsInstalled = true;
       installSignals();
-      // the sockets are this process's now: not for the processes it starts (which would
-      // inherit the fds and, through the environment, the right to take them)
-      for (const k of ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID', ENV_ADAPT_OWNER]) delete process.env[k];
-      for (const s of sockets) native.setCloexec(s.fd, true);
+      // the app serves through the adapter: what it starts from now on does not even see them
+      for (const k of LISTEN_ENV) delete process.env[k];
     }
     const asked = want.port !== undefined ? `port ${want.port}` : want.path;
     this.once('listening', () => {
@@ -129,8 +156,33 @@ function install(sockets: Socket[]): void {
   }
 }
 
-/** Takes over listen() and the stop signals when this process was given sockets. */
+/**
+ * In a process given sockets (see given()), a launcher passes them on; any other takes them
+ * for itself, before the app's code runs, and takes over listen() and the stop signals. What
+ * it starts gets neither the fds nor the right to take them.
+ */
 export function adapt(env: NodeJS.ProcessEnv = process.env): void {
-  const sockets = inheritedSockets(env);
-  if (sockets.length) install(sockets);
+  const sockets = given(env) ? inheritedSockets(env) : [];
+  if (sockets.length && isLauncher()) {
+    // Node marks every inherited fd close-on-exec at start-up (uv_disable_stdio_inheritance):
+    // undone, so that the app the launcher starts inherits them
+    for (const s of sockets) native.setCloexec(s.fd, false);
+    env[ENV_ADAPT_OWNER] = env.LISTEN_PID;
+    return;
+  }
+  for (const s of sockets) native.setCloexec(s.fd, true);
+  delete env[ENV_ADAPT_OWNER];
+  const nodeOptions = withoutAdapter(env.NODE_OPTIONS, __filename);
+  if (nodeOptions === undefined) delete env.NODE_OPTIONS;
+  else env.NODE_OPTIONS = nodeOptions;
+  if (!sockets.length) {
+    // not this process's: nor its children's (sd_listen_fds(3) unsets them as well)
+    for (const k of LISTEN_ENV) delete env[k];
+    return;
+  }
+  // As if it had been started with them (under a launcher LISTEN_PID named the launcher): the
+  // app's own sd_listen_fds(3) readers, baton/worker's serve() among them, find them; a process
+  // it starts finds LISTEN_PID naming another process, which they refuse, and no fd.
+  env.LISTEN_PID = String(process.pid);
+  install(sockets);
 }

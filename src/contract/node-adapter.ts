@@ -4,11 +4,11 @@ import path from 'node:path';
 // The Node adapter (workers.adapt): a module preloaded into Node workers with
 // NODE_OPTIONS=--require, so that an app that only calls listen(port) and handles no signal
 // serves on baton's sockets and stops without losing a request (src/adapt/node-preload.ts).
-// NODE_OPTIONS reaches every Node process of the worker, so `npm start` works too: the
-// process baton starts (npm, LISTEN_PID) names itself in BATON_ADAPT_OWNER, and the app it
-// starts below it takes the sockets it inherited from there.
+// Only the process baton started (LISTEN_PID) takes the sockets, as sd_listen_fds(3) has it;
+// when that process is a launcher (npm start), it names itself in BATON_ADAPT_OWNER and passes
+// them on, and the first Node process below it that is not a launcher takes them.
 
-/** Set by the adapter in the process that was given the sockets, for its descendants. */
+/** Set by the adapter in a launcher that was given the sockets, for its descendants. */
 export const ENV_ADAPT_OWNER = 'BATON_ADAPT_OWNER';
 
 /** Programs that are Node (or run it with the worker's NODE_OPTIONS): workers.adapt "auto" adapts these. */
@@ -27,13 +27,20 @@ export const adapterFile: string | undefined = [
   path.join(__dirname, '..', '..', 'dist', 'bundle', 'adapt.js'),
 ].find((f) => fs.existsSync(f));
 
-/**
- * NODE_OPTIONS with `--require FILE` after what `env` has already: Node reads it in every
- * Node process the worker starts. Quoted as Node's NODE_OPTIONS parser takes it (double
- * quotes, backslash escapes), so any path goes.
- */
+/** `--require FILE`, quoted as Node's NODE_OPTIONS parser takes it (double quotes, backslash escapes), so any path goes. */
+function requireOption(file: string): string {
+  return `--require "${file.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+/** NODE_OPTIONS with `--require FILE` after what `env` has already: Node reads it in every Node process the worker starts. */
 export function adapterEnv(env: NodeJS.ProcessEnv, file: string): Record<string, string> {
-  const quoted = `"${file.replace(/["\\]/g, (c) => `\\${c}`)}"`;
   const before = (env.NODE_OPTIONS ?? '').trim();
-  return { NODE_OPTIONS: `${before ? `${before} ` : ''}--require ${quoted}` };
+  return { NODE_OPTIONS: `${before ? `${before} ` : ''}${requireOption(file)}` };
+}
+
+/** NODE_OPTIONS as it was before adapterEnv added `file`; undefined when nothing is left. */
+export function withoutAdapter(nodeOptions: string | undefined, file: string): string | undefined {
+  const opt = requireOption(file);
+  if (!nodeOptions?.endsWith(opt)) return nodeOptions;
+  return nodeOptions.slice(0, -opt.length).trim() || undefined;
 }

@@ -9,7 +9,8 @@
       "target_name": "baton_signal_guard",
       "type": "loadable_module",
       "sources": ["signal_guard.c"],
-      "cflags": ["-Wall", "-Wextra", "-O2"]
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "libraries": ["-ldl"]
     }
   ]
 }

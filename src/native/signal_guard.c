@@ -11,24 +11,22 @@
  * unless it sets its own, and which, unlike a handler, never interrupts a system call (EINTR).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void do_nothing(int sig) { (void)sig; }
 
-/* node, nodejs, node20 ...: what Node's builds and distributions name the binary */
+/*
+ * Node by what it is, not by its name (a single-executable app, pkg, a renamed copy): a program
+ * that exports Node's addon entry point, itself or through a library it was linked with
+ * (Debian's /usr/bin/node is a small binary over libnode.so). Preload constructors run once
+ * every DT_NEEDED library is loaded and relocated, so the global scope already holds it.
+ */
 static int is_node(void) {
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return 0;
-  exe[n] = '\0';
-  const char *base = strrchr(exe, '/');
-  base = base ? base + 1 : exe;
-  return strncmp(base, "node", 4) == 0;
+  return dlsym(RTLD_DEFAULT, "napi_module_register") != NULL;
 }
 
 __attribute__((constructor)) static void baton_signal_guard(void) {

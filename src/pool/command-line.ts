@@ -84,11 +84,13 @@ export function workerCommand(
   return { argv: workerArgv(wc, sockets.fds.length > 0, gated), env: Object.assign(env, workerGuard(wc, env), workerAdapter(wc, env)) };
 }
 
-/** The Node adapter for workers.adapt; like the guard, for another user only if it can read it. */
+/** Whether the workers get the Node adapter (workers.adapt); like the guard, for another user only if it can read it. */
+export function adapted(wc: WorkersConfig): boolean {
+  return !!adapterFile && adaptsNode(wc.adapt, wc.command) && !(wc.user && !loadableByAnyone(adapterFile));
+}
+
 function workerAdapter(wc: WorkersConfig, env: NodeJS.ProcessEnv): Record<string, string> {
-  if (!adapterFile || !adaptsNode(wc.adapt, wc.command)) return {};
-  if (wc.user && !loadableByAnyone(adapterFile)) return {};
-  return adapterEnv(env, adapterFile);
+  return adapterFile && adapted(wc) ? adapterEnv(env, adapterFile) : {};
 }
 
 /** The signal guard; a worker that runs as another user gets it only if any user can load it. */

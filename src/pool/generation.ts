@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger';
 import { passedOn, type Listener } from '../sockets/listeners';
 import type { Clock } from '../system/clock';
 import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from './backoff';
-import { workerCommand } from './command-line';
+import { adapted, workerCommand } from './command-line';
 import { describeExit, type WorkerExit } from './exit';
 import { killedByMasterSignal } from '../contract/master-signals';
 import { Watchdog } from './watchdog';
@@ -219,7 +219,9 @@ export class Generation {
     if (w.state !== 'starting') return;
     const reason =
       `${this.name(w)} did not send READY=1 within ${this.wc.readyTimeoutMs} ms` +
-      ' (a program that does not speak sd_notify needs "ready": "spawn")';
+      (adapted(this.wc)
+        ? " (the Node adapter sends it once the app's listen() takes one of baton's sockets; a listen on a host the socket is not bound to is left to the app, with a warning from the adapter)"
+        : ' (a program that does not speak sd_notify needs "ready": "spawn")');
     if (this.state === 'starting') return this.fail(reason);
     this.ctx.log.error(`${reason}: stopping it`);
     w.timedOut = true;
