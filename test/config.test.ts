@@ -117,7 +117,14 @@ describe('config', () => {
     const dir = tmpdir();
     const f = path.join(dir, 'svc.json');
     fs.writeFileSync(f, '{ "runtimeDir": "rt", "workers": { "command": ["sh"], }');
-    expect(locateMaster(f)).toEqual({ file: f, name: 'svc', runtimeDir: path.join(dir, 'rt'), pidfile: path.join(dir, 'rt', 'baton.pid') });
+    expect(locateMaster(f)).toEqual({
+      file: f,
+      name: 'svc',
+      runtimeDir: path.join(dir, 'rt'),
+      pidfile: path.join(dir, 'rt', 'baton.pid'),
+      // the defaults: the client's deadlines cannot be read from it either
+      timeouts: { readyMs: 30000, stopMs: 30000, upgradeMs: 60000 },
+    });
   });
 });
 

@@ -244,6 +244,10 @@ export function nodeWorker(): string[] {
  * again until it lands. Root only.
  */
 export async function startAtPid(pid: number, argv: string[]): Promise<ChildProcess> {
+  // A process is told from an earlier one with its pid by its start time, in clock ticks (10 ms):
+  // one started within the same tick would pass for it. No pid space wraps that fast outside a
+  // test that picks the pid, so this one waits past the tick its pid's last owner may have had.
+  await sleep(30);
   for (let attempt = 0; attempt < 200; attempt++) {
     fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
     const p = spawn(argv[0], argv.slice(1), { detached: true, stdio: 'ignore', uid: NOBODY, gid: NOBODY });
