@@ -190,8 +190,7 @@ describe('a failed upgrade leaves nothing of the successor and says why', () => 
       return f ? Number(f.split('.').pop()) : undefined;
     });
     // killed once its worker runs and has been reported to the predecessor (sent as soon as
-    // spawn() returns). A SIGKILL inside spawn() itself (~5 ms: libuv forks, then waits for the
-    // exec) leaves a worker the predecessor never heard of: a known gap, not what this tests.
+    // spawn() returns); a SIGKILL inside spawn() itself is the start gate's test above
     await waitFor("the successor's worker", () => childrenOf(succ).length > 0);
     await sleep(200);
     process.kill(succ, 'SIGKILL');
