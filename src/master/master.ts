@@ -18,6 +18,7 @@ import { applyRetunes, closeListener, describeAll, inheritedListeners, planListe
 import { queuedClock, realClock, type Clock } from '../system/clock';
 import { removePidfile, writePidfile } from '../system/pidfile';
 import { identify } from '../system/process';
+import { preparePidfileFolder, prepareRuntimeDir } from '../system/runtime-dir';
 import { SystemdNotifier } from '../systemd/notifier';
 import { NotifyReceiver } from '../systemd/receiver';
 import { SuccessorLink } from '../upgrade/successor-link';
@@ -25,7 +26,6 @@ import { VERSION } from '../version';
 import type { EventOf, MasterEvent, Reply } from './events';
 import { distinctSockets, FdStore, fdStoreOn, forgetGoneFiles, inheritedSource } from './fd-store';
 import { Reload } from './reload';
-import { preparePidfileFolder, prepareRuntimeDir } from './runtime-dir';
 import { statusLine, statusReply } from './status';
 import { Loop, type Handlers } from './loop';
 import type { Phase } from './transitions';
