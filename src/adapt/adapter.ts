@@ -3,7 +3,7 @@ import net from 'node:net';
 import { native } from '../native';
 import { ENV_ADAPT_OWNER, withoutAdapter } from '../contract/node-adapter';
 import { LISTEN_ENV, maxBacklog, SD_LISTEN_FDS_START } from '../contract/listen-fds';
-import { formatSockAddr } from '../sockets/address';
+import { formatSockAddr } from '../system/socket-address';
 import { attribute } from '../systemd/receiver';
 import { Drain } from '../serve/drain';
 import { notify, notifyIfAny, pingWatchdog, stopOnSignals } from '../serve/lifecycle';

@@ -1,5 +1,5 @@
 import type { Config } from './types';
-import { workerArgv, workerEnv } from '../pool/command-line';
+import { workerArgv, workerEnv } from './worker-command';
 import { signalGuardEnv } from '../contract/signal-guard';
 import { native } from '../native';
 

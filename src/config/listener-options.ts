@@ -1,6 +1,6 @@
 import { parseTcp } from '../sockets/address';
 import { keysOf, type OptionKey } from '../sockets/options';
-import type { SocketOptions } from './types';
+import type { SocketOptions } from '../contract/socket-options';
 
 /** A listeners[] entry as the schema lets it through. */
 export interface RawListener extends Omit<SocketOptions, 'receiveBuffer' | 'sendBuffer' | 'ipTOS'> {

@@ -1,3 +1,5 @@
+import type { SocketOptions } from '../contract/socket-options';
+
 // The resolved configuration: every default filled in, every path absolute.
 
 export type ListenerSpec =
@@ -15,28 +17,6 @@ export interface ListenerConfig {
   options: SocketOptions;
   /** listeners[].user/group of a unix socket, resolved through NSS. */
   owner?: SocketOwner;
-}
-
-/** The systemd.socket(5) options of stream sockets, as listeners[] spells them; undefined: the kernel's default. */
-export interface SocketOptions {
-  noDelay?: boolean;
-  keepAlive?: boolean;
-  keepAliveTimeSec?: number;
-  keepAliveIntervalSec?: number;
-  keepAliveProbes?: number;
-  deferAcceptSec?: number;
-  freeBind?: boolean;
-  transparent?: boolean;
-  bindIPv6Only?: 'default' | 'both' | 'ipv6-only';
-  bindToDevice?: string;
-  /** Bytes (K, M, G suffixes resolved). */
-  receiveBuffer?: number;
-  sendBuffer?: number;
-  mark?: number;
-  /** 0-255 (low-delay, throughput, reliability, low-cost resolved). */
-  ipTOS?: number;
-  tcpCongestion?: string;
-  priority?: number;
 }
 
 /** SocketUser=/SocketGroup= of a unix socket file; -1: unchanged (the group alone). */
@@ -74,7 +54,7 @@ export interface WorkerIdentity {
   gid: number;
   home: string;
   shell: string;
-  /** Absolute path of util-linux setpriv, which makes the switch (see pool/command-line.ts). */
+  /** Absolute path of util-linux setpriv, which makes the switch (see config/worker-command.ts). */
   setpriv: string;
 }
 

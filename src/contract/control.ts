@@ -1,7 +1,5 @@
 import path from 'node:path';
-import type { SocketOptions } from '../config/types';
-import type { LogSinkStatus } from '../log/drops';
-import type { NotifyDropped } from '../systemd/receiver';
+import type { SocketOptions } from './socket-options';
 import type { ListenerSource } from './upgrade-env';
 
 // The control protocol: on the master's control.sock (0600, one request per connection), the
@@ -84,6 +82,25 @@ export interface LastUpgrade {
 
 /** An upgrade attempt, seen from the predecessor (upgrade/successor.ts). */
 export type SuccessorState = 'starting' | 'ready' | 'confirmed' | 'failed';
+
+/** Messages dropped unread, for status. */
+export interface NotifyDropped {
+  /** From processes that are neither a worker nor a worker's descendant. */
+  notFromWorkers: number;
+  /** Longer than 4096 bytes (cut by the kernel), from workers. */
+  truncated: number;
+}
+
+/** What `baton status` shows of the log sink. */
+export interface LogSinkStatus {
+  /** Where lines go: "stderr (pipe)", "journal", "file /var/log/x.log", ... */
+  target: string;
+  /** Lines dropped since the master started. */
+  dropped: number;
+  /** The outage in progress: lines dropped since the last line that was written. */
+  failing: { since: string; dropped: number; error: string } | null;
+  lastError: { at: string; error: string } | null;
+}
 
 export interface StatusReply {
   ok: true;

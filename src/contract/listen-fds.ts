@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { native, type SockInfo } from '../native';
-import { formatSockAddr } from '../sockets/address';
+import { formatSockAddr } from '../system/socket-address';
 
 // The fd-3 contract of sd_listen_fds(3), both halves: a process that is given listening
 // sockets (a worker, a successor master) and one that receives them (the master from systemd

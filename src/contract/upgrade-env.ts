@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { frame } from './json-lines';
 import { dropSignalGuard } from './signal-guard';
-import type { SuccessorMessage } from '../upgrade/channel';
+import type { SuccessorMessage } from './upgrade-channel';
 
 // What a predecessor tells its successor through the environment, besides LISTEN_*: written
 // by upgradeEnvVars(), read (and removed) by takeUpgradeEnv().

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { MasterLocation } from '../config/load';
 import { readPidfileInfo, type PidfileInfo } from '../system/pidfile';
 import { isAlive, processInfo, stillRunning, type ProcessId } from '../system/process';
-import { runtimeDirOwner } from '../master/runtime-dir';
+import { runtimeDirOwner } from '../system/runtime-dir';
 import { native, socketFd } from '../native';
 import { controlSocketPath, isControlReply, type ControlRequest, type ReplyTo } from '../contract/control';
 import { frame, readJsonLines } from '../contract/json-lines';

@@ -1,13 +1,4 @@
-/** What `baton status` shows of the log sink. */
-export interface LogSinkStatus {
-  /** Where lines go: "stderr (pipe)", "journal", "file /var/log/x.log", ... */
-  target: string;
-  /** Lines dropped since the master started. */
-  dropped: number;
-  /** The outage in progress: lines dropped since the last line that was written. */
-  failing: { since: string; dropped: number; error: string } | null;
-  lastError: { at: string; error: string } | null;
-}
+import type { LogSinkStatus } from '../contract/control';
 
 export function errorText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;

@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LogConfig } from '../config/types';
-import { Drops, type LogSinkStatus } from './drops';
+import type { LogSinkStatus } from '../contract/control';
+import { Drops } from './drops';
 import { FdSink, openFileSink, openStdioSink } from './fd-sink';
 import { JournalSink } from './journal-sink';
-
-export type { LogSinkStatus } from './drops';
 
 // sd-daemon(3) priority prefixes, read by journald on a service's stdout/stderr.
 const JOURNAL_PRIORITY: Record<LogConfig['level'], number> = { error: 3, warn: 4, info: 6, debug: 7 };

@@ -2,8 +2,17 @@ import type { Logger } from '../log/logger';
 import type { MasterEvent } from './events';
 import { decide, type Handler, type Phase } from './transitions';
 
+/**
+ * A handler of the master, given an event its rows name. Declared as a method so that a handler
+ * may take the narrower event those rows give it (method parameters compare both ways): which
+ * events reach which handler is the table's to say, not the compiler's.
+ */
+interface HandlerMethod {
+  handle(e: MasterEvent): Phase | void;
+}
+
 /** The master's handlers by name: each does its part and, where its row lists several, names the next phase. */
-export type Handlers = { [H in Handler]: (e: MasterEvent) => Phase | void };
+export type Handlers = { [H in Handler]: HandlerMethod['handle'] };
 
 /**
  * One queue for every input of the master; one item runs at a time, to its end. An item is an

@@ -18,6 +18,7 @@ import { applyRetunes, closeListener, describeAll, inheritedListeners, planListe
 import { queuedClock, realClock, type Clock } from '../system/clock';
 import { removePidfile, writePidfile } from '../system/pidfile';
 import { identify } from '../system/process';
+import { preparePidfileFolder, prepareRuntimeDir } from '../system/runtime-dir';
 import { SystemdNotifier } from '../systemd/notifier';
 import { NotifyReceiver } from '../systemd/receiver';
 import { SuccessorLink } from '../upgrade/successor-link';
@@ -25,7 +26,6 @@ import { VERSION } from '../version';
 import type { EventOf, MasterEvent, Reply } from './events';
 import { distinctSockets, FdStore, fdStoreOn, forgetGoneFiles, inheritedSource } from './fd-store';
 import { Reload } from './reload';
-import { preparePidfileFolder, prepareRuntimeDir } from './runtime-dir';
 import { statusLine, statusReply } from './status';
 import { Loop, type Handlers } from './loop';
 import type { Phase } from './transitions';
@@ -59,7 +59,8 @@ const SIGNALS: Record<string, MasterEvent> = {
   SIGTTOU: { kind: 'resize', delta: -1 },
 };
 
-export class Master {
+/** Its handlers are the methods transitions.ts names (`implements Handlers`: a missing or misnamed one does not compile); only the loop calls them. */
+export class Master implements Handlers {
   private readonly loop: Loop;
   private cfg: Config;
   private readonly log: Logger;
@@ -95,8 +96,7 @@ export class Master {
   constructor(private readonly opts: MasterOptions) {
     this.cfg = opts.config;
     this.log = opts.logger;
-    // the handlers are this class's methods, named in transitions.ts
-    this.loop = new Loop(this as unknown as Handlers, this.log);
+    this.loop = new Loop(this, this.log);
     this.clock = queuedClock(opts.clock ?? realClock, (fn) => this.run(fn));
     this.startedAt = this.clock.now();
     this.systemd = new SystemdNotifier(process.env, (m) => this.log.warn(m));
@@ -253,7 +253,7 @@ export class Master {
 
   // ---- handlers: start-up ----
 
-  private startDone(e: EventOf<'generation-ready'>): Phase {
+  startDone(e: EventOf<'generation-ready'>): Phase {
     this.current = this.pool.get(e.id)!;
     if (!this.link) {
       this.systemd.ready(this.statusLine('running'));
@@ -271,7 +271,7 @@ export class Master {
     return 'unconfirmed';
   }
 
-  private startFailed(e: EventOf<'generation-failed'>): void {
+  startFailed(e: EventOf<'generation-failed'>): void {
     this.failStart(e.reason);
   }
 
@@ -282,11 +282,11 @@ export class Master {
     this.beginStop(false, 'start-up failed', 1);
   }
 
-  private aborted(e: EventOf<'aborted'>): void {
+  aborted(e: EventOf<'aborted'>): void {
     this.beginStop(false, e.reason, 0);
   }
 
-  private confirmed(e: EventOf<'confirmed'>): void {
+  confirmed(e: EventOf<'confirmed'>): void {
     this.log.info('the predecessor confirmed the upgrade: this master is the main process now');
     // past every number the predecessor used while both served
     if (e.nextGeneration !== undefined) this.nextGeneration = Math.max(this.nextGeneration, e.nextGeneration);
@@ -321,7 +321,7 @@ export class Master {
 
   // ---- handlers: reload, WINCH, TTIN/TTOU ----
 
-  private reload(e: EventOf<'reload'>): void {
+  reload(e: EventOf<'reload'>): void {
     this.log.info(`${e.source}: reloading ${this.cfg.file}`);
     this.systemd.reloading(`reloading: generation ${this.current?.id ?? '-'} serving`);
     this.reloading = new Reload(
@@ -333,7 +333,7 @@ export class Master {
     this.systemd.extendFor((this.reloading.cfg ?? this.cfg).workers.readyTimeoutMs);
   }
 
-  private reloadDone(e: EventOf<'generation-ready'>): Phase {
+  reloadDone(e: EventOf<'generation-ready'>): Phase {
     const r = this.reloading!;
     this.assertCurrent(e, r.generation);
     const { cfg, listeners, generation } = r.commit();
@@ -349,7 +349,7 @@ export class Master {
     return this.endReload({ ok: true, generation: generation.id, ms }, '');
   }
 
-  private reloadFailed(e: EventOf<'generation-failed' | 'reload-failed'>): Phase {
+  reloadFailed(e: EventOf<'generation-failed' | 'reload-failed'>): Phase {
     const r = this.reloading!;
     if (e.kind === 'generation-failed') this.assertCurrent(e, r.generation);
     r.abandon(e.reason);
@@ -369,7 +369,7 @@ export class Master {
   }
 
   /** nginx's WINCH: stop every worker gracefully; the sockets stay open, HUP starts a new generation. */
-  private winch(): void {
+  winch(): void {
     const gen = this.current;
     if (!gen) return void this.log.info('SIGWINCH: no workers are running');
     this.log.info('SIGWINCH: stopping all workers; the master keeps the sockets (HUP starts a new generation)');
@@ -378,7 +378,7 @@ export class Master {
     this.updateStatus();
   }
 
-  private resize(e: EventOf<'resize'>): void {
+  resize(e: EventOf<'resize'>): void {
     const sig = e.delta > 0 ? 'SIGTTIN' : 'SIGTTOU';
     const gen = this.current;
     if (!gen) return void this.log.warn(`${sig} refused: no generation is serving`);
@@ -390,7 +390,7 @@ export class Master {
 
   // ---- handlers: binary upgrade, the predecessor's side ----
 
-  private upgrade(e: EventOf<'upgrade'>): void {
+  upgrade(e: EventOf<'upgrade'>): void {
     this.systemd.status(`upgrading; ${this.statusLine()}`);
     this.upgrading = new Upgrade(
       {
@@ -414,7 +414,7 @@ export class Master {
     if (e.reply) this.upgrading.replies.push(e.reply);
   }
 
-  private successorReady(): Phase {
+  successorReady(): Phase {
     const u = this.upgrading!;
     const s = u.successor!;
     const ms = this.clock.now() - u.startedAt;
@@ -446,7 +446,7 @@ export class Master {
     for (const l of this.listeners) l.ownedPath = undefined;
   }
 
-  private upgradeDone(): void {
+  upgradeDone(): void {
     const u = this.upgrading!;
     const ms = this.clock.now() - u.startedAt;
     this.lastUpgrade = { at: new Date().toISOString(), ok: true, successor: u.successor!.pid, ms };
@@ -457,7 +457,7 @@ export class Master {
     if (this.phase !== 'stopping') this.beginStop(false, 'handed over to the successor', 0, true);
   }
 
-  private upgradeFailed(e: EventOf<'upgrade-failed'>): Phase {
+  upgradeFailed(e: EventOf<'upgrade-failed'>): Phase {
     const u = this.upgrading!;
     this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: u.successor?.pid, error: e.reason, ms: this.clock.now() - u.startedAt };
     this.answerUpgrade(u, { ok: false, error: `upgrade failed: ${e.reason}` });
@@ -474,7 +474,7 @@ export class Master {
   }
 
   /** Manual mode: the successor exited before we handed over (QUIT to it): rolled back. */
-  private successorGone(): Phase {
+  successorGone(): Phase {
     const u = this.upgrading!;
     const s = u.successor!;
     this.log.warn(`the successor (pid ${s.pid}) exited before the upgrade was finished: rolled back`);
@@ -502,13 +502,13 @@ export class Master {
 
   // ---- handlers: stop ----
 
-  private stop(e: EventOf<'stop'>): void {
+  stop(e: EventOf<'stop'>): void {
     this.beginStop(e.fast, e.source, 0);
     e.reply?.({ ok: true, pid: process.pid });
   }
 
   /** Stop while a reload or an upgrade is under way: it is abandoned (rolled back) first. */
-  private cancelAndStop(e: EventOf<'stop'>): void {
+  cancelAndStop(e: EventOf<'stop'>): void {
     const u = this.upgrading;
     if (this.reloading) {
       this.reloading.abandon('the master is stopping');
@@ -530,7 +530,7 @@ export class Master {
   }
 
   /** Manual mode: QUIT, TERM or INT to the old master finishes the upgrade. */
-  private handOverAndStop(e: EventOf<'stop'>): void {
+  handOverAndStop(e: EventOf<'stop'>): void {
     const u = this.upgrading!;
     this.log.info(`${e.source}: finishing the manual upgrade: handing over to pid ${u.successor!.pid}`);
     this.handOver(u);
@@ -540,7 +540,7 @@ export class Master {
     e.reply?.({ ok: true, pid: process.pid });
   }
 
-  private stopAgain(e: EventOf<'stop'>): void {
+  stopAgain(e: EventOf<'stop'>): void {
     if (e.fast && !this.stopping!.fast) {
       this.stopping!.fast = true;
       this.log.warn(`${e.source}: fast stop, killing every worker now`);
@@ -559,7 +559,7 @@ export class Master {
     if (!fast) this.systemd.extendFor(Math.max(0, ...this.pool.all().map((g) => g.config.workers.stopTimeoutMs)));
   }
 
-  private finishStop(): void {
+  finishStop(): void {
     // a pool-empty queued before the stop began (a failed generation's) may arrive twice
     if (this.stopping!.done || this.pool.all().length > 0) return;
     this.stopping!.done = true;
@@ -595,17 +595,17 @@ export class Master {
 
   // ---- handlers: everything else ----
 
-  private reopenLogs(): void {
+  reopenLogs(): void {
     const refused = this.log.reopen();
     if (refused) this.log.error(`SIGUSR1: log file not reopened, the log goes on where it was: ${refused}`);
     else this.log.info('SIGUSR1: log file reopened');
   }
 
-  private workersChanged(): void {
+  workersChanged(): void {
     this.updateStatus();
   }
 
-  private status(e: EventOf<'status'>): void {
+  status(e: EventOf<'status'>): void {
     e.reply(
       statusReply({
         cfg: this.cfg,

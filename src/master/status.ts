@@ -1,9 +1,7 @@
 import type { Config } from '../config/types';
-import type { LastReload, LastUpgrade, Phase, StatusReply } from '../contract/control';
-import type { LogSinkStatus } from '../log/logger';
+import type { LastReload, LastUpgrade, LogSinkStatus, NotifyDropped, Phase, StatusReply } from '../contract/control';
 import type { Generation } from '../pool/generation';
 import { describeListener, type Listener } from '../sockets/listeners';
-import type { NotifyDropped } from '../systemd/receiver';
 import { VERSION } from '../version';
 
 /** STATUS= for systemd and the status line of `baton status`. */

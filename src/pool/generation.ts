@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger';
 import { passedOn, type Listener } from '../sockets/listeners';
 import type { Clock } from '../system/clock';
 import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from './backoff';
-import { adapted, workerCommand } from './command-line';
+import { adapted, workerCommand } from '../config/worker-command';
 import { describeExit, type WorkerExit } from './exit';
 import { killedByMasterSignal } from '../contract/master-signals';
 import { Watchdog } from './watchdog';
@@ -46,7 +46,7 @@ export interface GenerationContext {
    * started gated (see gated()), and its program may run once the predecessor has been told.
    */
   started(pid: number): Promise<void> | void;
-  /** Whether new workers wait at the start gate: an unconfirmed successor's (see command-line.ts GATE_SH). */
+  /** Whether new workers wait at the start gate: an unconfirmed successor's (see config/worker-command.ts GATE_SH). */
   gated(): boolean;
   /** A worker's process group is gone (or given up on): a successor tells its predecessor, which then leaves that pid alone. */
   exited(pid: number): void;

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { KILL_GRACE_MS, ProcessGroup, whenEmpty } from '../system/process-group';
 import { identify } from '../system/process';
 import type { WorkerExit } from './exit';
-import { GATE_OPEN } from './command-line';
+import { GATE_OPEN } from '../config/worker-command';
 
 /** What a worker process is started with: the program, its environment and its sockets (fd 3, 4, ...). */
 export interface LaunchSpec {

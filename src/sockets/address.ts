@@ -31,10 +31,3 @@ export function parseTcp(text: string): ListenerSpec | string {
   if (fam === 0) return `'${text}': '${host}' is not an IP address (host names are not resolved)`;
   return { kind: 'tcp', host, family: fam as 4 | 6, port, text };
 }
-
-export function formatSockAddr(info: { family: string; address?: string; port?: number; path?: string }): string {
-  if (info.family === 'unix') return info.path || '(unnamed unix socket)';
-  if (info.family === 'inet6') return `[${info.address}]:${info.port}`;
-  if (info.family === 'inet') return `${info.address}:${info.port}`;
-  return `(${info.family} socket)`;
-}

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { SocketOptions, SocketOwner } from '../config/types';
+import type { SocketOwner } from '../config/types';
+import type { SocketOptions } from '../contract/socket-options';
 import { native, type SockOptName } from '../native';
 
 /** 4, 6: TCP over IPv4 or IPv6; 0: unix. */

@@ -1,6 +1,7 @@
 import { native, type NotifyMessage, type NotifyReceiverHandle } from '../native';
 import { parentPid } from '../system/process';
 import { parseNotify } from './notify-message';
+import type { NotifyDropped } from '../contract/control';
 
 export interface NotifySender {
   /** The pid the message came from (SCM_CREDENTIALS). */
@@ -12,14 +13,6 @@ export interface NotifySender {
 }
 
 const STRANGER_MS = 500;
-
-/** Messages dropped unread, for status. */
-export interface NotifyDropped {
-  /** From processes that are neither a worker nor a worker's descendant. */
-  notFromWorkers: number;
-  /** Longer than 4096 bytes (cut by the kernel), from workers. */
-  truncated: number;
-}
 
 /** The unguessable part of the address: nobody can bind it before us (abstract names have no permissions). */
 export const randomTag = (): string => native.randomBytes(16).toString('hex');

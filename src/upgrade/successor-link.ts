@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { native } from '../native';
 import { identify } from '../system/process';
-import { Channel, type PredecessorMessage, type SuccessorMessage } from './channel';
+import { Channel } from './channel';
+import type { PredecessorMessage, SuccessorMessage } from '../contract/upgrade-channel';
 
 /**
  * The successor's end of the channel. Until the predecessor confirms, this master is an

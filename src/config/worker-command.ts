@@ -1,4 +1,4 @@
-import type { WorkerIdentity, WorkersConfig } from '../config/types';
+import type { WorkerIdentity, WorkersConfig } from './types';
 import { execSettingListenPid, LISTEN_ENV, listenFdsEnv } from '../contract/listen-fds';
 import { IGNORE_MASTER_SIGNALS_SH } from '../contract/master-signals';
 import { loadableByAnyone, signalGuardEnv } from '../contract/signal-guard';

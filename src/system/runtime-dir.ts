@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { mode, openToOthers, prepareFolder, STICKY, UnsafeFolderError, walk } from '../system/folders';
+import { mode, openToOthers, prepareFolder, STICKY, UnsafeFolderError, walk } from './folders';
 
 // The runtime folder holds the control socket and the pidfile: whoever can replace what is
 // in it can make a client signal any process, or make baton write through a symlink. So it
