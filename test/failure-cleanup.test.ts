@@ -6,12 +6,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { readPidfile } from '../src/system/pidfile';
 import {
-  BATON,
   batonAsync,
   childrenOf,
   cleanup,
   cleanupAll,
   FIXTURES,
+  forAnyone,
   IS_ROOT,
   isAlive,
   killTree,
@@ -67,7 +67,8 @@ describe('a start-up that fails leaves nothing behind', () => {
     fs.mkdirSync(runtimeDir, { mode: 0o700 });
     fs.chownSync(runtimeDir, NOBODY, NOBODY);
     const cfg = writeConfig(dir, { name: 'ro', runtimeDir, workers: { command: ['/bin/sleep', '600'], ready: 'spawn', stopTimeoutMs: 5000 } });
-    proc = spawn(process.execPath, [BATON, 'run', '-c', cfg], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
+    const asNobody = forAnyone();
+    proc = spawn(asNobody.node, [asNobody.baton, 'run', '-c', cfg], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));
