@@ -12,12 +12,12 @@ import {
   cleanupAll,
   FIXTURES,
   forAnyone,
-  IS_ROOT,
   isAlive,
   killTree,
   NOBODY,
   nodeWorker,
   ready,
+  rootOnly,
   sleep,
   startMaster,
   SUBREAPER,
@@ -52,7 +52,7 @@ describe('a start-up that fails leaves nothing behind', () => {
   });
 });
 
-(IS_ROOT ? describe : describe.skip)('a read-only runtime folder at stop', () => {
+rootOnly('a read-only runtime folder at stop', () => {
   let proc: ChildProcess | undefined;
   let dir: string | undefined;
   afterEach(async () => {

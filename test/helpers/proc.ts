@@ -16,7 +16,10 @@ export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 export const NOBODY = 65534;
 /** Acting as two users needs root: such blocks are skipped otherwise, and say so. */
 export const IS_ROOT = process.getuid?.() === 0;
-export const rootOnly: jest.Describe = IS_ROOT ? describe : describe.skip;
+export function rootOnly(name: string, fn: () => void): void {
+  if (IS_ROOT) describe(name, fn);
+  else describe.skip(`${name} [skipped: needs root]`, fn);
+}
 
 /** A new folder under /tmp; the test environment removes it after the test file (environment.js). */
 export function tmpdir(prefix = 'baton-test-'): string {
