@@ -67,8 +67,8 @@ rootOnly('a read-only runtime folder at stop', () => {
     fs.mkdirSync(runtimeDir, { mode: 0o700 });
     fs.chownSync(runtimeDir, NOBODY, NOBODY);
     const cfg = writeConfig(dir, { name: 'ro', runtimeDir, workers: { command: ['/bin/sleep', '600'], ready: 'spawn', stopTimeoutMs: 5000 } });
-    const asNobody = forAnyone();
-    proc = spawn(asNobody.node, [asNobody.baton, 'run', '-c', cfg], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
+    const anyone = forAnyone();
+    proc = spawn(anyone.node, [anyone.baton, 'run', '-c', cfg], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));
