@@ -6,18 +6,18 @@ import net from 'node:net';
 import path from 'node:path';
 import { readPidfile } from '../src/system/pidfile';
 import {
-  BATON,
   batonAsync,
   childrenOf,
   cleanup,
   cleanupAll,
   FIXTURES,
-  IS_ROOT,
+  forAnyone,
   isAlive,
   killTree,
   NOBODY,
   nodeWorker,
   ready,
+  rootOnly,
   sleep,
   startMaster,
   SUBREAPER,
@@ -52,7 +52,7 @@ describe('a start-up that fails leaves nothing behind', () => {
   });
 });
 
-(IS_ROOT ? describe : describe.skip)('a read-only runtime folder at stop', () => {
+rootOnly('a read-only runtime folder at stop', () => {
   let proc: ChildProcess | undefined;
   let dir: string | undefined;
   afterEach(async () => {
@@ -67,7 +67,8 @@ describe('a start-up that fails leaves nothing behind', () => {
     fs.mkdirSync(runtimeDir, { mode: 0o700 });
     fs.chownSync(runtimeDir, NOBODY, NOBODY);
     const cfg = writeConfig(dir, { name: 'ro', runtimeDir, workers: { command: ['/bin/sleep', '600'], ready: 'spawn', stopTimeoutMs: 5000 } });
-    proc = spawn(process.execPath, [BATON, 'run', '-c', cfg], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
+    const anyone = forAnyone();
+    proc = spawn(anyone.node, [anyone.baton, 'run', '-c', cfg], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));

@@ -4,9 +4,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  BATON,
   baton,
+  childrenOf,
   cleanup,
+  forAnyone,
   IS_ROOT,
   isAlive,
   killTree,
@@ -25,7 +26,7 @@ if (!IS_ROOT) console.warn('runtime-dir.test.ts: SKIPPED: acting as a second use
 
 /** Runs a node snippet as nobody (the hostile local user). */
 function asNobody(code: string, ...args: string[]): string {
-  const r = spawnSync(process.execPath, ['-e', code, ...args], { uid: NOBODY, gid: NOBODY, encoding: 'utf8' });
+  const r = spawnSync(forAnyone().node, ['-e', code, ...args], { uid: NOBODY, gid: NOBODY, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`as nobody: ${r.stderr}`);
   return r.stdout;
 }
@@ -129,7 +130,8 @@ rootOnly('the non-root default runtime folder', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
     delete env.XDG_RUNTIME_DIR;
     delete env.RUNTIME_DIRECTORY;
-    proc = spawn(process.execPath, [BATON, 'run', '-c', cfg], { env, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
+    const anyone = forAnyone();
+    proc = spawn(anyone.node, [anyone.baton, 'run', '-c', cfg], { env, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));
@@ -145,8 +147,11 @@ rootOnly('the non-root default runtime folder', () => {
     expect(fs.statSync(runtimeDir).uid).toBe(NOBODY);
     expect(fs.existsSync(path.join(runtimeDir, 'control.sock'))).toBe(true);
     expect(fs.existsSync(`/tmp/baton-${NOBODY}`)).toBe(false);
+    // forAnyone()'s copy is whole: the master found the signal guard beside its bundle, and its worker loaded it
+    const guard = path.join(path.dirname(path.dirname(anyone.baton)), 'dist', 'native', 'baton_signal_guard.node');
+    expect(childrenOf(proc.pid!).map((w) => fs.readFileSync(`/proc/${w}/maps`, 'utf8').includes(guard))).toEqual([true]);
     const asUser = (args: string[]) => {
-      const r = spawnSync(process.execPath, [BATON, ...args], { env, uid: NOBODY, gid: NOBODY, encoding: 'utf8' });
+      const r = spawnSync(anyone.node, [anyone.baton, ...args], { env, uid: NOBODY, gid: NOBODY, encoding: 'utf8' });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     };
     expect(asUser(['status', '-c', cfg]).stdout).toMatch(new RegExp(`master pid ${proc.pid}`));
@@ -175,7 +180,8 @@ rootOnly("systemd's RuntimeDirectory= (0755, the service user's, in root's /run/
     const cfg = path.join(dir, 'demo.json');
     fs.writeFileSync(cfg, JSON.stringify({ workers: SPAWN_WORKER }));
     const env = { RUNTIME_DIRECTORY: runtimeDir };
-    proc = spawn(process.execPath, [BATON, 'run', '-c', cfg], { env: { ...process.env, ...env }, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
+    const anyone = forAnyone();
+    proc = spawn(anyone.node, [anyone.baton, 'run', '-c', cfg], { env: { ...process.env, ...env }, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));
@@ -270,7 +276,7 @@ rootOnly('client commands trust a pid only once it is provably the master', () =
     fs.mkdirSync(own);
     fs.chownSync(own, NOBODY, NOBODY);
     fake = spawn(
-      process.execPath,
+      forAnyone().node,
       [
         '-e',
         `require('net').createServer((c) => c.once('data', () => c.end(JSON.stringify({ ok: true, pid: ${victim.pid}, name: 'demo', version: 'x', phase: 'running', uptimeMs: 0, config: '', statusLine: '', listeners: [], generations: [], lastReload: null }) + '\\n'))).listen(process.argv[1], () => console.log('up'));`,

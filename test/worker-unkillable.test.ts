@@ -10,6 +10,7 @@ import { processInfo } from '../src/system/process';
 import {
   cleanup,
   FIXTURES,
+  forAnyone,
   IS_ROOT,
   isAlive,
   ready,
@@ -91,7 +92,7 @@ rootOnly('a worker whose process group holds a process baton cannot kill', () =>
     dir = tmpdir();
     fs.chownSync(dir, OWN_ID, OWN_ID);
     const cfg = writeConfig(dir, { name: 'unkillable', workers: { command, ready: 'spawn', stopTimeoutMs: 1000 } });
-    return startMaster(cfg, { wrapper: AS_OWN_ID });
+    return startMaster(cfg, { wrapper: AS_OWN_ID, ...forAnyone() });
   }
 
   /** The pid the root process wrote to root.<n> (it writes it once it is root). */

@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import {
-  BATON,
   baton,
   cleanup,
+  forAnyone,
   get,
   IS_ROOT,
   rootOnly,
@@ -126,7 +126,8 @@ rootOnly('workers.user and workers.group (root master)', () => {
     dirs.push(dir);
     fs.chmodSync(dir, 0o755);
     const f = writeConfig(dir, { workers: { command: ['sleep', '1'], user: 'root' } });
-    const r = spawnSync(process.execPath, [BATON, 'check', '-c', f], { encoding: 'utf8', uid: 65534, gid: 65534 });
+    const anyone = forAnyone();
+    const r = spawnSync(anyone.node, [anyone.baton, 'check', '-c', f], { encoding: 'utf8', uid: 65534, gid: 65534 });
     expect(r.stderr).toMatch(/\/workers\/user: baton runs as uid 65534, not root: it cannot start workers as 'root' \(uid 0\)/);
     expect(r.status).toBe(78);
   });

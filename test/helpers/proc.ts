@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { request } from '../../src/control/client';
 import { controlSocketPath, type StatusReply } from '../../src/contract/control';
+import { loadableByAnyone } from '../../src/contract/signal-guard';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BATON = path.join(ROOT, 'bin', 'baton');
@@ -15,13 +16,47 @@ export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 export const NOBODY = 65534;
 /** Acting as two users needs root: such blocks are skipped otherwise, and say so. */
 export const IS_ROOT = process.getuid?.() === 0;
-export const rootOnly: jest.Describe = IS_ROOT ? describe : describe.skip;
+export function rootOnly(name: string, fn: () => void): void {
+  if (IS_ROOT) describe(name, fn);
+  else describe.skip(`${name} [skipped: needs root]`, fn);
+}
 
 /** A new folder under /tmp; the test environment removes it after the test file (environment.js). */
 export function tmpdir(prefix = 'baton-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   (globalThis as { batonTmpdirs?: string[] }).batonTmpdirs?.push(dir);
   return dir;
+}
+
+let shared: { node: string; baton: string } | undefined;
+/**
+ * bin/baton (and node) where another user can run them: for the tests that start baton as a
+ * second user. A checkout may sit in a folder only its owner can enter (root's 0700 home on a
+ * stock Debian, a mktemp -d folder), and the modes of the operator's folders are not the
+ * tests' to widen; so each test file that needs it gets a copy of what runs (package.json's
+ * `files` in bin/ and dist/: the installed tree's layout) in a 0755 folder of tmpdir(). The
+ * bundle finds the addon, the signal guard and the Node adapter beside it there, as in
+ * /usr/lib/baton. A copy rather than a read-only bind mount: the tests spawn these processes
+ * themselves, so a private mount namespace would have to wrap jest, and only root has one.
+ * node is copied too only when it is itself out of others' reach (e.g. nvm's, under a home).
+ */
+export function forAnyone(): { node: string; baton: string } {
+  if (shared) return shared;
+  const top = tmpdir('baton-shared-');
+  fs.chmodSync(top, 0o755);
+  const put = (from: string, to: string, mode: number) => {
+    fs.mkdirSync(path.dirname(path.join(top, to)), { recursive: true });
+    fs.copyFileSync(from, path.join(top, to));
+    // the modes whatever the umask
+    for (let d = path.dirname(to); d !== '.'; d = path.dirname(d)) fs.chmodSync(path.join(top, d), 0o755);
+    fs.chmodSync(path.join(top, to), mode);
+  };
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
+  put(path.join(ROOT, 'package.json'), 'package.json', 0o644); // the version it reports
+  for (const f of pkg.files.filter((x) => /^(bin|dist)\//.test(x))) put(path.join(ROOT, f), f, f.startsWith('bin/') ? 0o755 : 0o644);
+  const node = loadableByAnyone(process.execPath) ? process.execPath : path.join(top, 'bin', 'node');
+  if (node !== process.execPath) put(process.execPath, 'bin/node', 0o755);
+  return (shared = { node, baton: path.join(top, 'bin', 'baton') });
 }
 
 export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20000, everyMs = 25): Promise<T> {
@@ -57,9 +92,9 @@ export interface Master {
   status(): Promise<StatusReply>;
 }
 
-/** Starts `baton run -c config` (optionally through a wrapper command such as systemd-socket-activate). */
-export function startMaster(config: string, opts: { env?: NodeJS.ProcessEnv; wrapper?: string[]; baton?: string } = {}): Master {
-  const argv = [...(opts.wrapper ?? []), process.execPath, opts.baton ?? BATON, 'run', '-c', config];
+/** Starts `baton run -c config` (optionally through a wrapper command such as systemd-socket-activate or setpriv: then with forAnyone()'s node and baton). */
+export function startMaster(config: string, opts: { env?: NodeJS.ProcessEnv; wrapper?: string[]; node?: string; baton?: string } = {}): Master {
+  const argv = [...(opts.wrapper ?? []), opts.node ?? process.execPath, opts.baton ?? BATON, 'run', '-c', config];
   const proc = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
