@@ -142,8 +142,12 @@ describe('unmodified Node apps (workers.adapt)', () => {
     svc = await service({ command: ['node', APP('own-sigterm')], count: 1, env: { MARK_FILE: mark } });
     const r = await batonAsync(['reload', '-c', svc.cfg]);
     expect(r.code).toBe(0);
-    await waitFor('the old worker\'s own handler to run', () => fs.existsSync(mark));
-    expect(fs.readFileSync(mark, 'utf8')).toMatch(/^own handler \d+\n$/);
+    const old = Number((await waitFor('the old worker\'s own handler to run', () => fs.existsSync(mark) && fs.readFileSync(mark, 'utf8')))
+      .match(/^own handler (\d+)\n/)![1]);
+    await waitFor('the old worker to exit', () => !isAlive(old));
+    // its handler ran to its own exit: no drain of the adapter's exited the worker beside it
+    expect(fs.readFileSync(mark, 'utf8')).toBe(`own handler ${old}\nown handler done ${old}\n`);
+    expect(svc.m.output()).not.toMatch(/SIGTERM: stopping gracefully/);
   });
 
   test('npm start: the app npm starts takes the sockets and gets ready; a slow request in flight and 3 reloads under load: 0 failed', async () => {
