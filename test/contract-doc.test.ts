@@ -1,7 +1,7 @@
 // docs/contract.md is the contract: its phase table must say what src/master/transitions.ts does.
 import fs from 'node:fs';
 import path from 'node:path';
-import { decide, PHASES, type EventKind, type Phase } from '../src/master/transitions';
+import { decide, PHASES, type EventKind, type Handler, type Phase } from '../src/master/transitions';
 
 const doc = fs.readFileSync(path.join(__dirname, '..', 'docs', 'contract.md'), 'utf8');
 
@@ -27,15 +27,27 @@ describe('docs/contract.md, "Signals and phases"', () => {
   });
 
   // columns: the events each stands for
-  const columns: EventKind[][] = [['reload'], ['upgrade'], ['winch', 'resize']];
-  test.each(PHASES)('%s: each refusal is the table\'s own text; each accepted request is accepted', (phase: Phase) => {
+  const columns: EventKind[][] = [['reload'], ['upgrade'], ['winch', 'resize'], ['stop']];
+  // how the table words what each handler of a request does (the start of its cell)
+  const says: Partial<Record<Handler, RegExp>> = {
+    reload: /^reload\b/,
+    upgrade: /^upgrade$/,
+    winch: /^act\b/,
+    resize: /^act\b/,
+    stop: /^stop\b/,
+    cancelAndStop: /^stop; .*(fails|rolled back)/,
+    handOverAndStop: /^hand over\b/,
+    stopAgain: /^nothing more\b/,
+  };
+  test.each(PHASES)('%s: each refusal is the table\'s own text; each accepted request says what its handler does', (phase: Phase) => {
     const cells = rows.get(phase)!;
+    expect(cells).toHaveLength(columns.length);
     columns.forEach((kinds, i) => {
       const cell = cells[i] === 'same' ? cells[i - 1] : cells[i];
       for (const kind of kinds) {
         const row = decide(phase, kind);
         if (typeof row === 'string') expect(cell).toBe(row);
-        else expect(typeof row).toBe('object');
+        else expect({ kind, cell }).toEqual({ kind, cell: expect.stringMatching(says[row!.do]!) });
       }
     });
     // stop is never refused
