@@ -31,8 +31,7 @@ describe('stop', () => {
       expect(fs.statSync(sockFile).mode & 0o777).toBe(0o666);
       expect((await getUnix(sockFile)).status).toBe(200);
       const slow = get(port, '/?delay=1500');
-      await m!.waitForOutput(/./); // the request is on its way
-      await new Promise((r) => setTimeout(r, 300));
+      await m!.waitForOutput(/request in flight, answered in 1500 ms/);
       const t0 = Date.now();
       m!.proc.kill(sig);
       const res = await slow;
@@ -54,7 +53,7 @@ describe('stop', () => {
       () => 'answered',
       () => 'cut',
     );
-    await new Promise((r) => setTimeout(r, 300));
+    await m!.waitForOutput(/request in flight, answered in 5000 ms/);
     m!.proc.kill('SIGINT');
     expect(await m!.exited).toEqual({ code: 0, signal: null });
     expect(await slow).toBe('cut');
@@ -65,7 +64,7 @@ describe('stop', () => {
   test('baton stop waits until the master has exited', async () => {
     const { cfg, s, port } = await start();
     const slow = get(port, '/?delay=1000');
-    await new Promise((r) => setTimeout(r, 200));
+    await m!.waitForOutput(/request in flight, answered in 1000 ms/);
     const r = baton(['stop', '-c', cfg]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^stopped: master pid ${m!.pid} exited`));
@@ -73,6 +72,24 @@ describe('stop', () => {
     expect(isAlive(m!.pid)).toBe(false);
     for (const pid of workerPids(s)) expect(isAlive(pid)).toBe(false);
     expect((await slow).status).toBe(200);
+  });
+
+  test('baton stop --fast: workers killed at once, the in-flight request cut; it waits for the exit', async () => {
+    const { cfg, s, port } = await start();
+    const slow = get(port, '/?delay=10000').then(
+      () => 'answered',
+      () => 'cut',
+    );
+    await m!.waitForOutput(/request in flight, answered in 10000 ms/);
+    const r = baton(['stop', '--fast', '-c', cfg]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^stopped: master pid ${m!.pid} exited`));
+    expect(isAlive(m!.pid)).toBe(false);
+    for (const pid of workerPids(s)) expect(isAlive(pid)).toBe(false);
+    expect(await slow).toBe('cut');
+    expect(m!.output()).toMatch(/fast stop/);
+    expect(m!.output()).not.toMatch(/graceful stop/);
+    expect(await m!.exited).toEqual({ code: 0, signal: null });
   });
 
   test('a worker that ignores stopSignal is SIGKILLed after stopTimeoutMs', async () => {
