@@ -463,9 +463,19 @@ describe('no code loaded after start-up', () => {
       c.log = { format: 'json', level: 'debug' };
       fs.writeFileSync(cfg, JSON.stringify(c));
       expect((await batonAsync(['reload', '-c', cfg])).code).toBe(0);
-      for (const sig of ['SIGUSR1', 'SIGTTIN', 'SIGTTOU'] as const) process.kill(master, sig);
-      await sleep(500);
-      await m.status();
+      // each took effect: the log reopened, a worker more (ready), one less (gone)
+      const workers = async () => {
+        const st = await m.status();
+        return st.generations.find((g) => g.id === st.generation)!.workers;
+      };
+      process.kill(master, 'SIGUSR1');
+      await m.waitForOutput(/SIGUSR1: log file reopened/);
+      process.kill(master, 'SIGTTIN');
+      await m.waitForOutput(/SIGTTIN: generation 2 now has 2 worker\(s\)/);
+      await waitFor('a second worker, ready', async () => (await workers()).filter((w) => w.state === 'ready').length === 2);
+      process.kill(master, 'SIGTTOU');
+      await m.waitForOutput(/SIGTTOU: generation 2 now has 1 worker\(s\)/);
+      await waitFor('one worker again', async () => (await workers()).length === 1);
       const up = await batonAsync(['upgrade', '-c', cfg]);
       expect(up.code).toBe(0);
       await waitFor('old master gone', () => !isAlive(master));
