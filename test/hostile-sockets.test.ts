@@ -41,6 +41,23 @@ describe('a unix listener is created with its mode: no chmod that could follow a
   });
   afterAll(() => fs.rmSync(path.dirname(shim), { recursive: true, force: true }));
 
+  test('the shim swaps: a Node process that chmods the path by name reaches the victim behind it', () => {
+    const d = dir();
+    const sock = path.join(d, 'web.sock');
+    const victim = path.join(d, 'victim');
+    const log = path.join(d, 'shim.log');
+    fs.writeFileSync(sock, '');
+    fs.writeFileSync(victim, 'root-only secret\n', { mode: 0o600 });
+    fs.chmodSync(victim, 0o600);
+    // what baton did before it created the socket with its mode: a chmod by path, from Node
+    execFileSync(process.execPath, ['-e', `require('fs').chmodSync(${JSON.stringify(sock)}, 0o666)`], {
+      env: { ...process.env, LD_PRELOAD: shim, SHIM_PATH: sock, SHIM_VICTIM: victim, SHIM_LOG: log },
+    });
+    expect((fs.statSync(victim).mode & 0o7777).toString(8)).toBe('666');
+    expect(fs.lstatSync(sock).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(log, 'utf8')).toMatch(/^chmod\(.*web\.sock\): swapped in a symlink to .*victim\n/);
+  });
+
   test.each([
     ['0666', '077'],
     ['0640', '000'],
