@@ -1,23 +1,29 @@
 // Issue 9 item 2: a runtime folder another user made is not trusted, by the master nor by
-// the client commands. The hostile user is `nobody`: these tests need root to act as it.
+// the client commands. The hostile user is `nobody`: these tests need root to act as it. And
+// one master per runtime folder: a second is refused while the first answers on control.sock.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { controlSocketPath } from '../src/contract/control';
 import {
   baton,
   childrenOf,
   cleanup,
   forAnyone,
+  get,
   IS_ROOT,
   isAlive,
   killTree,
   NOBODY,
+  nodeWorker,
+  portOf,
   ready,
   rootOnly,
   sleep,
   startMaster,
   tmpdir,
   waitFor,
+  workerPids,
   writeConfig,
   type Master,
 } from './helpers/proc';
@@ -300,5 +306,33 @@ rootOnly('client commands trust a pid only once it is provably the master', () =
     expect(r.stdout).toMatch(new RegExp(`stopped: master pid ${m.pid}`));
     expect(r.code).toBe(0);
     expect((await m.exited).code).toBe(0);
+  });
+});
+
+describe('one master per runtime folder', () => {
+  let first: Master | undefined;
+  let second: Master | undefined;
+  afterEach(async () => {
+    await cleanup(second);
+    await cleanup(first);
+    first = second = undefined;
+  });
+
+  test('a second master for the same config is refused while the first answers on control.sock: exit 1, no worker started; the first serves on, its files untouched', async () => {
+    const dir = tmpdir();
+    const cfg = writeConfig(dir, { name: 'twice', runtimeDir: 'run', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker(), count: 1 } });
+    first = startMaster(cfg);
+    const s = await ready(first);
+    const sock = controlSocketPath(path.join(dir, 'run'));
+    const pidfile = path.join(dir, 'run', 'baton.pid');
+    const before = { control: fs.statSync(sock).ino, pidfile: fs.readFileSync(pidfile, 'utf8') };
+    second = startMaster(cfg);
+    expect(await refusedOrStarted(second)).toEqual({ code: 1, signal: null });
+    expect(second.output()).toContain(`another baton master is running for this config (its control socket ${sock} answers)`);
+    expect(second.output()).not.toMatch(/worker \d+ \(pid/);
+    expect({ control: fs.statSync(sock).ino, pidfile: fs.readFileSync(pidfile, 'utf8') }).toEqual(before);
+    const after = await first.status();
+    expect({ pid: after.pid, workers: workerPids(after) }).toEqual({ pid: first.pid, workers: workerPids(s) });
+    expect((await get(portOf(s))).status).toBe(200);
   });
 });
