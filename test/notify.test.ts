@@ -67,6 +67,28 @@ describe('sd_notify, both ways', () => {
     expect(third.fields.get('STATUS')).toMatch(/^reload failed: .*invalid JSON.*; generation 2: 2\/2 workers ready$/);
   });
 
+  test("reload: EXTEND_TIMEOUT_USEC after RELOADING=1, covering the new config's readyTimeoutMs, before the READY=1 that ends it", async () => {
+    const { cfg } = setup({ readyTimeoutMs: 10000 });
+    await ready(m!);
+    await sd!.waitFor('READY', '1');
+    const c = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    c.workers = { ...c.workers, readyTimeoutMs: 25000, env: { WORKER_READY_DELAY_MS: '500' } };
+    fs.writeFileSync(cfg, JSON.stringify(c));
+    expect((await batonAsync(['reload', '-c', cfg])).code).toBe(0);
+    const done = (await sd!.waitFor('READY', '1', 2))[1];
+    // one socket's datagrams arrive in order: what was sent before READY=1 is here
+    const [reloading] = sd!.with('RELOADING', '1');
+    const [extend] = sd!.with('EXTEND_TIMEOUT_USEC');
+    expect(extend).toBeDefined();
+    const order = [reloading, extend, done].map((x) => sd!.messages.indexOf(x));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    // the time left to the new generation's deadline + 10 s (two renewal periods)
+    const usec = Number(extend.fields.get('EXTEND_TIMEOUT_USEC'));
+    expect(usec).toBeGreaterThan(25_000_000);
+    expect(usec).toBeLessThanOrEqual(35_000_000);
+    expect(extend.pid).toBe(m!.pid);
+  });
+
   test('STOPPING=1 when the stop begins, EXTEND_TIMEOUT_USEC while the drain goes on', async () => {
     setup({ stopTimeoutMs: 20000 });
     const port = portOf(await ready(m!));
