@@ -87,6 +87,13 @@ async function stopService(svc: Service | undefined): Promise<void> {
 
 const upgrade = (svc: Service) => batonAsync(['upgrade', '-c', svc.cfg]);
 
+/** The successor's pid once it runs `workers` workers (they are slow to get ready: it is still upgrading). */
+const successorWith = (svc: Service, workers: number) =>
+  waitFor('the successor and its workers to start', async () => {
+    const pid = (await svc.status()).upgrade.successorPid;
+    return pid && childrenOf(pid).length === workers ? pid : undefined;
+  });
+
 describe('binary upgrade (USR2)', () => {
   let svc: Service | undefined;
   let load: Load | undefined;
@@ -195,11 +202,7 @@ describe('binary upgrade (USR2)', () => {
     load = startLoad(svc.port, 2, 2);
     await flowing(load);
     const pending = upgrade(svc);
-    const succ = await waitFor('the successor and its workers to start', async () => {
-      const st = await svc!.status();
-      const pid = st.upgrade.successorPid;
-      return pid && childrenOf(pid).length === 2 ? pid : undefined;
-    });
+    const succ = await successorWith(svc, 2);
     const orphans = childrenOf(succ);
     process.kill(succ, 'SIGKILL');
     const r = await pending;
@@ -215,6 +218,25 @@ describe('binary upgrade (USR2)', () => {
     const again = await upgrade(svc);
     expect(again.code).toBe(0);
     expect(svc.master()).not.toBe(old);
+  });
+
+  test('rollback when the predecessor is stopped (SIGTERM) mid-upgrade: the successor and its workers stopped, the upgrade answered as failed; the master drains and exits 0, nothing left', async () => {
+    svc = await service({ env: { WORKER_READY_DELAY_MS: '1500' } });
+    const old = svc.master();
+    const oldWorkers = childrenOf(old);
+    const pending = upgrade(svc);
+    const succ = await successorWith(svc, 2);
+    const succWorkers = childrenOf(succ);
+    process.kill(old, 'SIGTERM');
+    const r = await pending;
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: 'baton: upgrade failed: the master is stopping\n' });
+    // the subreaper exits once nothing of either master is left
+    expect(await Promise.race([svc.m.exited, sleep(20000).then(() => 'something still runs')])).toEqual({ code: 0, signal: null });
+    for (const pid of [succ, ...succWorkers, old, ...oldWorkers]) expect(isAlive(pid)).toBe(false);
+    expect(svc.m.output()).toMatch(new RegExp(`\\[up ${old}\\] upgrade rolled back: the master is stopping\n.*\\[up ${old}\\] SIGTERM: graceful stop`));
+    expect(svc.m.output()).toMatch(new RegExp(`\\[up ${succ}\\] the predecessor aborted the upgrade: the master is stopping`));
+    expect(fs.readdirSync(path.join(svc.dir, 'run'))).toEqual([]);
+    expect(fs.existsSync(path.join(svc.dir, 'sock', 'api.sock'))).toBe(false);
   });
 
   test('listeners added by the new config are bound, removed ones closed (file too) once the upgrade succeeded', async () => {
