@@ -23,6 +23,11 @@ export class LineBudget {
     this.at = clock.now();
   }
 
+  /** The limit in words, for the line that says what was not written. */
+  get limit(): string {
+    return `more than ${this.burst} at once or ${this.perSecond} a second`;
+  }
+
   /** Whether one more line may be written now; if not, it is counted. */
   take(): boolean {
     const now = this.clock.now();

@@ -117,7 +117,7 @@ export class Generation {
     const wc = this.wc;
     const w = new Worker(slot, this.id, restarts, clock.now());
     w.watchdog = new Watchdog(clock, wc.watchdogMs, () => this.onHang(w, `sent no WATCHDOG=1 within ${w.watchdog.periodMs} ms`));
-    w.lines = new LineBudget(clock, (n) => log.warn(`${this.name(w)}: ${n} more log line(s) its notifications caused were not written (more than 20 at once or 5 a second)`));
+    w.lines = new LineBudget(clock, (n) => log.warn(`${this.name(w)}: ${n} more log line(s) its notifications caused were not written (${w.lines.limit})`));
     this.slots.set(slot, w);
     const sockets = passedOn(this.listeners);
     const gated = this.ctx.gated();
