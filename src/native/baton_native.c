@@ -369,15 +369,23 @@ static void set_int(napi_env env, napi_value obj, const char *key, int64_t val) 
   napi_set_named_property(env, obj, key, v);
 }
 
+// The argument of a call that takes one fd alone; false (a TypeError pending) when it is not a number.
+static bool fd_arg(napi_env env, napi_callback_info info, int32_t *fd) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || napi_get_value_int32(env, argv[0], fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "an fd (a number) was expected");
+    return false;
+  }
+  return true;
+}
+
 // sockInfo(fd) -> { type: 'stream'|'dgram'|'seqpacket'|'other', family: 'inet'|'inet6'|'unix'|'other',
 //                   listening: boolean, connected: boolean, address, port, path, cloexec }
 // type, family and listening are the kernel's SO_TYPE, SO_DOMAIN and SO_ACCEPTCONN.
 static napi_value SockInfo(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!fd_arg(env, info, &fd)) return NULL;
   int type = 0, acc = 0, domain = AF_UNSPEC;
   socklen_t l = sizeof type;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0) return throw_errno(env, errno, "getsockopt", "SO_TYPE");
@@ -454,11 +462,8 @@ static napi_value SetCloexec(napi_env env, napi_callback_info info) {
 // servers of one process can then listen on one inherited socket (each fd is registered with
 // epoll on its own).
 static napi_value DupCloexec(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!fd_arg(env, info, &fd)) return NULL;
   int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (d < 0) return throw_errno(env, errno, "fcntl", NULL);
   napi_value out;
@@ -880,11 +885,8 @@ static napi_value SendNoWait(napi_env env, napi_callback_info info) {
 // peerCred(fd) -> { pid, uid, gid }: the kernel's credentials of the process at the other end
 // of a connected unix socket (SO_PEERCRED, taken at connect()/listen() time, unforgeable).
 static napi_value PeerCred(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!fd_arg(env, info, &fd)) return NULL;
   struct ucred cr;
   socklen_t l = sizeof cr;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0) return throw_errno(env, errno, "getsockopt", "SO_PEERCRED");
@@ -900,11 +902,8 @@ static napi_value PeerCred(napi_env env, napi_callback_info info) {
 // down both ways), so nothing written to it will be read: poll(2)'s POLLHUP, which the kernel
 // sets at once for unix sockets. A peer that only shut down its writing side is not gone.
 static napi_value PeerGone(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!fd_arg(env, info, &fd)) return NULL;
   struct pollfd p = {.fd = fd, .events = POLLIN};
   int r;
   do r = poll(&p, 1, 0);
