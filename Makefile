@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_MODULES := node_modules/.package-lock.json
 NATIVE := dist/native/baton_native.node
 
-.PHONY: all install build run test clean deb rpm stage e2e bench
+.PHONY: all install build run check test clean deb rpm stage e2e bench
 VERSION = $(shell node -p "require('./package.json').version")
 DEBDIR = build/deb/baton-$(VERSION)
 
@@ -56,11 +56,18 @@ run: build
 	@echo "baton: serving examples/hello on http://127.0.0.1:8080/ (try: curl 127.0.0.1:8080); ^C stops"
 	exec ./bin/baton run -c examples/hello/baton.json
 
+# The edit-test loop (seconds): the build (incremental), the tests' type check (jest only
+# transpiles), and the in-process tests (test/unit: fake clock, fake processes; no baton process).
+check: build
+	npx tsc -p test/tsconfig.json
+	npx jest --ci test/unit
+
 # jest (everything that runs as any user), as root jest again on Debian 12's nodejs 18 (the
 # oldest Node baton supports), the rpm and rpmlint (any user, once rpmbuild and
 # rpmlint are installed), then, as root, the end-to-end suite in real systemd containers
 # (which builds the deb). What it cannot run it skips, and says so.
 test: build
+	npx tsc -p test/tsconfig.json
 	python3 test/helpers/subreaper.py --kill-leftovers npx jest --ci
 	@if [ "$$(id -u)" = 0 ]; then \
 	  echo "make test: jest again, on Debian 12's own nodejs 18 (test/helpers/debian-node18.sh)"; \

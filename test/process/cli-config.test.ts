@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { baton, startMaster, tmpdir } from '../helpers/proc';
+
+describe('baton check / run with a bad config', () => {
+  test('check: exit 0 and a summary for a good config, 78 and the key path for a bad one', () => {
+    const dir = tmpdir();
+    const good = path.join(dir, 'good.json');
+    fs.writeFileSync(good, JSON.stringify({ workers: { command: ['sh'] }, listeners: [{ name: 'http', tcp: '127.0.0.1:8080' }] }));
+    const ok = baton(['check', '-c', good]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/is valid: 1 x \["sh"\], listeners: http=127.0.0.1:8080/);
+
+    const bad = path.join(dir, 'bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ workers: { command: ['sh'], count: 0 }, typo: true }));
+    const r = baton(['check', '-c', bad]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`config error in ${bad}:`);
+    expect(r.stderr).toContain('/workers/count: must be >= 1');
+    expect(r.stderr).toContain('/typo: unknown key');
+  });
+
+  test('check: a missing file is a config error too', () => {
+    const r = baton(['check', '-c', '/nonexistent/baton.json']);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/cannot read the config file: ENOENT/);
+  });
+
+  test('run: exit 78 before anything starts, with the reason', async () => {
+    const dir = tmpdir();
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, JSON.stringify({ runtimeDir: 'run', workers: { command: ['no-such-program-here'] } }));
+    const m = startMaster(f);
+    expect((await m.exited).code).toBe(78);
+    expect(m.output()).toMatch(/\/workers\/command\/0: 'no-such-program-here' was not found in PATH/);
+    expect(fs.existsSync(path.join(dir, 'run'))).toBe(false);
+  });
+
+  test('usage errors exit 2 with help', () => {
+    const r = baton(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Unknown argument: frobnicate/);
+    expect(baton(['run']).stderr).toMatch(/Missing required argument: config/);
+  });
+
+  // `COMMAND -c FILE` skips yargs (the unit's ExecStart=); every other shape still goes through it
+  test('the short way past yargs and yargs read the same config, normalised; anything more is yargs', () => {
+    const dir = tmpdir();
+    fs.mkdirSync(path.join(dir, 'sub'));
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, JSON.stringify({ runtimeDir: 'run', workers: { command: ['no-such-program-here'] } }));
+    const crooked = path.join(dir, 'sub', '..', '.', 'svc.json');
+    for (const args of [['run', '-c', crooked], ['run', '--config', crooked], [`run`, `--config=${crooked}`], ['--config', crooked, 'run'], ['run', '-c', crooked, '--config', crooked]]) {
+      const r = baton(args);
+      expect([args, r.code]).toEqual([args, 78]);
+      expect(r.stderr).toContain(`config error in ${f}:`);
+    }
+    const extra = baton(['run', '-c', f, 'frobnicate']);
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toMatch(/Unknown argument: frobnicate/);
+    expect(baton(['run', '-c', '--help']).code).toBe(0);
+    expect(baton(['run', '--config=']).stderr).toMatch(/config error in .*: cannot read the config file: EISDIR/);
+    // the client commands the same way: no master runs for it, named by its normalised path
+    for (const args of [['status', '-c', crooked], ['status', '--json', '-c', crooked], ['stop', `--config=${crooked}`], ['stop', '--fast', '-c', crooked]]) {
+      const r = baton(args);
+      expect([args, r.code]).toEqual([args, args[0] === 'status' ? 3 : 1]);
+      expect(r.stderr).toContain(`no baton master is running for ${f}`);
+    }
+  });
+
+  test('client commands with no master running say so', () => {
+    const dir = tmpdir();
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, JSON.stringify({ runtimeDir: 'run', workers: { command: ['sh'] } }));
+    const s = baton(['status', '-c', f]);
+    expect(s.code).toBe(3);
+    expect(s.stderr).toMatch(/no baton master is running for .*svc\.json/);
+    expect(baton(['reload', '-c', f]).code).toBe(1);
+    expect(baton(['stop', '-c', f]).code).toBe(1);
+  });
+});

@@ -1,0 +1,189 @@
+import fs from 'node:fs';
+import { flowing, startLoad } from '../helpers/load';
+import { baton, cleanup, get, isAlive, nodeWorker, portOf, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from '../helpers/proc';
+
+describe('reload (HUP, baton reload)', () => {
+  let m: Master | undefined;
+  afterEach(() => cleanup(m));
+
+  const config = (dir: string, workers: Record<string, unknown> = {}) =>
+    writeConfig(dir, {
+      name: 'reload',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: nodeWorker(), count: 2, readyTimeoutMs: 10000, stopTimeoutMs: 10000, ...workers },
+    });
+
+  test('three HUP reloads under keep-alive and fresh-connection load: 0 failed requests, old workers gone', async () => {
+    const dir = tmpdir();
+    m = startMaster(config(dir));
+    const s0 = await ready(m);
+    const port = portOf(s0);
+    const load = startLoad(port, 4, 4);
+    await flowing(load);
+    const oldPids: number[] = [];
+    const generationOf = new Map(workerPids(s0).map((p) => [p, 1]));
+    let before = s0;
+    for (let i = 1; i <= 3; i++) {
+      oldPids.push(...workerPids(before));
+      m.proc.kill('SIGHUP');
+      await m.waitForOutput(new RegExp(`reload done: generation ${1 + i} serving`));
+      await flowing(load);
+      before = await m.status();
+      expect(before.generation).toBe(1 + i);
+      for (const g of before.generations) for (const w of g.workers) generationOf.set(w.pid, g.id);
+    }
+    const stats = await load.stop();
+    console.log(`3 reloads under load: ${stats.ok} requests answered (keep-alive ${stats.keepalive.ok}, fresh ${stats.fresh.ok}), ${stats.failed} failed`);
+    expect(stats.failed).toBe(0);
+    expect(stats.errors).toEqual({});
+    expect(stats.keepalive.ok).toBeGreaterThan(100);
+    expect(stats.fresh.ok).toBeGreaterThan(100);
+    // every generation served: each of the four answered requests
+    const served = new Set(Object.keys(stats.pids).map((p) => generationOf.get(Number(p))));
+    expect([...served].sort()).toEqual([1, 2, 3, 4]);
+    await waitFor('old workers to exit', () => oldPids.every((p) => !isAlive(p)), 20000);
+    const s = await m.status();
+    expect(s.generations.map((g) => g.id)).toEqual([4]);
+    expect(s.generations[0].workers).toHaveLength(2);
+  });
+
+  test('baton reload waits for the new generation and reports it', async () => {
+    const dir = tmpdir();
+    const cfg = config(dir);
+    m = startMaster(cfg);
+    const s0 = await ready(m);
+    const r = baton(['reload', '-c', cfg]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^reloaded: generation 2 serving/);
+    // when `baton reload` returns, generation 2 serves and generation 1 is on its way out
+    const s = await m.status();
+    expect(s.generation).toBe(2);
+    expect(s.generations.find((g) => g.id === 2)!.workers.every((w) => w.state === 'ready')).toBe(true);
+    const body = JSON.parse((await get(portOf(s0))).body);
+    expect(body.generation).toBe('2');
+  });
+
+  test('a broken config is refused with the key named; the old generation keeps serving', async () => {
+    const dir = tmpdir();
+    const cfg = config(dir);
+    m = startMaster(cfg);
+    const s0 = await ready(m);
+    const port = portOf(s0);
+    const good = fs.readFileSync(cfg, 'utf8');
+    const broken = JSON.parse(good);
+    broken.workers.count = 0;
+    fs.writeFileSync(cfg, JSON.stringify(broken));
+    const load = startLoad(port, 2, 2);
+    await flowing(load);
+    const r = baton(['reload', '-c', cfg]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/\/workers\/count: must be >= 1/);
+    await flowing(load);
+    const stats = await load.stop();
+    expect(stats.failed).toBe(0);
+    const s = await m.status();
+    expect(s.generation).toBe(1);
+    expect(workerPids(s).sort()).toEqual(workerPids(s0).sort());
+    expect(JSON.parse((await get(port)).body).generation).toBe('1');
+    expect(m.output()).toMatch(/reload failed, generation 1 keeps serving: .*\/workers\/count: must be >= 1/);
+  });
+
+  test('a new generation that never sends READY=1 is refused and stopped; the old one keeps serving', async () => {
+    const dir = tmpdir();
+    const cfg = config(dir);
+    m = startMaster(cfg);
+    const s0 = await ready(m);
+    const port = portOf(s0);
+    const next = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    next.workers.env = { WORKER_NEVER_READY: '1' };
+    next.workers.readyTimeoutMs = 1500;
+    next.workers.stopTimeoutMs = 3000;
+    fs.writeFileSync(cfg, JSON.stringify(next));
+    const load = startLoad(port, 2, 2);
+    await flowing(load);
+    const r = baton(['reload', '-c', cfg]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/worker \d \(pid \d+\) of generation 2 did not send READY=1 within 1500 ms/);
+    await m.waitForOutput(/generation 2 has stopped/);
+    await flowing(load);
+    const stats = await load.stop();
+    // the never-ready workers did serve some requests (they listened): none of them was lost
+    expect(stats.failed).toBe(0);
+    const s = await m.status();
+    expect(s.generation).toBe(1);
+    expect(s.generations.map((g) => g.id)).toEqual([1]);
+    expect(workerPids(s).sort()).toEqual(workerPids(s0).sort());
+  });
+
+  test('a reload applies a new log format and level', async () => {
+    const dir = tmpdir();
+    const cfg = writeConfig(dir, {
+      name: 'logs',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: nodeWorker() },
+      log: { format: 'text' },
+    });
+    m = startMaster(cfg);
+    await ready(m);
+    const next = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    next.log = { format: 'json', level: 'debug' };
+    fs.writeFileSync(cfg, JSON.stringify(next));
+    expect(baton(['reload', '-c', cfg]).code).toBe(0);
+    m.proc.kill('SIGTTIN');
+    // a debug line, as JSON: both took effect
+    const line = await m.waitForOutput(/^\{.*"level":"debug".*worker 1 of generation 2 started.*\}$/m);
+    expect(JSON.parse(line[0]).level).toBe('debug');
+  });
+
+  test('a second reload while one is under way is refused', async () => {
+    const dir = tmpdir();
+    const cfg = config(dir, { env: { WORKER_READY_DELAY_MS: '0' } });
+    m = startMaster(cfg);
+    await ready(m);
+    const slow = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    slow.workers.env = { WORKER_READY_DELAY_MS: '1500' };
+    fs.writeFileSync(cfg, JSON.stringify(slow));
+    m.proc.kill('SIGHUP');
+    await m.waitForOutput(/SIGHUP: reloading/);
+    const r = baton(['reload', '-c', cfg]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/reload refused: a reload is already under way/);
+    m.proc.kill('SIGHUP');
+    await m.waitForOutput(/SIGHUP: reload refused: a reload is already under way/);
+    await m.waitForOutput(/reload done: generation 2 serving/);
+    expect((await m.status()).generation).toBe(2);
+  });
+
+  // what a systemctl kill burst does to a worker caught between libuv's fork (every signal back
+  // to its default) and the preloaded guard: here the worker kills itself with SIGUSR2 on its
+  // first start (python can set SIG_DFL again), as many times as the marker files allow
+  const killedByUsr2 = (dir: string, times: number): string[] => [
+    'sh',
+    '-c',
+    `for i in $(seq ${times}); do [ -e "$0/usr2.$i" ] || { : > "$0/usr2.$i"; exec python3 -c 'import os, signal; signal.signal(signal.SIGUSR2, signal.SIG_DFL); os.kill(os.getpid(), signal.SIGUSR2)'; }; done; exec "$@"`,
+    dir,
+    ...nodeWorker(),
+  ];
+
+  test('a new worker killed by a master signal before it was ready is started again once; twice fails the reload', async () => {
+    const dir = tmpdir();
+    const cfg = config(dir);
+    m = startMaster(cfg);
+    await ready(m);
+    const marks = fs.mkdtempSync(`${dir}/marks-`);
+    const next = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    next.workers.command = killedByUsr2(marks, 1);
+    next.workers.count = 1;
+    fs.writeFileSync(cfg, JSON.stringify(next));
+    expect(baton(['reload', '-c', cfg]).code).toBe(0);
+    await m.waitForOutput(/worker 0 \(pid \d+\) of generation 2 was killed by SIGUSR2 before it was ready, before it could ignore it .*: starting it again/);
+
+    next.workers.command = killedByUsr2(fs.mkdtempSync(`${dir}/marks-`), 2);
+    fs.writeFileSync(cfg, JSON.stringify(next));
+    const r = baton(['reload', '-c', cfg]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/reload failed: worker 0 \(pid \d+\) of generation 3 was killed by SIGUSR2 before it was ready/);
+    expect((await m.status()).generation).toBe(2);
+  });
+});

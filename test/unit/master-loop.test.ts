@@ -1,0 +1,559 @@
+// The master's event loop (src/master/master.ts) without a worker process: a fake clock and a
+// fake Launch (helpers/fake-world.ts), a real config file, control socket, notify receiver and
+// (in some tests) a real TCP listener, all in this process. Flows are driven by post()ing
+// events and firing the fake workers' spawn and exit; the phase is read from status replies.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/load';
+import { controlSocketPath, type ControlReply, type StatusReply } from '../../src/contract/control';
+import { request } from '../../src/control/client';
+import type { Logger } from '../../src/log/logger';
+import type { MasterEvent } from '../../src/master/events';
+import { Master } from '../../src/master/master';
+import { native } from '../../src/native';
+import { FakeClock, FakeLaunch, type FakeWorker } from '../helpers/fake-world';
+
+/** The signals the master listens to (master.ts SIGNALS): its handlers are removed after each test. */
+const MASTER_SIGNALS = ['SIGHUP', 'SIGUSR2', 'SIGTERM', 'SIGQUIT', 'SIGINT', 'SIGWINCH', 'SIGUSR1', 'SIGTTIN', 'SIGTTOU'] as const;
+
+interface World {
+  dir: string;
+  configFile: string;
+  runtimeDir: string;
+  pidfile: string;
+  master: Master;
+  clock: FakeClock;
+  launch: FakeLaunch;
+  lines: string[];
+  exited: Promise<number>;
+  code?: number;
+  signalHandlers: Map<string, Array<(...a: unknown[]) => void>>;
+}
+
+const worlds: World[] = [];
+const listenersAtStart = MASTER_SIGNALS.map((s) => process.listenerCount(s));
+afterAll(() => expect(MASTER_SIGNALS.map((s) => process.listenerCount(s))).toEqual(listenersAtStart));
+
+interface Options {
+  ready?: 'spawn' | 'notify';
+  count?: number;
+  tcp?: boolean;
+  readyTimeoutMs?: number;
+  firstPid?: number;
+  /** Instead of `tcp`: these TCP listeners. */
+  listeners?: Array<{ name: string; tcp: string }>;
+}
+
+function writeConfig(w: { configFile: string; runtimeDir: string; pidfile: string }, o: Options): void {
+  const cfg = {
+    name: 'loop-test',
+    runtimeDir: w.runtimeDir,
+    pidfile: w.pidfile,
+    listeners: o.listeners ?? (o.tcp ? [{ name: 'http', tcp: '127.0.0.1:0' }] : []),
+    workers: {
+      command: ['/bin/true'],
+      count: o.count ?? 2,
+      ready: o.ready ?? 'spawn',
+      readyTimeoutMs: o.readyTimeoutMs ?? 5000,
+      stopSignal: 'SIGTERM',
+      stopTimeoutMs: 7000,
+    },
+  };
+  fs.writeFileSync(w.configFile, JSON.stringify(cfg));
+}
+
+/** A master on a fresh config in a fresh folder, started; resolves once its first generation is launched. */
+async function startMaster(o: Options = {}): Promise<World> {
+  const w = createMaster(o);
+  await until('the first generation to be launched', () => w.launch.of(1).length === (o.count ?? 2));
+  return w;
+}
+
+/** A master on a fresh config in a fresh folder, start() called. */
+function createMaster(o: Options): World {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-loop-'));
+  const files = { configFile: path.join(dir, 'baton.json'), runtimeDir: path.join(dir, 'run'), pidfile: path.join(dir, 'run', 'baton.pid') };
+  const signalHandlers = new Map(MASTER_SIGNALS.map((s) => [s as string, process.listeners(s) as Array<(...a: unknown[]) => void>]));
+  const lines: string[] = [];
+  const at = (level: string) => (m: string) => void lines.push(`${level} ${m}`);
+  const logger = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    reopen: () => void lines.push('reopened'),
+    sinkStatus: () => ({ target: 'test', dropped: 0, failing: null, lastError: null }),
+    dropped: () => undefined,
+  } as unknown as Logger;
+  const clock = new FakeClock();
+  const launch = new FakeLaunch();
+  if (o.firstPid !== undefined) launch.nextPid = o.firstPid;
+  // registered before anything that can fail, so afterEach cleans up whatever came to be
+  const w = { dir, ...files, clock, launch, lines, signalHandlers } as World;
+  worlds.push(w);
+  writeConfig(w, o);
+  w.master = new Master({
+    config: loadConfig(w.configFile),
+    logger,
+    inherited: [],
+    upgrade: null,
+    program: [process.execPath],
+    args: [],
+    cwd: dir,
+    clock,
+    launch: launch.fn,
+  });
+  w.exited = w.master.start().then((code) => (w.code = code));
+  return w;
+}
+
+/** Polls `cond` between turns of the event loop (sockets, promises) for up to 5 s. */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** A status request through the loop; answered at once when no handler is running. */
+function status(w: World): StatusReply {
+  let got: ControlReply | undefined;
+  w.master.post({ kind: 'status', reply: (r) => (got = r) });
+  if (!got || !got.ok) throw new Error(`no status reply: ${JSON.stringify(got)}`);
+  return got as StatusReply;
+}
+
+const phase = (w: World) => status(w).phase;
+
+/** Posts a request; its replies (a reload's comes later) land in the array returned. */
+function ask(w: World, e: Exclude<MasterEvent, { kind: 'status' }> & { reply?: unknown }): ControlReply[] {
+  const replies: ControlReply[] = [];
+  w.master.post({ ...e, reply: (r: ControlReply) => void replies.push(r) } as MasterEvent);
+  return replies;
+}
+
+const reload = (w: World) => ask(w, { kind: 'reload', source: 'test' });
+const stop = (w: World, fast = false) => ask(w, { kind: 'stop', source: fast ? 'SIGINT' : 'SIGTERM', fast });
+
+function spawnAll(ws: FakeWorker[]): void {
+  ws.forEach((x) => x.spawn());
+}
+
+function exitAll(ws: FakeWorker[]): void {
+  ws.filter((x) => !x.exited).forEach((x) => x.exit({ code: null, signal: 'SIGTERM' }));
+}
+
+/** A master serving generation 1. */
+async function running(o: Options = {}): Promise<World> {
+  const w = await startMaster(o);
+  spawnAll(w.launch.of(1));
+  expect(phase(w)).toBe('running');
+  return w;
+}
+
+async function exitCode(w: World): Promise<number> {
+  await until('start() to resolve', () => w.code !== undefined);
+  return w.code!;
+}
+
+/** The stop requests a worker got, each kind once (the pool may repeat one; the process sends a signal once). */
+function distinct(stops: Array<[string, number]>): Array<[string, number]> {
+  return stops.filter(([sig, ms], i) => stops.findIndex(([s2, m2]) => s2 === sig && m2 === ms) === i);
+}
+
+/** What connecting to a TCP port on 127.0.0.1 gives: 'connected' or the error code. */
+function connect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1');
+    c.once('connect', () => (c.destroy(), resolve('connected')));
+    c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+const portOf = (w: World, i = 0) => Number(status(w).listeners[i].addresses[0].split(':')[1]);
+
+/** A TCP port something else holds, for the test's length. */
+async function takenPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  servers.push(srv);
+  return (srv.address() as net.AddressInfo).port;
+}
+
+const servers: net.Server[] = [];
+
+function gone(file: string): boolean {
+  return !fs.existsSync(file);
+}
+
+const internalErrors = (w: World) => w.lines.filter((l) => l.includes('internal error'));
+
+afterEach(async () => {
+  const problems: string[] = [];
+  for (const srv of servers.splice(0)) srv.close();
+  for (const w of worlds.splice(0)) {
+    problems.push(...internalErrors(w));
+    try {
+      if (w.master && w.code === undefined) {
+        w.master.post({ kind: 'stop', source: 'test clean-up', fast: true });
+        exitAll(w.launch.workers);
+        await until('the master to stop', () => w.code !== undefined).catch((e: Error) => {
+          problems.push(`${e.message}; closing its files by hand`);
+          (w.master as unknown as { cleanUp(): void }).cleanUp();
+        });
+      }
+    } finally {
+      for (const s of MASTER_SIGNALS) {
+        const before = w.signalHandlers.get(s) ?? [];
+        for (const h of process.listeners(s)) if (!before.includes(h as never)) process.removeListener(s, h);
+      }
+      fs.rmSync(w.dir, { recursive: true, force: true });
+    }
+  }
+  expect(problems).toEqual([]);
+});
+
+describe('start-up', () => {
+  test('starting until every worker is ready, then running; pidfile, control.sock and the listener are there', async () => {
+    const w = await startMaster({ tcp: true, count: 2 });
+    expect(phase(w)).toBe('starting');
+    expect(reload(w)).toEqual([{ ok: false, error: 'reload refused: the master is starting' }]);
+    const [a, b] = w.launch.of(1);
+    a.spawn();
+    expect(phase(w)).toBe('starting');
+    b.spawn();
+    const s = status(w);
+    expect(s.phase).toBe('running');
+    expect(s.generation).toBe(1);
+    expect(s.generations.map((g) => [g.id, g.state, g.workers.map((x) => x.pid)])).toEqual([[1, 'serving', [a.pid, b.pid]]]);
+    expect(s.listeners).toEqual([expect.objectContaining({ name: 'http', source: 'config', addresses: [expect.stringMatching(/^127\.0\.0\.1:\d+$/)] })]);
+    expect(fs.readFileSync(w.pidfile, 'utf8')).toBe(`${process.pid}\n`);
+    expect(fs.statSync(controlSocketPath(w.runtimeDir)).isSocket()).toBe(true);
+    // what the workers were given
+    expect(a.env.LISTEN_FDS).toBe('1');
+    expect(a.env.LISTEN_FDNAMES).toBe('http');
+    expect(a.env.NOTIFY_SOCKET).toMatch(/^@baton\/loop-test\//);
+    expect(a.spec.fds).toEqual(s.listeners[0].fds);
+  });
+
+  test("ready: 'notify': READY=1 through the master's own notify socket makes it running", async () => {
+    // the one worker has this process's pid, so a datagram sent from here counts as its
+    const w = await startMaster({ ready: 'notify', count: 1, firstPid: process.pid });
+    const [only] = w.launch.of(1);
+    only.spawn();
+    expect(phase(w)).toBe('starting');
+    native.notifySend(only.env.NOTIFY_SOCKET, Buffer.from('READY=1\nSTATUS=hello'));
+    await until('READY=1 to arrive', () => phase(w) === 'running');
+    expect(status(w).generations[0].workers[0].status).toBe('hello');
+  });
+
+  test('a listener that cannot be bound: start() resolves 1, no worker, nothing left behind', async () => {
+    const port = await takenPort();
+    const w = createMaster({ listeners: [{ name: 'http', tcp: `127.0.0.1:${port}` }] });
+    expect(await exitCode(w)).toBe(1);
+    expect(w.launch.workers).toEqual([]);
+    expect(w.lines).toContainEqual(expect.stringMatching(/^error cannot start: .*EADDRINUSE/));
+    expect(gone(controlSocketPath(w.runtimeDir)) && gone(w.pidfile)).toBe(true);
+  });
+
+  test('a worker exiting before it is ready: stopping, the others stopped, start() resolves 1', async () => {
+    const w = await startMaster({ count: 2 });
+    const [a, b] = w.launch.of(1);
+    a.exit({ code: 3, signal: null });
+    expect(phase(w)).toBe('stopping');
+    expect(distinct(b.stops)).toEqual([['SIGTERM', 7000]]);
+    expect(w.lines).toContainEqual(expect.stringMatching(/^error cannot start: worker 0 .* exited with status 3 before it was ready/));
+    b.exit();
+    expect(await exitCode(w)).toBe(1);
+    expect(gone(w.pidfile) && gone(controlSocketPath(w.runtimeDir))).toBe(true);
+  });
+
+  test('the ready timeout at start-up (fake time): stopping, exit code 1', async () => {
+    const w = await startMaster({ ready: 'notify', count: 1, readyTimeoutMs: 2000 });
+    w.clock.advance(1999);
+    expect(phase(w)).toBe('starting');
+    w.clock.advance(1);
+    expect(phase(w)).toBe('stopping');
+    exitAll(w.launch.workers);
+    expect(await exitCode(w)).toBe(1);
+  });
+
+  test('stop while starting: the starting generation is stopped; exit code 0', async () => {
+    const w = await startMaster({ count: 2 });
+    expect(stop(w)).toEqual([{ ok: true, pid: process.pid }]);
+    expect(phase(w)).toBe('stopping');
+    expect(w.launch.of(1).map((x) => x.stops)).toEqual([[['SIGTERM', 7000]], [['SIGTERM', 7000]]]);
+    exitAll(w.launch.workers);
+    expect(await exitCode(w)).toBe(0);
+  });
+});
+
+describe('reload', () => {
+  test('accepted: reloading; a second reload is refused with its reason; ready: running, the old generation drained', async () => {
+    const w = await running({ count: 2 });
+    const old = w.launch.of(1);
+    // the reload reads the file again: generation 2 gets three workers
+    writeConfig(w, { count: 3 });
+    const first = reload(w);
+    expect(phase(w)).toBe('reloading');
+    expect(reload(w)).toEqual([{ ok: false, error: 'reload refused: a reload is already under way' }]);
+    expect(ask(w, { kind: 'upgrade', source: 'test' })).toEqual([{ ok: false, error: 'upgrade refused: a reload is under way' }]);
+    w.master.post({ kind: 'winch' });
+    expect(w.lines).toContainEqual('warn SIGWINCH refused: a reload is under way');
+    expect(phase(w)).toBe('reloading');
+
+    await until('generation 2 to be launched', () => w.launch.of(2).length === 3);
+    expect(first).toEqual([]);
+    spawnAll(w.launch.of(2));
+    expect(first).toEqual([{ ok: true, generation: 2, ms: expect.any(Number) }]);
+    const s = status(w);
+    expect(s.phase).toBe('running');
+    expect(s.generation).toBe(2);
+    expect(s.generations.map((g) => [g.id, g.state, g.count])).toEqual([
+      [1, 'draining', 2],
+      [2, 'serving', 3],
+    ]);
+    expect(old.map((x) => x.stops)).toEqual([[['SIGTERM', 7000]], [['SIGTERM', 7000]]]);
+    exitAll(old);
+    expect(status(w).generations.map((g) => g.id)).toEqual([2]);
+    expect(phase(w)).toBe('running');
+    expect(status(w).lastReload).toEqual(expect.objectContaining({ ok: true, generation: 2 }));
+  });
+
+  test('its generation fails: running again, the old one keeps serving untouched', async () => {
+    const w = await running({ count: 2, tcp: true });
+    const before = status(w).listeners;
+    const replies = reload(w);
+    await until('generation 2 to be launched', () => w.launch.of(2).length === 2);
+    const [a, b] = w.launch.of(2);
+    a.spawn();
+    b.exit({ code: 1, signal: null });
+    expect(replies).toEqual([{ ok: false, error: `reload failed: worker 1 (pid ${b.pid}) of generation 2 exited with status 1 before it was ready` }]);
+    const s = status(w);
+    expect(s.phase).toBe('running');
+    expect(s.generation).toBe(1);
+    expect(s.listeners).toEqual(before);
+    expect(s.lastReload).toEqual(expect.objectContaining({ ok: false, generation: 2 }));
+    expect(w.launch.of(1).map((x) => x.stops)).toEqual([[], []]);
+    expect(a.stops).toEqual([['SIGTERM', 7000]]);
+    a.exit();
+    expect(status(w).generations.map((g) => [g.id, g.state])).toEqual([[1, 'serving']]);
+    // and the next reload works
+    const again = reload(w);
+    await until('generation 3 to be launched', () => w.launch.of(3).length === 2);
+    spawnAll(w.launch.of(3));
+    expect(again).toEqual([{ ok: true, generation: 3, ms: expect.any(Number) }]);
+  });
+
+  test('a config that no longer loads: refused as a failed reload, nothing launched, running', async () => {
+    const w = await running({ count: 1 });
+    fs.writeFileSync(w.configFile, '{ not json');
+    const replies = reload(w);
+    expect(replies).toEqual([{ ok: false, error: expect.stringMatching(/^reload failed: .*invalid JSON/) }]);
+    expect(phase(w)).toBe('running');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(w.launch.workers).toHaveLength(1);
+  });
+
+  test('the ready timeout of the new generation (fake time): the reload fails, the old one serves', async () => {
+    const w = await running({ count: 1 });
+    writeConfig(w, { count: 1, ready: 'notify', readyTimeoutMs: 3000 });
+    const replies = reload(w);
+    await until('generation 2 to be launched', () => w.launch.of(2).length === 1);
+    w.clock.advance(2999);
+    expect(phase(w)).toBe('reloading');
+    w.clock.advance(1);
+    expect(replies).toEqual([{ ok: false, error: expect.stringMatching(/^reload failed: worker 0 .* of generation 2 did not send READY=1 within 3000 ms/) }]);
+    expect(status(w)).toEqual(expect.objectContaining({ phase: 'running', generation: 1 }));
+    expect(w.launch.of(2)[0].stops).toEqual([['SIGTERM', 7000]]);
+  });
+
+  test('a listener dropped from the config closes at the commit, not before; the new generation gets no socket', async () => {
+    const w = await running({ count: 1, tcp: true });
+    const port = portOf(w);
+    writeConfig(w, { count: 1 });
+    const replies = reload(w);
+    await until('generation 2 to be launched', () => w.launch.of(2).length === 1);
+    const [fresh] = w.launch.of(2);
+    expect(fresh.spec.fds).toEqual([]);
+    expect(fresh.env.LISTEN_FDS).toBeUndefined();
+    expect(await connect(port)).toBe('connected');
+    fresh.spawn();
+    expect(replies).toEqual([expect.objectContaining({ ok: true, generation: 2 })]);
+    expect(status(w).listeners).toEqual([]);
+    expect(await connect(port)).toBe('ECONNREFUSED');
+  });
+
+  test('a new listener that cannot be bound: the reload fails, the held listeners are unchanged', async () => {
+    const w = await running({ count: 1, tcp: true });
+    const before = status(w).listeners;
+    const port = await takenPort();
+    fs.writeFileSync(
+      w.configFile,
+      JSON.stringify({ ...JSON.parse(fs.readFileSync(w.configFile, 'utf8')), listeners: [{ name: 'http', tcp: '127.0.0.1:0' }, { name: 'admin', tcp: `127.0.0.1:${port}` }] }),
+    );
+    const replies = reload(w);
+    await until('the reload to fail', () => replies.length > 0);
+    expect(replies).toEqual([{ ok: false, error: expect.stringMatching(/^reload failed: .*EADDRINUSE/) }]);
+    expect(status(w)).toEqual(expect.objectContaining({ phase: 'running', generation: 1, listeners: before }));
+    expect(w.launch.of(2)).toEqual([]);
+  });
+
+  test('over the real control socket: the reply comes once the new generation is ready', async () => {
+    const w = await running({ count: 1 });
+    const sock = controlSocketPath(w.runtimeDir);
+    expect((await request(sock, { cmd: 'status' })) as StatusReply).toEqual(expect.objectContaining({ phase: 'running', generation: 1 }));
+    const answer = request(sock, { cmd: 'reload' });
+    await until('generation 2 to be launched', () => w.launch.of(2).length === 1);
+    expect(await request(sock, { cmd: 'reload' })).toEqual({ ok: false, error: 'reload refused: a reload is already under way' });
+    w.launch.of(2)[0].spawn();
+    expect(await answer).toEqual({ ok: true, generation: 2, ms: expect.any(Number) });
+  });
+});
+
+describe('stop', () => {
+  test('during a reload: stopping; the reload answered as failed; both generations stopped; exit 0', async () => {
+    const w = await running({ count: 1 });
+    const reloadReplies = reload(w);
+    await until('generation 2 to be launched', () => w.launch.of(2).length === 1);
+    const stopReplies = stop(w);
+    expect(phase(w)).toBe('stopping');
+    expect(stopReplies).toEqual([{ ok: true, pid: process.pid }]);
+    expect(reloadReplies).toEqual([{ ok: false, error: 'reload failed: the master is stopping' }]);
+    expect(w.launch.of(2)[0].stops[0]).toEqual(['SIGTERM', 7000]);
+    expect(w.launch.of(1)[0].stops[0]).toEqual(['SIGTERM', 7000]);
+    // a generation-ready of the abandoned reload, had it been queued, is stale now
+    w.launch.of(2)[0].spawn();
+    expect(phase(w)).toBe('stopping');
+    exitAll(w.launch.workers);
+    expect(await exitCode(w)).toBe(0);
+  });
+
+  test('during a reload that has not launched its generation yet: it never does', async () => {
+    const w = await running({ count: 1, tcp: true });
+    const reloadReplies = reload(w);
+    stop(w);
+    expect(reloadReplies).toEqual([{ ok: false, error: 'reload failed: the master is stopping' }]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(w.launch.of(2)).toEqual([]);
+    exitAll(w.launch.workers);
+    expect(await exitCode(w)).toBe(0);
+  });
+
+  test('graceful: stopSignal; after the last exit start() resolves 0, control.sock, pidfile and the listener are gone', async () => {
+    const w = await running({ count: 2, tcp: true });
+    const port = portOf(w);
+    const sock = controlSocketPath(w.runtimeDir);
+    expect(await request(sock, { cmd: 'stop' })).toEqual({ ok: true, pid: process.pid });
+    expect(phase(w)).toBe('stopping');
+    expect(reload(w)).toEqual([{ ok: false, error: 'reload refused: the master is stopping' }]);
+    const [a, b] = w.launch.of(1);
+    expect([a.stops, b.stops]).toEqual([[['SIGTERM', 7000]], [['SIGTERM', 7000]]]);
+    a.exit();
+    expect(w.code).toBeUndefined();
+    expect(fs.existsSync(sock)).toBe(true);
+    b.exit();
+    expect(await exitCode(w)).toBe(0);
+    expect(gone(sock)).toBe(true);
+    expect(gone(w.pidfile)).toBe(true);
+    expect(await connect(port)).toBe('ECONNREFUSED');
+  });
+
+  test('while the only worker waits for its restart: the stop ends at once and once, the restart never comes', async () => {
+    const w = await running({ count: 1 });
+    w.launch.of(1)[0].exit({ code: 1, signal: null });
+    stop(w);
+    expect(await exitCode(w)).toBe(0);
+    // the pool says pool-empty twice here (see pool.test.ts); the stop is finished once
+    expect(w.lines.filter((l) => l === 'info stopped')).toEqual(['info stopped']);
+    w.clock.advance(60_000);
+    expect(w.launch.workers).toHaveLength(1);
+    expect(gone(w.pidfile)).toBe(true);
+  });
+
+  test('a fast stop while stopping gracefully kills at once, once', async () => {
+    const w = await running({ count: 2 });
+    stop(w);
+    const ws = w.launch.of(1);
+    expect(ws.map((x) => x.stops)).toEqual([[['SIGTERM', 7000]], [['SIGTERM', 7000]]]);
+    expect(stop(w, true)).toEqual([{ ok: true, pid: process.pid }]);
+    for (const x of ws) expect(x.stops.slice(1).every(([sig, ms]) => sig === 'SIGKILL' && ms === 0) && x.stops.length > 1).toBe(true);
+    const after = ws.map((x) => x.stops.length);
+    stop(w, true);
+    stop(w, false);
+    expect(ws.map((x) => x.stops.length)).toEqual(after);
+    expect(phase(w)).toBe('stopping');
+    exitAll(ws);
+    expect(await exitCode(w)).toBe(0);
+  });
+
+  test('fast from the start (INT): SIGKILL, no stopSignal first', async () => {
+    const w = await running({ count: 1 });
+    stop(w, true);
+    expect(w.launch.of(1)[0].stops).toEqual([['SIGKILL', 0]]);
+    exitAll(w.launch.workers);
+    expect(await exitCode(w)).toBe(0);
+  });
+});
+
+describe('status', () => {
+  test("a worker's uptime is read on the master's clock", async () => {
+    const w = await running({ count: 1 });
+    expect(status(w).generations[0].workers[0].uptimeMs).toBe(0);
+    w.clock.advance(5000);
+    expect(status(w).generations[0].workers[0].uptimeMs).toBe(5000);
+  });
+});
+
+describe('WINCH, TTIN/TTOU, USR1, crashes', () => {
+  test('WINCH stops the workers and keeps the sockets; stop with nothing running ends at once', async () => {
+    const w = await running({ count: 1 });
+    w.master.post({ kind: 'winch' });
+    expect(status(w).generation).toBeNull();
+    w.master.post({ kind: 'resize', delta: 1 });
+    expect(w.lines).toContainEqual('warn SIGTTIN refused: no generation is serving');
+    exitAll(w.launch.workers);
+    expect(status(w).generations).toEqual([]);
+    expect(phase(w)).toBe('running');
+    stop(w);
+    expect(await exitCode(w)).toBe(0);
+  });
+
+  test('USR1 reopens the log in every phase', async () => {
+    const w = await startMaster({ count: 1 });
+    w.master.post({ kind: 'reopen-logs' });
+    spawnAll(w.launch.of(1));
+    stop(w);
+    w.master.post({ kind: 'reopen-logs' });
+    expect(w.lines.filter((l) => l === 'reopened')).toHaveLength(2);
+  });
+
+  test('TTIN starts one more worker, TTOU stops one; never below one', async () => {
+    const w = await running({ count: 1 });
+    w.master.post({ kind: 'resize', delta: 1 });
+    expect(w.launch.of(1)).toHaveLength(2);
+    w.launch.of(1)[1].spawn();
+    expect(status(w).generations[0].count).toBe(2);
+    w.master.post({ kind: 'resize', delta: -1 });
+    expect(w.launch.of(1)[1].stops).toEqual([['SIGTERM', 7000]]);
+    w.master.post({ kind: 'resize', delta: -1 });
+    expect(w.lines).toContainEqual('warn SIGTTOU refused: generation 1 is down to one worker');
+    expect(status(w).generations[0].count).toBe(1);
+  });
+
+  test('a crash while running restarts the slot after the backoff delay (fake time)', async () => {
+    const w = await running({ count: 1 });
+    w.launch.of(1)[0].exit({ code: 1, signal: null });
+    w.clock.advance(0);
+    expect(w.launch.of(1)).toHaveLength(2);
+    w.launch.of(1)[1].exit({ code: 1, signal: null });
+    w.clock.advance(99);
+    expect(w.launch.of(1)).toHaveLength(2);
+    w.clock.advance(1);
+    expect(w.launch.of(1)).toHaveLength(3);
+    expect(phase(w)).toBe('running');
+  });
+});
