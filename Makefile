@@ -62,17 +62,23 @@ check: build
 	npx tsc -p test/tsconfig.json
 	npx jest --ci test/unit
 
-# jest (everything that runs as any user), as root jest again on Debian 12's nodejs 18 (the
-# oldest Node baton supports), the rpm and rpmlint (any user, once rpmbuild and
-# rpmlint are installed), then, as root, the end-to-end suite in real systemd containers
-# (which builds the deb). What it cannot run it skips, and says so.
+# Node 18 (Debian 12's own nodejs, the oldest baton supports) runs again what ships: the
+# bundled master, worker library and adapter, driven as real processes (test/process). Not the
+# in-process tests (test/unit: the source under ts-jest, not the bundles; the language level is
+# esbuild's --target=node18 and @types/node 18), nor the ones whose subject is not Node's: the
+# jest harness, the config's checks, exec limits. The e2e runs the deb on Debian 12's node too.
+NODE18_SKIP := /node_modules/ test/unit/ harness-safety-net cli-config check-hostile exec-limits
+
+# The tests' type check; jest (everything that runs as any user, in two shards side by side:
+# most of a real-process test is waiting); as root jest again on Node 18 (above); the rpm and rpmlint (any
+# user, once rpmbuild and rpmlint are installed); then, as root, the end-to-end suite in real
+# systemd containers (which builds the deb). What it cannot run it skips, and says so.
 test: build
 	npx tsc -p test/tsconfig.json
-	python3 test/helpers/subreaper.py --kill-leftovers npx jest --ci
+	test/helpers/jest-shards.sh 2
 	@if [ "$$(id -u)" = 0 ]; then \
-	  echo "make test: jest again, on Debian 12's own nodejs 18 (test/helpers/debian-node18.sh)"; \
-	  test/helpers/debian-node18.sh python3 test/helpers/subreaper.py --kill-leftovers \
-	    node node_modules/jest/bin/jest.js --ci; rc=$$?; \
+	  echo "make test: jest again, on Debian 12's own nodejs 18 (test/helpers/debian-node18.sh): test/process"; \
+	  test/helpers/debian-node18.sh test/helpers/jest-shards.sh 2 --testPathIgnorePatterns $(NODE18_SKIP); rc=$$?; \
 	  if [ $$rc = 77 ]; then echo "make test: SKIPPED jest on nodejs 18: no Debian 12 nodejs here"; elif [ $$rc != 0 ]; then exit $$rc; fi; \
 	else echo "make test: SKIPPED jest on Debian 12's nodejs 18: it needs root (overlay mounts)"; fi
 	@if [ "$$(id -u)" = 0 ]; then test/e2e/prereqs.sh; fi
