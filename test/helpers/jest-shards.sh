@@ -4,6 +4,9 @@
 # (leftovers.js) sees only what that shard started, so one shard's processes are never taken
 # for the other's leftovers. Shards are balanced by time (sequencer.js). Each shard's output
 # goes to build/jest-shard-K.log, shown whole once it ends; then one closing line for all.
+# Each shard is a session of its own (setsid): a signal meant for a process group (the
+# kernel's SIGHUP+SIGCONT to an orphaned group with a stopped member, a test's kill(-pgid))
+# stays within its shard; a test that SIGSTOPs its master is not woken by the other shard.
 set -uo pipefail
 n=${1:?usage: jest-shards.sh N [jest args]}
 shift
@@ -11,12 +14,12 @@ cd "$(dirname "$0")/../.."
 mkdir -p build && rm -f build/jest-shard-*.log
 pids=()
 for i in $(seq 1 "$n"); do
-  python3 test/helpers/subreaper.py --kill-leftovers node node_modules/jest/bin/jest.js --ci --shard="$i/$n" "$@" \
+  setsid -w python3 test/helpers/subreaper.py --kill-leftovers node node_modules/jest/bin/jest.js --ci --shard="$i/$n" "$@" \
     >"build/jest-shard-$i.log" 2>&1 &
   pids+=("$!")
 done
-# a stopped make test stops its shards (and the subreapers kill what they started)
-trap 'kill "${pids[@]}" 2>/dev/null; exit 130' INT TERM
+# a stopped make test stops its shards: each session's group (jest, and the masters it started)
+trap 'for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done; exit 130' INT TERM
 rc=0
 for i in $(seq 1 "$n"); do
   wait "${pids[$((i - 1))]}" || rc=1

@@ -16,7 +16,16 @@ export interface Load {
   /** Requests answered so far (from the progress lines). */
   okSoFar(): number;
   stop(): Promise<LoadStats>;
+  /**
+   * Stops it; throws unless every request was answered (0 failed, no error) and each kind of
+   * client it ran had at least `min` answers: a check of "0 failed" on little or no traffic
+   * proves nothing.
+   */
+  finish(min?: number): Promise<LoadStats>;
 }
+
+/** The least a load check accepts per kind of client (keep-alive, new connection). */
+export const MIN_ANSWERED = 50;
 
 /** Starts the load generator in its own process. */
 export function startLoad(port: number, keepalive = 4, fresh = 4): Load {
@@ -39,12 +48,24 @@ export function startLoad(port: number, keepalive = 4, fresh = 4): Load {
       }
     }),
   );
+  const stop = () => {
+    proc.kill('SIGTERM');
+    return done;
+  };
   return {
     proc,
     okSoFar: () => okSoFar,
-    stop: () => {
-      proc.kill('SIGTERM');
-      return done;
+    stop,
+    finish: async (min = MIN_ANSWERED) => {
+      const stats = await stop();
+      const short = [...(keepalive > 0 ? ['keepalive' as const] : []), ...(fresh > 0 ? ['fresh' as const] : [])].filter((k) => stats[k].ok < min);
+      if (stats.failed || Object.keys(stats.errors).length || short.length) {
+        throw new Error(
+          `load: ${stats.failed} failed ${JSON.stringify(stats.errors)}; answered: keep-alive ${stats.keepalive.ok}, new-connection ${stats.fresh.ok}` +
+            (short.length ? ` (fewer than ${min}: ${short.join(', ')})` : ''),
+        );
+      }
+      return stats;
     },
   };
 }

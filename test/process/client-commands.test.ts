@@ -74,8 +74,7 @@ describe('the client commands', () => {
       for (const args of [['status', '-c', cfg, '--timeout', '1'], ['status', '-c', cfg, '--json', '--timeout=1']]) {
         const r = await batonAsync(args, 30000);
         expect(r.ms).toBeLessThan(15000);
-        expect(r.code).toBe(EX_TEMPFAIL);
-        expect(r.stdout).toBe('');
+        expect({ code: r.code, stdout: r.stdout }).toEqual({ code: EX_TEMPFAIL, stdout: '' });
         expect(r.stderr).toMatch(/^baton: timed out after 1 s waiting for the master to answer `status`; it may be stopped \(SIGSTOP\) or stuck \(no answer from the master on .*control\.sock\)\. See `baton status -c .*`, `systemctl status` and the master's log; --timeout SECONDS waits longer\n$/);
       }
     } finally {
