@@ -21,7 +21,8 @@ import { identify } from '../system/process';
 import { preparePidfileFolder, prepareRuntimeDir } from '../system/runtime-dir';
 import { SystemdNotifier } from '../systemd/notifier';
 import { NotifyReceiver } from '../systemd/receiver';
-import { SuccessorLink } from '../upgrade/successor-link';
+import { Predecessor } from '../upgrade/predecessor';
+import { launchSuccessor, type LaunchSuccessor } from '../upgrade/successor';
 import { VERSION } from '../version';
 import type { EventOf, MasterEvent, Reply } from './events';
 import { distinctSockets, FdStore, fdStoreOn, forgetGoneFiles, inheritedSource } from './fd-store';
@@ -41,9 +42,10 @@ export interface MasterOptions {
   program: string[];
   args: string[];
   cwd: string;
-  /** The outside world, for tests: the clock and how a worker process is started. */
+  /** The outside world, for tests: the clock and how a worker process and the successor are started. */
   clock?: Clock;
   launch?: Launch;
+  launchSuccessor?: LaunchSuccessor;
 }
 
 /** Signals and the requests they make (nginx's and gunicorn's meanings). */
@@ -78,7 +80,7 @@ export class Master implements Handlers {
   /** The upgrade under way, or (manual mode) the successor ready beside us. */
   private upgrading: Upgrade | null = null;
   /** Our end of the channel while we are a successor our predecessor has not confirmed. */
-  private link: SuccessorLink | null = null;
+  private link: Predecessor | null = null;
   /** A successor's inherited listeners its config no longer has, closed once confirmed. */
   private dropOnConfirm: Listener[] = [];
   /** A successor's live option changes on sockets the predecessor still serves, set once confirmed. */
@@ -165,7 +167,7 @@ export class Master implements Handlers {
     const cfg = this.cfg;
     const up = this.opts.upgrade;
     if (up) {
-      this.link = new SuccessorLink(up.channelFd, {
+      this.link = new Predecessor(up.channelFd, {
         onConfirm: (nextGeneration) => this.post({ kind: 'confirmed', nextGeneration }),
         onAbort: (reason) => this.post({ kind: 'aborted', reason }),
       });
@@ -402,6 +404,8 @@ export class Master implements Handlers {
         args: this.opts.args,
         cwd: this.opts.cwd,
         env: { ...this.baseEnv, ...this.systemd.envForSuccessor() },
+        launch: this.opts.launchSuccessor ?? launchSuccessor,
+        systemd: this.systemd,
       },
       this.clock.now(),
       this.cfg,
@@ -417,10 +421,10 @@ export class Master implements Handlers {
   successorReady(): Phase {
     const u = this.upgrading!;
     const s = u.successor!;
-    const ms = this.clock.now() - u.startedAt;
+    const ms = u.ms;
     this.log.info(`successor pid ${s.pid} is ready after ${ms} ms (its parent is now pid ${s.reparentedTo})`);
     if (!u.manual) {
-      this.handOver(u);
+      u.handOver(this.nextGeneration, this.listeners);
       return 'upgrading';
     }
     u.keepBeside();
@@ -429,29 +433,15 @@ export class Master implements Handlers {
         `To roll back: HUP to this master, QUIT to the successor (pid ${s.pid})`,
     );
     this.systemd.status(`successor pid ${s.pid} ready (manual upgrade); ${this.statusLine()}`);
-    this.answerUpgrade(u, { ok: true, oldPid: process.pid, newPid: s.pid!, ms, manual: true });
+    u.answer({ ok: true, oldPid: process.pid, newPid: s.pid!, ms, manual: true });
     return 'side-by-side';
-  }
-
-  /** systemd gets the new main pid, the successor its confirmation; `took-over` follows. */
-  private handOver(u: Upgrade): void {
-    const pid = u.successor!.pid!;
-    // systemd reads notifications before SIGCHLD, so MAINPID= lands before our exit does
-    this.systemd.send({ MAINPID: pid, STATUS: `handing over to pid ${pid}` });
-    u.handOver(this.nextGeneration);
-    // no longer systemd's main process: it would refuse our STOPPING=1/STATUS= (NotifyAccess=main)
-    this.systemd.muted = true;
-    this.systemd.stopWatchdog();
-    // the socket files are the successor's now
-    for (const l of this.listeners) l.ownedPath = undefined;
   }
 
   upgradeDone(): void {
     const u = this.upgrading!;
-    const ms = this.clock.now() - u.startedAt;
-    this.lastUpgrade = { at: new Date().toISOString(), ok: true, successor: u.successor!.pid, ms };
-    this.log.info(`upgrade done: master pid ${process.pid} -> ${u.successor!.pid} in ${ms} ms; this master now drains and exits`);
-    this.answerUpgrade(u, { ok: true, oldPid: process.pid, newPid: u.successor!.pid!, ms, manual: false });
+    this.lastUpgrade = u.outcome(true);
+    this.log.info(`upgrade done: master pid ${process.pid} -> ${u.successor!.pid} in ${u.ms} ms; this master now drains and exits`);
+    u.answer({ ok: true, oldPid: process.pid, newPid: u.successor!.pid!, ms: u.ms, manual: false });
     u.end();
     // stopped meanwhile (the stop waited for this answer): already draining
     if (this.phase !== 'stopping') this.beginStop(false, 'handed over to the successor', 0, true);
@@ -459,8 +449,8 @@ export class Master implements Handlers {
 
   upgradeFailed(e: EventOf<'upgrade-failed'>): Phase {
     const u = this.upgrading!;
-    this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: u.successor?.pid, error: e.reason, ms: this.clock.now() - u.startedAt };
-    this.answerUpgrade(u, { ok: false, error: `upgrade failed: ${e.reason}` });
+    this.lastUpgrade = u.outcome(false, e.reason);
+    u.answer({ ok: false, error: `upgrade failed: ${e.reason}` });
     if (u.handedOver) {
       u.end();
       this.log.error(`${e.reason}: this master was no longer the main process; it drains and exits`);
@@ -478,7 +468,7 @@ export class Master implements Handlers {
     const u = this.upgrading!;
     const s = u.successor!;
     this.log.warn(`the successor (pid ${s.pid}) exited before the upgrade was finished: rolled back`);
-    this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: s.pid, error: 'the successor exited', ms: this.clock.now() - u.startedAt };
+    this.lastUpgrade = u.outcome(false, 'the successor exited');
     this.rollBack(u, 'the successor exited');
     if (this.phase === 'reloading') return 'reloading';
     if (this.current) {
@@ -494,10 +484,6 @@ export class Master implements Handlers {
     const ours = new Set([this.control!.path, ...this.listeners.flatMap((l) => [l.ownedPath ?? '', l.spec?.kind === 'unix' ? l.spec.path : ''])]);
     u.rollBack(reason, ours);
     this.upgrading = null;
-  }
-
-  private answerUpgrade(u: Upgrade, reply: ControlReply): void {
-    u.replies.splice(0).forEach((r) => r(reply));
   }
 
   // ---- handlers: stop ----
@@ -519,8 +505,8 @@ export class Master implements Handlers {
     if (u?.beside) return this.handOverAndStop(e);
     if (u && !u.handedOver) {
       const reason = 'the master is stopping';
-      this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: u.successor?.pid, error: reason, ms: this.clock.now() - u.startedAt };
-      this.answerUpgrade(u, { ok: false, error: `upgrade failed: ${reason}` });
+      this.lastUpgrade = u.outcome(false, reason);
+      u.answer({ ok: false, error: `upgrade failed: ${reason}` });
       this.rollBack(u, reason);
       this.log.warn(`upgrade rolled back: ${reason}`);
     }
@@ -533,8 +519,8 @@ export class Master implements Handlers {
   handOverAndStop(e: EventOf<'stop'>): void {
     const u = this.upgrading!;
     this.log.info(`${e.source}: finishing the manual upgrade: handing over to pid ${u.successor!.pid}`);
-    this.handOver(u);
-    this.lastUpgrade = { at: new Date().toISOString(), ok: true, successor: u.successor!.pid, ms: this.clock.now() - u.startedAt };
+    u.handOver(this.nextGeneration, this.listeners);
+    this.lastUpgrade = u.outcome(true);
     u.end();
     this.beginStop(false, 'handed over to the successor', 0, true);
     e.reply?.({ ok: true, pid: process.pid });

@@ -4,8 +4,10 @@ import type { Logger } from '../log/logger';
 import { passedOn, type Listener } from '../sockets/listeners';
 import type { Clock, Timer } from '../system/clock';
 import { writePidfile } from '../system/pidfile';
-import { SuccessorProcess } from '../upgrade/successor';
+import type { SystemdNotifier } from '../systemd/notifier';
+import type { LaunchSuccessor, SuccessorHandle } from '../upgrade/successor';
 import { killedByMasterSignal } from '../contract/master-signals';
+import type { ControlReply, LastUpgrade } from '../contract/control';
 import type { MasterEvent, Reply } from './events';
 
 export interface UpgradeContext {
@@ -19,6 +21,10 @@ export interface UpgradeContext {
   cwd: string;
   /** The successor's: baseEnv plus NOTIFY_SOCKET and WATCHDOG_USEC, to speak to systemd once confirmed. */
   env: NodeJS.ProcessEnv;
+  /** Starts the successor (launchSuccessor; a fake in the unit tests). */
+  launch: LaunchSuccessor;
+  /** Whose main process the successor becomes at the hand-over. */
+  systemd: Pick<SystemdNotifier, 'send' | 'stopWatchdog' | 'muted'>;
 }
 
 /**
@@ -30,7 +36,7 @@ export interface UpgradeContext {
  */
 export class Upgrade {
   readonly replies: Reply[] = [];
-  successor?: SuccessorProcess;
+  successor?: SuccessorHandle;
   /** MAINPID= and the confirmation have gone out: there is no rolling back any more. */
   handedOver = false;
   /** Manual mode: the successor is ready beside us (side-by-side). */
@@ -64,9 +70,9 @@ export class Upgrade {
   }
 
   private startSuccessor(): void {
-    let s: SuccessorProcess;
+    let s: SuccessorHandle;
     try {
-      s = new SuccessorProcess({
+      s = this.ctx.launch({
         argv: [...this.ctx.program, ...this.ctx.args],
         cwd: this.ctx.cwd,
         env: this.ctx.env,
@@ -108,15 +114,38 @@ export class Upgrade {
     void this.successor!.closed.then(() => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'successor-gone' })));
   }
 
+  /** Since USR2, on the master's clock. */
+  get ms(): number {
+    return this.ctx.clock.now() - this.startedAt;
+  }
+
+  /** What `status` shows of this upgrade once it is over. */
+  outcome(ok: boolean, error?: string): LastUpgrade {
+    return { at: new Date().toISOString(), ok, successor: this.successor?.pid, ...(error === undefined ? {} : { error }), ms: this.ms };
+  }
+
+  /** Answers every `baton upgrade` waiting for this one. */
+  answer(reply: ControlReply): void {
+    this.replies.splice(0).forEach((r) => r(reply));
+  }
+
   /**
-   * Confirms the successor, which goes on numbering generations from `nextGeneration`;
-   * `took-over` once it owns control.sock, `upgrade-failed` if it dies first.
+   * Hands over: systemd gets the successor as its main pid, the successor its confirmation
+   * (it goes on numbering generations from `nextGeneration`), and the socket files of
+   * `listeners` become its own; `took-over` once it owns control.sock, `upgrade-failed` if it
+   * dies first.
    */
-  handOver(nextGeneration: number): void {
+  handOver(nextGeneration: number, listeners: Listener[]): void {
+    const s = this.successor!;
+    // systemd reads notifications before SIGCHLD, so MAINPID= lands before our exit does
+    this.ctx.systemd.send({ MAINPID: s.pid!, STATUS: `handing over to pid ${s.pid}` });
     this.timeout?.cancel();
     this.handedOver = true;
-    const s = this.successor!;
     s.confirm(nextGeneration);
+    // no longer systemd's main process: it would refuse our STOPPING=1/STATUS= (NotifyAccess=main)
+    this.ctx.systemd.muted = true;
+    this.ctx.systemd.stopWatchdog();
+    for (const l of listeners) l.ownedPath = undefined;
     // alive but silent (stopped, its loop blocked): we are no longer the main process, so we go
     const limit = this.cfg.upgrade.timeoutMs;
     this.timeout = this.ctx.clock.after(
@@ -150,7 +179,7 @@ export class Upgrade {
     if (this.renamed) this.restorePidfile();
   }
 
-  private abort(s: SuccessorProcess, reason: string, ours: ReadonlySet<string>): void {
+  private abort(s: SuccessorHandle, reason: string, ours: ReadonlySet<string>): void {
     const wc = this.cfg.workers;
     s.abort(reason, wc.stopSignal, wc.stopTimeoutMs + 2000, ours).then(
       ({ removed, lingering }) =>

@@ -39,8 +39,29 @@ export interface SuccessorSpec {
 const isPid = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0;
 const isTicks = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
 
-/** One upgrade attempt, seen from the predecessor. */
-export class SuccessorProcess {
+/** What the predecessor's upgrade uses of its successor (Successor; a fake in the unit tests). */
+export interface SuccessorHandle {
+  readonly state: SuccessorState;
+  /** Known once it said `hello`. */
+  readonly pid?: number;
+  readonly reparentedTo?: number;
+  readonly shKilledBy?: NodeJS.Signals;
+  readonly ready: Promise<void>;
+  readonly closed: Promise<void>;
+  readonly tookOver: Promise<boolean>;
+  running(): boolean;
+  fail(reason: string): void;
+  confirm(nextGeneration: number): void;
+  abort(reason: string, stopSignal: NodeJS.Signals, graceMs: number, ours?: ReadonlySet<string>): Promise<{ removed: string[]; lingering: number[] }>;
+}
+
+/** How the predecessor starts its successor (passed in, as the pool's Launch is, so the upgrade runs in unit tests). */
+export type LaunchSuccessor = (spec: SuccessorSpec) => SuccessorHandle;
+
+export const launchSuccessor: LaunchSuccessor = (spec) => new Successor(spec);
+
+/** The predecessor's handle on its successor: one upgrade attempt, a process it started. */
+export class Successor implements SuccessorHandle {
   state: SuccessorState = 'starting';
   pid?: number;
   /** The successor as a process (pid and start time), never signalled once its pid is another's. */
