@@ -459,7 +459,7 @@ export class Master implements Handlers {
     }
     this.rollBack(u, e.reason);
     this.log.error(`upgrade failed and rolled back, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
-    this.systemd.status(`upgrade failed: ${e.reason}; ${this.statusLine()}`);
+    this.systemd.status(`upgrade failed: ${e.reason}; ${this.statusLine('running')}`);
     return 'running';
   }
 
@@ -472,7 +472,7 @@ export class Master implements Handlers {
     this.rollBack(u, 'the successor exited');
     if (this.phase === 'reloading') return 'reloading';
     if (this.current) {
-      this.systemd.status(this.statusLine());
+      this.systemd.status(this.statusLine('running'));
       return 'running';
     }
     // nginx's rollback: workers were WINCHed away for the successor; start them again
