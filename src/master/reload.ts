@@ -1,5 +1,6 @@
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
+import type { ControlReply, LastReload } from '../contract/control';
 import type { Logger, LoggerChange } from '../log/logger';
 import type { Generation } from '../pool/generation';
 import { applyRetunes, closeListener, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
@@ -7,6 +8,8 @@ import type { MasterEvent, Reply } from './events';
 
 export interface ReloadContext {
   log: Logger;
+  /** The master's clock. */
+  now(): number;
   /** Runs a step in the master's queue. */
   run(fn: () => void): void;
   post(e: MasterEvent): void;
@@ -45,6 +48,16 @@ export class Reload {
       (plan) => ctx.run(() => this.planned(plan)),
       (e: Error) => ctx.run(() => !this.abandoned && ctx.post({ kind: 'reload-failed', reason: e.message })),
     );
+  }
+
+  /** What `status` shows of this reload once it is over: a success, or the failure `error`. */
+  outcome(error?: string): LastReload {
+    const ok = error === undefined;
+    return { at: new Date().toISOString(), ok, generation: this.generation?.id, ...(ok ? {} : { error }), ms: this.ctx.now() - this.startedAt };
+  }
+
+  answer(reply: ControlReply): void {
+    this.replies.splice(0).forEach((r) => r(reply));
   }
 
   private planned(plan: ListenerPlan): void {

@@ -111,6 +111,11 @@ export class Upgrade {
   keepBeside(): void {
     this.beside = true;
     this.timeout?.cancel();
+    const pid = this.successor!.pid;
+    this.ctx.log.info(
+      `manual upgrade: both masters serve. To finish: WINCH, then QUIT to this master (pid ${process.pid}). ` +
+        `To roll back: HUP to this master, QUIT to the successor (pid ${pid})`,
+    );
     void this.successor!.closed.then(() => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'successor-gone' })));
   }
 
@@ -162,6 +167,25 @@ export class Upgrade {
     );
   }
 
+  /** The successor took over: `baton upgrade` answered; returns the outcome. */
+  done(): LastUpgrade {
+    const outcome = this.outcome(true);
+    const pid = this.successor!.pid!;
+    this.ctx.log.info(`upgrade done: master pid ${process.pid} -> ${pid} in ${this.ms} ms; this master now drains and exits`);
+    this.answer({ ok: true, oldPid: process.pid, newPid: pid, ms: this.ms, manual: false });
+    this.end();
+    return outcome;
+  }
+
+  /** Failed once handed over: no going back, this master leaves all the same; returns the outcome. */
+  lost(reason: string): LastUpgrade {
+    const outcome = this.outcome(false, reason);
+    this.answer({ ok: false, error: `upgrade failed: ${reason}` });
+    this.end();
+    this.ctx.log.error(`${reason}: this master was no longer the main process; it drains and exits`);
+    return outcome;
+  }
+
   /** Done, one way or the other: later reports of this upgrade are stale. */
   end(): void {
     this.over = true;
@@ -169,14 +193,17 @@ export class Upgrade {
   }
 
   /**
-   * Rolls back: the successor (if any) is stopped and what it left removed, except `ours`;
-   * the pidfile gets its name back.
+   * Rolls back: `baton upgrade` answered as failed, the successor (if any) stopped and what it
+   * left removed, except `ours`; the pidfile gets its name back. Returns the outcome.
    */
-  rollBack(reason: string, ours: ReadonlySet<string>): void {
+  rollBack(reason: string, ours: ReadonlySet<string>): LastUpgrade {
+    const outcome = this.outcome(false, reason);
+    this.answer({ ok: false, error: `upgrade failed: ${reason}` });
     this.end();
     const s = this.successor;
     if (s) this.abort(s, reason, ours);
     if (this.renamed) this.restorePidfile();
+    return outcome;
   }
 
   private abort(s: SuccessorHandle, reason: string, ours: ReadonlySet<string>): void {

@@ -17,7 +17,7 @@ import { Master } from '../../src/master/master';
 import { FakeClock, FakeLaunch, FakeLaunchSuccessor, type FakeWorker } from './fake-world';
 import { FakeSystemd } from './fake-systemd';
 
-/** The signals the master listens to (master.ts SIGNALS): its handlers are removed after each test. */
+/** The signals the master listens to (src/master/inputs.ts SIGNALS): its handlers are removed after each test. */
 const MASTER_SIGNALS = ['SIGHUP', 'SIGUSR2', 'SIGTERM', 'SIGQUIT', 'SIGINT', 'SIGWINCH', 'SIGUSR1', 'SIGTTIN', 'SIGTTOU'] as const;
 
 export interface World {

@@ -26,6 +26,20 @@ async function upgrading(o: Options = {}): Promise<{ w: World; s: FakeSuccessor;
   return { w, s: w.successors.last, replies };
 }
 
+/**
+ * What the master has told systemd so far: a datagram the test sends after it arrives after
+ * all of them (one receiving socket, in order), so this also says what was not sent.
+ */
+async function toldSystemd(w: World): Promise<Array<Map<string, string>>> {
+  const marker = `marker-${w.systemd!.messages.length}`;
+  native.notifySend(w.systemd!.socket, Buffer.from(`X_TEST=${marker}`));
+  await until('the marker to reach the fake systemd', () => w.systemd!.with('X_TEST', marker).length > 0);
+  const all = w.systemd!.messages.map((m) => m.fields);
+  return all.slice(0, all.findIndex((f) => f.get('X_TEST') === marker)).filter((f) => !f.has('X_TEST'));
+}
+
+const lastStatus = async (w: World) => (await toldSystemd(w)).filter((f) => f.has('STATUS')).at(-1)?.get('STATUS');
+
 /** The successor says it is ready; the master handles it. */
 async function ready(s: FakeSuccessor): Promise<void> {
   s.makeReady();
@@ -50,6 +64,11 @@ describe("the predecessor's side", () => {
     expect(w.successors.successors).toHaveLength(1);
     expect(phase(w)).toBe('upgrading');
     expect(w.launch.of(1)[0].stops).toEqual([]);
+    // STATUS= keeps saying the upgrade while a worker restarts
+    w.launch.of(1)[0].exit({ code: 1, signal: null });
+    w.clock.advance(0);
+    expect(w.launch.of(1)).toHaveLength(2);
+    expect(await lastStatus(w)).toBe('upgrading; generation 1: 1/1 workers ready');
   });
 
   test('auto: ready -> MAINPID, then confirm with the next number; took-over -> stopping, `baton upgrade` answered, drained, exit 0, the successor\'s files left alone', async () => {
@@ -364,6 +383,19 @@ describe("the successor's side", () => {
     exitAll(w.launch.workers);
     expect(await exitCode(w)).toBe(0);
     expect(gone(w.pidfile) && gone(`${controlSocketPath(w.runtimeDir)}.${process.pid}`)).toBe(true);
+  });
+
+  test('stopped while unconfirmed, then confirmed (a stop reached both masters): it takes over control.sock and says master, but stays stopping and tells systemd nothing', async () => {
+    const { w, p } = await unconfirmed();
+    stop(w);
+    expect(phase(w)).toBe('stopping');
+    p.send({ t: 'confirm', nextGeneration: 8 });
+    await until('master to reach the predecessor', () => p.got.some((m) => m.t === 'master'));
+    expect(phase(w)).toBe('stopping');
+    expect(fs.statSync(controlSocketPath(w.runtimeDir)).isSocket()).toBe(true);
+    expect(await toldSystemd(w)).toEqual([]);
+    exitAll(w.launch.workers);
+    expect(await exitCode(w)).toBe(0);
   });
 
   test('the predecessor goes away before confirming: aborted, stopping', async () => {
