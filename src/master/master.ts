@@ -2,8 +2,9 @@
 // request, a worker's exit or notification, the successor's or predecessor's message, a timer,
 // the end of an operation's step) goes through one queue (loop.ts) and is handled one at a
 // time, to the end, by a handler that never awaits; transitions.ts decides, per phase and
-// event, which handler runs and the phase that follows; reload.ts and upgrade.ts hold the long
-// operations.
+// event, which handler runs and the phase that follows. The long operations are objects the
+// master holds: reload.ts, upgrade.ts (the predecessor's side), succession.ts (the successor's,
+// until confirmed), stop.ts; inherited.ts turns the sockets it starts with into listeners.
 import path from 'node:path';
 import type { Config } from '../config/types';
 import { controlSocketPath, type ControlReply, type LastReload, type LastUpgrade } from '../contract/control';
@@ -26,8 +27,9 @@ import { VERSION } from '../version';
 import type { EventOf, MasterEvent } from './events';
 import { FdStore } from './fd-store';
 import { startListeners, successorPlan } from './inherited';
-import { Reload } from './reload';
-import { Succession } from './succession';
+import { Reload, type ReloadContext } from './reload';
+import { Stop, type StopContext } from './stop';
+import { Succession, type SuccessionContext } from './succession';
 import { statusLine, statusReply } from './status';
 import { listenToSignals, requestEvent } from './inputs';
 import { Loop, type Handlers } from './loop';
@@ -70,12 +72,14 @@ export class Master implements Handlers {
   private upgrading: Upgrade | null = null;
   /** While we are a successor our predecessor has not confirmed. */
   private succession: Succession | null = null;
-  private stopping: { fast: boolean; handedOver: boolean; exitCode: number; done?: true } | null = null;
+  private stopping: Stop | null = null;
   private lastReload: LastReload | null = null;
   private lastUpgrade: LastUpgrade | null = null;
   private readonly startedAt: number;
   /** The environment every worker starts from (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* removed). */
   private readonly baseEnv: NodeJS.ProcessEnv;
+  /** What the operations (Reload, Upgrade, Stop, Succession) use of the master: each takes its context's part. */
+  private readonly ctx: ReloadContext & UpgradeContext & StopContext & SuccessionContext;
   private unlisten?: () => void;
   private exit!: (code: number) => void;
   private readonly exited = new Promise<number>((resolve) => (this.exit = resolve));
@@ -103,6 +107,21 @@ export class Master implements Handlers {
       notifySocket: () => this.receiver!.address,
       baseEnv: this.baseEnv,
     });
+    this.ctx = {
+      log: this.log,
+      clock: this.clock,
+      run: (fn) => this.run(fn),
+      post: (e) => this.post(e),
+      systemd: this.systemd,
+      fdStore: this.fdStore,
+      pool: this.pool,
+      startGeneration: (c, l) => this.startGeneration(c, l),
+      program: opts.program,
+      args: opts.args,
+      cwd: opts.cwd,
+      env: { ...this.baseEnv, ...this.systemd.envForSuccessor() },
+      launch: opts.launchSuccessor ?? launchSuccessor,
+    };
   }
 
   /** Queues an event; handled at once unless an item is running (then right after it). */
@@ -113,10 +132,6 @@ export class Master implements Handlers {
   /** Queues a component's input (a worker's exit, an operation's step), run like an event. */
   private run(fn: () => void): void {
     this.loop.run(fn);
-  }
-
-  private get phase(): Phase {
-    return this.loop.phase;
   }
 
   // ---- start-up ----
@@ -148,7 +163,7 @@ export class Master implements Handlers {
   private async prepare(): Promise<void> {
     const cfg = this.cfg;
     const up = this.opts.upgrade;
-    if (up) this.succession = new Succession(up, { log: this.log, post: (e) => this.post(e), systemd: this.systemd, fdStore: this.fdStore });
+    if (up) this.succession = new Succession(up, this.ctx);
     prepareRuntimeDir(cfg.runtimeDir);
     if (path.dirname(cfg.pidfile) !== cfg.runtimeDir) preparePidfileFolder(path.dirname(cfg.pidfile));
     const controlPath = this.succession?.controlPath(cfg) ?? controlSocketPath(cfg.runtimeDir);
@@ -169,11 +184,6 @@ export class Master implements Handlers {
     return this.pool.start(this.nextGeneration++, cfg, listeners);
   }
 
-  /** A generation's report must be of the generation the operation under way started. */
-  private assertCurrent(e: { id: number }, gen: Generation | undefined): void {
-    if (e.id !== gen?.id) throw new Error(`a report of generation ${e.id}, not of the one under way (${gen?.id ?? 'none'})`);
-  }
-
   // ---- handlers: start-up ----
 
   startDone(e: EventOf<'generation-ready'>): Phase {
@@ -183,14 +193,12 @@ export class Master implements Handlers {
       this.systemd.startWatchdog();
       return 'running';
     }
-    // ready: write the pidfile and tell the predecessor, then wait for its confirmation
     try {
-      writePidfile(this.cfg.pidfile);
-    } catch (e) {
-      this.failStart((e as Error).message);
+      this.succession.ready(e.id, this.cfg.pidfile);
+    } catch (err) {
+      this.failStart((err as Error).message);
       return 'stopping';
     }
-    this.succession.ready(e.id);
     return 'unconfirmed';
   }
 
@@ -236,35 +244,27 @@ export class Master implements Handlers {
   reload(e: EventOf<'reload'>): void {
     this.log.info(`${e.source}: reloading ${this.cfg.file}`);
     this.systemd.reloading(`reloading: generation ${this.current?.id ?? '-'} serving`);
-    this.reloading = new Reload(
-      { log: this.log, now: () => this.clock.now(), run: (fn) => this.run(fn), post: (x) => this.post(x), startGeneration: (c, l) => this.startGeneration(c, l) },
-      this.clock.now(),
-      { cfg: this.cfg, listeners: this.listeners },
-    );
+    this.reloading = new Reload(this.ctx, this.clock.now(), { cfg: this.cfg, listeners: this.listeners });
     if (e.reply) this.reloading.replies.push(e.reply);
     this.systemd.extendFor((this.reloading.cfg ?? this.cfg).workers.readyTimeoutMs);
   }
 
   reloadDone(e: EventOf<'generation-ready'>): Phase {
     const r = this.reloading!;
-    this.assertCurrent(e, r.generation);
-    const { cfg, listeners, generation } = r.commit();
+    const { cfg, listeners, generation } = r.commit(e);
     const old = this.current;
     this.current = generation;
     this.listeners = listeners;
     this.cfg = cfg;
     this.fdStore.sync(listeners, this.fdStore.on(cfg));
     old?.drain();
-    this.lastReload = r.outcome();
-    const ms = this.lastReload.ms;
-    this.log.info(`reload done: generation ${generation.id} serving (${generation.count} worker(s)) in ${ms} ms`);
-    return this.endReload({ ok: true, generation: generation.id, ms }, '');
+    this.lastReload = r.done();
+    return this.endReload({ ok: true, generation: generation.id, ms: this.lastReload.ms }, '');
   }
 
   reloadFailed(e: EventOf<'generation-failed' | 'reload-failed'>): Phase {
     const r = this.reloading!;
-    if (e.kind === 'generation-failed') this.assertCurrent(e, r.generation);
-    r.abandon(e.reason);
+    r.abandon(e.reason, e.kind === 'generation-failed' ? e : undefined);
     this.lastReload = r.outcome(e.reason);
     this.log.error(`reload failed, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
     // READY=1 ends the reload for systemd (Type=notify-reload) even when it failed
@@ -305,25 +305,10 @@ export class Master implements Handlers {
 
   upgrade(e: EventOf<'upgrade'>): void {
     this.systemd.status(`upgrading; ${this.statusLine()}`);
-    this.upgrading = new Upgrade(this.upgradeContext(), this.clock.now(), this.cfg, this.listeners, this.nextGeneration, e.source);
+    this.upgrading = new Upgrade(this.ctx, this.clock.now(), this.cfg, this.listeners, this.nextGeneration, e.source);
     // the successor's number: a generation this master starts meanwhile (HUP in side-by-side) takes the next
     this.nextGeneration++;
     if (e.reply) this.upgrading.replies.push(e.reply);
-  }
-
-  private upgradeContext(): UpgradeContext {
-    return {
-      log: this.log,
-      clock: this.clock,
-      run: (fn) => this.run(fn),
-      post: (x) => this.post(x),
-      program: this.opts.program,
-      args: this.opts.args,
-      cwd: this.opts.cwd,
-      env: { ...this.baseEnv, ...this.systemd.envForSuccessor() },
-      launch: this.opts.launchSuccessor ?? launchSuccessor,
-      systemd: this.systemd,
-    };
   }
 
   successorReady(): Phase {
@@ -438,28 +423,17 @@ export class Master implements Handlers {
   }
 
   stopAgain(e: EventOf<'stop'>): void {
-    if (e.fast && !this.stopping!.fast) {
-      this.stopping!.fast = true;
-      this.log.warn(`${e.source}: fast stop, killing every worker now`);
-      this.pool.stopAll(true);
-    }
+    this.stopping!.again(e.fast, e.source);
     e.reply?.({ ok: true, pid: process.pid });
   }
 
-  /** Graceful (stopSignal, then SIGKILL at stopTimeoutMs) or fast (SIGKILL now); `pool-empty` ends it. */
   private beginStop(fast: boolean, why: string, exitCode: number, handedOver = false): void {
-    this.stopping = { fast, handedOver, exitCode };
-    this.log.info(`${why}: ${fast ? 'fast stop (no drain)' : handedOver ? 'draining' : 'graceful stop'}`);
-    this.systemd.stopping('stopping');
     this.current = null;
-    this.pool.stopAll(fast);
-    if (!fast) this.systemd.extendFor(Math.max(0, ...this.pool.all().map((g) => g.config.workers.stopTimeoutMs)));
+    this.stopping = new Stop(this.ctx, fast, why, exitCode, handedOver);
   }
 
   finishStop(): void {
-    // a pool-empty queued before the stop began (a failed generation's) may arrive twice
-    if (this.stopping!.done || this.pool.all().length > 0) return;
-    this.stopping!.done = true;
+    if (!this.stopping!.finished()) return;
     this.cleanUp();
     this.log.info('stopped');
     this.exit(this.stopping!.exitCode);
@@ -473,14 +447,7 @@ export class Master implements Handlers {
     for (const l of this.listeners) closeListener(this.fdStore.holds(l) ? { ...l, ownedPath: undefined } : l);
     this.succession?.closeUnconfirmed();
     const handedOver = Boolean(this.stopping?.handedOver);
-    // a file that cannot be removed (a read-only folder) is reported; the stop goes on
-    const attempt = (what: string, fn: () => void) => {
-      try {
-        fn();
-      } catch (e) {
-        this.log.warn(`cannot remove ${what}: ${(e as Error).message}`);
-      }
-    };
+    const attempt = (what: string, fn: () => void) => tryToRemove(what, fn, this.log);
     attempt('the notify socket', () => this.receiver?.close());
     // after a hand-over control.sock is the successor's (it renamed its own over ours)
     attempt(`the control socket ${this.control?.path}`, () => this.control?.close(!handedOver));
@@ -508,7 +475,7 @@ export class Master implements Handlers {
     e.reply(
       statusReply({
         cfg: this.cfg,
-        phase: this.phase,
+        phase: this.loop.phase,
         startedAt: this.startedAt,
         current: this.current,
         generations: this.pool.all(),
@@ -524,11 +491,20 @@ export class Master implements Handlers {
     );
   }
 
-  private statusLine(phase = this.phase): string {
+  private statusLine(phase = this.loop.phase): string {
     return statusLine(phase, this.current);
   }
 
   private showStatus(): void {
     this.systemd.status(this.statusLine());
+  }
+}
+
+/** A file that cannot be removed (a read-only folder) is reported; the stop goes on. */
+function tryToRemove(what: string, remove: () => void, log: Logger): void {
+  try {
+    remove();
+  } catch (e) {
+    log.warn(`cannot remove ${what}: ${(e as Error).message}`);
   }
 }

@@ -4,6 +4,7 @@ import type { UpgradeEnv } from '../contract/upgrade-env';
 import type { SuccessorMessage } from '../contract/upgrade-channel';
 import type { ControlServer } from '../control/server';
 import type { Logger } from '../log/logger';
+import { writePidfile } from '../system/pidfile';
 import { applyRetunes, closeListener, type Listener, type ListenerPlan } from '../sockets/listeners';
 import type { SystemdNotifier } from '../systemd/notifier';
 import { Predecessor } from '../upgrade/predecessor';
@@ -83,8 +84,9 @@ export class Succession {
     return this.predecessor.send(m);
   }
 
-  /** Ready to serve: the predecessor may confirm. */
-  ready(generation: number): void {
+  /** Ready to serve: the pidfile written (it may throw), then the predecessor told; it may confirm now. */
+  ready(generation: number, pidfile: string): void {
+    writePidfile(pidfile);
     void this.send({ t: 'ready', generation });
   }
 
