@@ -2,11 +2,10 @@
 // only when the test says so, a Launch whose worker processes are objects the test makes
 // spawn and exit, and a LaunchSuccessor whose successor masters the test makes ready, fail,
 // take over and exit. No process is started.
-import type { SuccessorState } from '../../src/contract/control';
 import type { Clock, Timer } from '../../src/system/clock';
 import type { WorkerExit } from '../../src/pool/exit';
 import type { Launch, LaunchSpec, WorkerProcess, WorkerProcessEvents } from '../../src/pool/worker-process';
-import type { LaunchSuccessor, SuccessorHandle, SuccessorSpec } from '../../src/upgrade/successor';
+import { SuccessorHandle, type LaunchSuccessor, type SuccessorSpec } from '../../src/upgrade/successor';
 
 interface Pending {
   at: number;
@@ -119,35 +118,21 @@ export class FakeLaunch {
 }
 
 /**
- * One fake successor master, as the predecessor sees it (SuccessorHandle): what it was started
- * with, what the predecessor told it (confirm, abort), and its steps for the test to make.
- * Its promises settle as the real one's do (ready once, closed once, tookOver after confirm).
+ * One fake successor master, as the predecessor sees it (the real SuccessorHandle's state and
+ * promises): what it was started with, what the predecessor told it (confirm, abort), and its
+ * steps for the test to make.
  */
-export class FakeSuccessor implements SuccessorHandle {
-  state: SuccessorState = 'starting';
-  pid?: number;
-  reparentedTo?: number;
-  shKilledBy?: NodeJS.Signals;
-  readonly ready: Promise<void>;
-  readonly closed: Promise<void>;
-  readonly tookOver: Promise<boolean>;
+export class FakeSuccessor extends SuccessorHandle {
   /** The nextGeneration of each confirm. */
   readonly confirms: number[] = [];
   readonly aborts: Array<{ reason: string; stopSignal: NodeJS.Signals; graceMs: number; ours: string[] }> = [];
   exited = false;
-  private settle!: { resolve: () => void; reject: (e: Error) => void };
-  private gone!: () => void;
-  private tookOverWith!: (yes: boolean) => void;
 
   constructor(
     readonly spec: SuccessorSpec,
     private readonly givenPid: number,
   ) {
-    this.ready = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
-    // as the real one's: handled by whoever awaits it, never an unhandled rejection of the fake's own
-    this.ready.catch(() => undefined);
-    this.closed = new Promise((r) => (this.gone = r));
-    this.tookOver = new Promise((r) => (this.tookOverWith = r));
+    super();
   }
 
   /** It said `hello` (its pid is known from then on). */
@@ -160,9 +145,7 @@ export class FakeSuccessor implements SuccessorHandle {
   makeReady(): void {
     if (this.pid === undefined) this.hello();
     if (this.state !== 'starting') throw new Error(`fake successor ${this.givenPid} made ready in state ${this.state}`);
-    this.reparentedTo = 1;
-    this.state = 'ready';
-    this.settle.resolve();
+    this.readyBeside(1);
   }
 
   /** It says `failed` with its reason. */
@@ -189,14 +172,8 @@ export class FakeSuccessor implements SuccessorHandle {
     return this.pid !== undefined && !this.exited;
   }
 
-  fail(reason: string): void {
-    if (this.state !== 'starting' && this.state !== 'ready') return;
-    this.state = 'failed';
-    this.settle.reject(new Error(reason));
-  }
-
-  confirm(nextGeneration: number): void {
-    this.state = 'confirmed';
+  override confirm(nextGeneration: number): void {
+    super.confirm(nextGeneration);
     this.confirms.push(nextGeneration);
   }
 
