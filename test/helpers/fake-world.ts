@@ -153,6 +153,12 @@ export class FakeSuccessor extends SuccessorHandle {
     this.fail(`the successor (pid ${this.pid}) failed: ${reason}`);
   }
 
+  /** The throw-away sh that starts it was killed by `signal` before its trap: no successor exists. */
+  shKilled(signal: NodeJS.Signals): void {
+    this.shKilledBy = signal;
+    this.fail(`the sh that starts the successor was killed by ${signal} before it could`);
+  }
+
   /** It says `master` after its confirmation: control.sock is its own. */
   takeOver(): void {
     if (this.state !== 'confirmed') throw new Error(`fake successor ${this.givenPid} took over in state ${this.state}`);

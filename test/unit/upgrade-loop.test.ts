@@ -141,6 +141,41 @@ describe("the predecessor's side", () => {
     expect(pidfileNames(w.pidfile)).toBe(String(process.pid));
   });
 
+  test('the pidfile cannot be renamed: rolled back at once, no successor started', async () => {
+    const w = await running({ count: 1 });
+    fs.rmSync(w.pidfile);
+    const replies = upgrade(w);
+    expect(replies).toEqual([{ ok: false, error: expect.stringMatching(/^upgrade failed: cannot rename the pidfile: ENOENT/) }]);
+    expect(phase(w)).toBe('running');
+    expect(w.successors.successors).toEqual([]);
+    // nothing was renamed, so nothing is renamed back
+    expect(gone(w.pidfile) && gone(oldbin(w))).toBe(true);
+  });
+
+  test("the sh that starts the successor killed by a late USR2 burst: started once more; a second such death rolls back", async () => {
+    const { w, s, replies } = await upgrading();
+    s.shKilled('SIGUSR2');
+    await settle();
+    expect(w.successors.successors).toHaveLength(2);
+    expect(w.lines).toContainEqual('warn the sh that starts the successor was killed by SIGUSR2 before it could (a late signal burst): starting it again');
+    expect(phase(w)).toBe('upgrading');
+    expect(replies).toEqual([]);
+    w.successors.last.shKilled('SIGUSR2');
+    await settle();
+    expect(w.successors.successors).toHaveLength(2);
+    expect(replies).toEqual([{ ok: false, error: 'upgrade failed: the sh that starts the successor was killed by SIGUSR2 before it could' }]);
+    expect(phase(w)).toBe('running');
+  });
+
+  test('the sh killed by another signal (not one of the burst): rolled back at once', async () => {
+    const { w, s, replies } = await upgrading();
+    s.shKilled('SIGKILL');
+    await settle();
+    expect(w.successors.successors).toHaveLength(1);
+    expect(replies).toEqual([{ ok: false, error: 'upgrade failed: the sh that starts the successor was killed by SIGKILL before it could' }]);
+    expect(phase(w)).toBe('running');
+  });
+
   test('a successor that dies after its confirmation: no going back, `baton upgrade` answered as failed, the master drains and exits 0', async () => {
     const { w, s, replies } = await upgrading();
     await ready(s);
