@@ -1,9 +1,5 @@
-import fs from 'node:fs';
-import type { Config, ListenerConfig } from '../config/types';
-import type { InheritedFd } from '../contract/listen-fds';
-import type { ListenerSource } from '../contract/upgrade-env';
+import type { Config } from '../config/types';
 import type { Listener } from '../sockets/listeners';
-import { socketFile } from '../sockets/options';
 
 // systemd's file descriptor store (sd_notify(3) FDSTORE=1, systemd.service(5)
 // FileDescriptorStoreMax=): the master hands systemd a copy of every socket it bound itself.
@@ -13,56 +9,6 @@ import { socketFile } from '../sockets/options';
 
 /** One sd_notify message with `fds` as SCM_RIGHTS; false when nothing was sent (muted, no NOTIFY_SOCKET). */
 export type Notify = (fields: Record<string, string | number>, fds?: number[]) => boolean;
-
-/** Is the store on: the config's `fdStore`, else whether systemd said it has one ($FDSTORE). */
-export function fdStoreOn(cfg: Config, systemdMax: number): boolean {
-  return cfg.fdStore ?? systemdMax > 0;
-}
-
-/**
- * Where an inherited socket comes from, for a master not started by a predecessor. Under
- * systemd (`ours`: NOTIFY_SOCKET set; store on or not: one stored by an earlier run comes
- * back also after `fdStore: false`), a socket named like a configured listener that has an
- * address is one baton bound and stored (taken as bound from the config: kept while its
- * address is asked for); any other is a .socket unit's (used whatever its address).
- */
-export function inheritedSource(name: string, listeners: ListenerConfig[] | undefined, ours: boolean): ListenerSource {
-  return ours && listeners?.some((l) => l.name === name && l.bind) ? 'config' : 'systemd';
-}
-
-/**
- * The inherited fds without the ones that are the same socket as an earlier one (fstat dev and
- * inode), closed: a .socket unit's socket that also went into the store comes back twice.
- */
-export function distinctSockets(fds: InheritedFd[], log: (message: string) => void): InheritedFd[] {
-  const seen = new Map<string, InheritedFd>();
-  return fds.filter((f) => {
-    const st = fs.fstatSync(f.fd);
-    const key = `${st.dev}:${st.ino}`;
-    const first = seen.get(key);
-    if (!first) {
-      seen.set(key, f);
-      return true;
-    }
-    log(`inherited fd ${f.fd} (name '${f.name}') is the same socket as fd ${first.fd} (name '${first.name}'): closing the duplicate`);
-    fs.closeSync(f.fd);
-    return false;
-  });
-}
-
-/**
- * Unix sockets back from the store: one whose file is still there (a socket of our euid, not
- * followed if a link) is ours to remove when a reload drops it; one whose file is gone
- * (systemd empties RuntimeDirectory= on a restart) or not ours can no longer be trusted to
- * reach it, so it matches no address and the config's is bound anew.
- */
-export function forgetGoneFiles(held: Listener[]): void {
-  for (const l of held) {
-    if (l.source !== 'config' || l.spec?.kind !== 'unix') continue;
-    if (socketFile(l.spec.path)?.uid === process.geteuid!()) l.ownedPath = l.spec.path;
-    else l.spec = undefined;
-  }
-}
 
 export class FdStore {
   /** Per name, the listener systemd holds for this master, as far as it knows. */
@@ -74,6 +20,11 @@ export class FdStore {
     /** systemd's FileDescriptorStoreMax= ($FDSTORE), 0 when not said. */
     private readonly max = 0,
   ) {}
+
+  /** Is the store on: the config's `fdStore`, else whether systemd said it has one ($FDSTORE). */
+  on(cfg: Config): boolean {
+    return cfg.fdStore ?? this.max > 0;
+  }
 
   /**
    * Takes a socket out of the store before it is closed (a start that replaces or drops it):

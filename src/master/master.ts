@@ -2,11 +2,12 @@
 // request, a worker's exit or notification, the successor's or predecessor's message, a timer,
 // the end of an operation's step) goes through one queue (loop.ts) and is handled one at a
 // time, to the end, by a handler that never awaits; transitions.ts decides, per phase and
-// event, which handler runs and the phase that follows; reload.ts and upgrade.ts hold the long
-// operations.
+// event, which handler runs and the phase that follows. The long operations are objects the
+// master holds: reload.ts, upgrade.ts (the predecessor's side), succession.ts (the successor's,
+// until confirmed), stop.ts; inherited.ts turns the sockets it starts with into listeners.
 import path from 'node:path';
 import type { Config } from '../config/types';
-import { controlSocketPath, type ControlReply, type ControlRequest, type LastReload, type LastUpgrade } from '../contract/control';
+import { controlSocketPath, type ControlReply, type LastReload, type LastUpgrade } from '../contract/control';
 import type { InheritedFd } from '../contract/listen-fds';
 import type { UpgradeEnv } from '../contract/upgrade-env';
 import { ControlServer } from '../control/server';
@@ -14,22 +15,26 @@ import type { Logger } from '../log/logger';
 import type { Generation } from '../pool/generation';
 import { Pool } from '../pool/pool';
 import { launchWorker, type Launch } from '../pool/worker-process';
-import { applyRetunes, closeListener, describeAll, inheritedListeners, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
+import { closeListener, describeAll, type Listener } from '../sockets/listeners';
 import { queuedClock, realClock, type Clock } from '../system/clock';
 import { removePidfile, writePidfile } from '../system/pidfile';
 import { identify } from '../system/process';
 import { preparePidfileFolder, prepareRuntimeDir } from '../system/runtime-dir';
 import { SystemdNotifier } from '../systemd/notifier';
 import { NotifyReceiver } from '../systemd/receiver';
-import { SuccessorLink } from '../upgrade/successor-link';
+import { launchSuccessor, type LaunchSuccessor } from '../upgrade/successor';
 import { VERSION } from '../version';
-import type { EventOf, MasterEvent, Reply } from './events';
-import { distinctSockets, FdStore, fdStoreOn, forgetGoneFiles, inheritedSource } from './fd-store';
-import { Reload } from './reload';
+import type { EventOf, MasterEvent } from './events';
+import { FdStore } from './fd-store';
+import { startListeners, successorPlan } from './inherited';
+import { Reload, type ReloadContext } from './reload';
+import { Stop, type StopContext } from './stop';
+import { Succession, type SuccessionContext } from './succession';
 import { statusLine, statusReply } from './status';
+import { listenToSignals, requestEvent } from './inputs';
 import { Loop, type Handlers } from './loop';
 import type { Phase } from './transitions';
-import { Upgrade } from './upgrade';
+import { Upgrade, type UpgradeContext } from './upgrade';
 
 export interface MasterOptions {
   config: Config;
@@ -41,23 +46,11 @@ export interface MasterOptions {
   program: string[];
   args: string[];
   cwd: string;
-  /** The outside world, for tests: the clock and how a worker process is started. */
+  /** The outside world, for tests: the clock and how a worker process and the successor are started. */
   clock?: Clock;
   launch?: Launch;
+  launchSuccessor?: LaunchSuccessor;
 }
-
-/** Signals and the requests they make (nginx's and gunicorn's meanings). */
-const SIGNALS: Record<string, MasterEvent> = {
-  SIGHUP: { kind: 'reload', source: 'SIGHUP' },
-  SIGUSR2: { kind: 'upgrade', source: 'SIGUSR2' },
-  SIGTERM: { kind: 'stop', source: 'SIGTERM', fast: false },
-  SIGQUIT: { kind: 'stop', source: 'SIGQUIT', fast: false },
-  SIGINT: { kind: 'stop', source: 'SIGINT', fast: true },
-  SIGWINCH: { kind: 'winch' },
-  SIGUSR1: { kind: 'reopen-logs' },
-  SIGTTIN: { kind: 'resize', delta: 1 },
-  SIGTTOU: { kind: 'resize', delta: -1 },
-};
 
 /** Its handlers are the methods transitions.ts names (`implements Handlers`: a missing or misnamed one does not compile); only the loop calls them. */
 export class Master implements Handlers {
@@ -77,19 +70,17 @@ export class Master implements Handlers {
   private reloading: Reload | null = null;
   /** The upgrade under way, or (manual mode) the successor ready beside us. */
   private upgrading: Upgrade | null = null;
-  /** Our end of the channel while we are a successor our predecessor has not confirmed. */
-  private link: SuccessorLink | null = null;
-  /** A successor's inherited listeners its config no longer has, closed once confirmed. */
-  private dropOnConfirm: Listener[] = [];
-  /** A successor's live option changes on sockets the predecessor still serves, set once confirmed. */
-  private retuneOnConfirm: ListenerPlan | null = null;
-  private stopping: { fast: boolean; handedOver: boolean; exitCode: number; done?: true } | null = null;
+  /** While we are a successor our predecessor has not confirmed. */
+  private succession: Succession | null = null;
+  private stopping: Stop | null = null;
   private lastReload: LastReload | null = null;
   private lastUpgrade: LastUpgrade | null = null;
   private readonly startedAt: number;
   /** The environment every worker starts from (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* removed). */
   private readonly baseEnv: NodeJS.ProcessEnv;
-  private readonly signalHandlers: Array<[string, () => void]> = [];
+  /** What the operations (Reload, Upgrade, Stop, Succession) use of the master: each takes its context's part. */
+  private readonly ctx: ReloadContext & UpgradeContext & StopContext & SuccessionContext;
+  private unlisten?: () => void;
   private exit!: (code: number) => void;
   private readonly exited = new Promise<number>((resolve) => (this.exit = resolve));
 
@@ -102,10 +93,7 @@ export class Master implements Handlers {
     this.systemd = new SystemdNotifier(process.env, (m) => this.log.warn(m));
     this.fdStore = new FdStore((fields, fds) => this.systemd.send(fields, fds), this.log, this.systemd.fdStoreMax);
     this.baseEnv = { ...process.env };
-    if (opts.upgrade) {
-      this.nextGeneration = opts.upgrade.nextGeneration;
-      this.systemd.muted = true;
-    }
+    if (opts.upgrade) this.nextGeneration = opts.upgrade.nextGeneration;
     this.pool = new Pool({
       clock: this.clock,
       launch: opts.launch ?? launchWorker,
@@ -113,12 +101,27 @@ export class Master implements Handlers {
       run: (fn) => this.run(fn),
       emit: (e) => this.post(e),
       // right after spawn(), before the child can have been reaped: its start time is surely its own
-      started: (pid) => this.link?.send({ t: 'worker', pid, startTicks: identify(pid)?.startTicks }),
-      gated: () => this.link !== null && !this.link.confirmed,
-      exited: (pid) => this.link?.send({ t: 'worker-gone', pid }),
+      started: (pid) => this.succession?.send({ t: 'worker', pid, startTicks: identify(pid)?.startTicks }),
+      gated: () => this.succession?.gated ?? false,
+      exited: (pid) => void this.succession?.send({ t: 'worker-gone', pid }),
       notifySocket: () => this.receiver!.address,
       baseEnv: this.baseEnv,
     });
+    this.ctx = {
+      log: this.log,
+      clock: this.clock,
+      run: (fn) => this.run(fn),
+      post: (e) => this.post(e),
+      systemd: this.systemd,
+      fdStore: this.fdStore,
+      pool: this.pool,
+      startGeneration: (c, l) => this.startGeneration(c, l),
+      program: opts.program,
+      args: opts.args,
+      cwd: opts.cwd,
+      env: { ...this.baseEnv, ...this.systemd.envForSuccessor() },
+      launch: opts.launchSuccessor ?? launchSuccessor,
+    };
   }
 
   /** Queues an event; handled at once unless an item is running (then right after it). */
@@ -129,10 +132,6 @@ export class Master implements Handlers {
   /** Queues a component's input (a worker's exit, an operation's step), run like an event. */
   private run(fn: () => void): void {
     this.loop.run(fn);
-  }
-
-  private get phase(): Phase {
-    return this.loop.phase;
   }
 
   // ---- start-up ----
@@ -151,7 +150,7 @@ export class Master implements Handlers {
       const reason = (e as Error).message;
       this.log.error(`cannot start: ${reason}`);
       this.cleanUp();
-      await this.link?.fail(`cannot start: ${reason}`);
+      await this.succession?.fail(`cannot start: ${reason}`);
       return 1;
     }
     this.log.info(`listening: ${describeAll(this.listeners) || '(no sockets)'}`);
@@ -164,110 +163,42 @@ export class Master implements Handlers {
   private async prepare(): Promise<void> {
     const cfg = this.cfg;
     const up = this.opts.upgrade;
-    if (up) {
-      this.link = new SuccessorLink(up.channelFd, {
-        onConfirm: (nextGeneration) => this.post({ kind: 'confirmed', nextGeneration }),
-        onAbort: (reason) => this.post({ kind: 'aborted', reason }),
-      });
-    }
+    if (up) this.succession = new Succession(up, this.ctx);
     prepareRuntimeDir(cfg.runtimeDir);
     if (path.dirname(cfg.pidfile) !== cfg.runtimeDir) preparePidfileFolder(path.dirname(cfg.pidfile));
-    // A successor's control socket waits beside the predecessor's and replaces it when confirmed.
-    const controlPath = up ? `${controlSocketPath(cfg.runtimeDir)}.${process.pid}` : controlSocketPath(cfg.runtimeDir);
-    // said before they exist: a successor killed at any point leaves the predecessor the list
-    const unixPaths = (cfg.listeners ?? []).flatMap((l) => (l.bind?.kind === 'unix' ? [l.bind.path] : []));
-    this.link?.send({ t: 'files', sockets: [controlPath, ...unixPaths], pidfile: cfg.pidfile });
-    this.control = await ControlServer.open(controlPath, (req, reply) => this.post(this.request(req, reply)), (m) => this.log.warn(m));
+    const controlPath = this.succession?.controlPath(cfg) ?? controlSocketPath(cfg.runtimeDir);
+    this.succession?.willMake(controlPath, cfg);
+    this.control = await ControlServer.open(controlPath, (req, reply) => this.post(requestEvent(req, reply)), (m) => this.log.warn(m));
     this.receiver = new NotifyReceiver(cfg.name, this.pool, (sender, fields) => this.run(() => this.pool.notified(sender, fields)));
-    for (const [sig, e] of Object.entries(SIGNALS)) {
-      const handler = () => this.post(e);
-      process.on(sig, handler);
-      this.signalHandlers.push([sig, handler]);
+    this.unlisten = listenToSignals((e) => this.post(e));
+    const ctx = { log: this.log, fdStore: this.fdStore, underSystemd: this.systemd.socket !== undefined, storeOn: this.fdStore.on(cfg) };
+    if (up) {
+      this.listeners = this.succession!.adopt(await successorPlan(this.opts.inherited, up.sources, cfg, ctx));
+      return;
     }
-    const storeOn = this.storeOn();
-    const inherited = this.opts.inherited;
-    const underSystemd = this.systemd.socket !== undefined;
-    const sources = new Map(inherited.map((f, i) => [f, up ? (up.sources[i] ?? 'systemd') : inheritedSource(f.name, cfg.listeners, underSystemd)]));
-    const distinct = distinctSockets(inherited, (m) => this.log.warn(m));
-    const held = inheritedListeners(distinct, (i) => sources.get(distinct[i])!);
-    forgetGoneFiles(held);
-    // A plain start: nobody else serves the held sockets. The ones not kept (another address,
-    // changed bind-time options, gone from the config) leave the store and are closed before
-    // anything is bound: systemd's stored copy would keep their address taken.
-    const release = (gone: Array<{ l: Listener; why: string }>) => {
-      for (const { l, why } of gone) {
-        this.log.warn(`inherited socket '${l.name}' ${why}: closing it`);
-        if (underSystemd) this.fdStore.release(l.name);
-        closeListener(l);
-      }
-    };
-    const plan = await planListeners(held, cfg.listeners, up ? {} : { release, inUseWaitMs: 2000 });
-    // (a plain start's were released above)
-    for (const l of up ? plan.removed : []) {
-      if (l.source === 'predecessor') {
-        // dropped from the config by this upgrade: the predecessor still serves it, so it is
-        // closed (and its socket file removed) only once the upgrade is confirmed
-        if (l.spec?.kind === 'unix') l.ownedPath = l.spec.path;
-        this.dropOnConfirm.push(l);
-        continue;
-      }
-      this.log.warn(`inherited socket '${l.name}' is not among the configured listeners: closing it`);
-      closeListener(l);
-    }
-    if (up) this.retuneOnConfirm = plan;
-    else applyRetunes(plan, this.log);
-    this.listeners = plan.active;
-    // a successor: the predecessor's, which it may have stored (the dropped ones leave once confirmed)
-    if (up && storeOn) this.fdStore.mayHold([...held.filter((l) => l.source !== 'systemd'), ...plan.removed]);
-    if (!up && underSystemd) this.fdStore.mayHold(held.filter((l) => l.source !== 'systemd' && plan.active.includes(l)));
-    // a successor is muted until confirmed: it stores then
-    if (!up) this.fdStore.sync(this.listeners, storeOn);
-    if (!up) writePidfile(cfg.pidfile);
-  }
-
-  private storeOn(): boolean {
-    return fdStoreOn(this.cfg, this.systemd.fdStoreMax);
-  }
-
-  private request(req: ControlRequest, reply: Reply): MasterEvent {
-    switch (req.cmd) {
-      case 'status':
-        return { kind: 'status', reply };
-      case 'reload':
-        return { kind: 'reload', source: 'control', reply };
-      case 'upgrade':
-        return { kind: 'upgrade', source: 'control', reply };
-      case 'stop':
-        return { kind: 'stop', source: `stop requested${req.fast ? ' (fast)' : ''}`, fast: Boolean(req.fast), reply };
-    }
+    this.listeners = await startListeners(this.opts.inherited, cfg, ctx);
+    writePidfile(cfg.pidfile);
   }
 
   private startGeneration(cfg: Config, listeners: Listener[]): Generation {
     return this.pool.start(this.nextGeneration++, cfg, listeners);
   }
 
-  /** A generation's report must be of the generation the operation under way started. */
-  private assertCurrent(e: { id: number }, gen: Generation | undefined): void {
-    if (e.id !== gen?.id) throw new Error(`a report of generation ${e.id}, not of the one under way (${gen?.id ?? 'none'})`);
-  }
-
   // ---- handlers: start-up ----
 
   startDone(e: EventOf<'generation-ready'>): Phase {
     this.current = this.pool.get(e.id)!;
-    if (!this.link) {
+    if (!this.succession) {
       this.systemd.ready(this.statusLine('running'));
       this.systemd.startWatchdog();
       return 'running';
     }
-    // ready: write the pidfile and tell the predecessor, then wait for its confirmation
     try {
-      writePidfile(this.cfg.pidfile);
-    } catch (e) {
-      this.failStart((e as Error).message);
+      this.succession.ready(e.id, this.cfg.pidfile);
+    } catch (err) {
+      this.failStart((err as Error).message);
       return 'stopping';
     }
-    this.link.send({ t: 'ready', generation: e.id });
     return 'unconfirmed';
   }
 
@@ -278,7 +209,7 @@ export class Master implements Handlers {
   private failStart(reason: string): void {
     this.log.error(`cannot start: ${reason}`);
     this.systemd.status(`failed to start: ${reason}`);
-    void this.link?.fail(reason);
+    void this.succession?.fail(reason);
     this.beginStop(false, 'start-up failed', 1);
   }
 
@@ -287,36 +218,25 @@ export class Master implements Handlers {
   }
 
   confirmed(e: EventOf<'confirmed'>): void {
+    this.takeOver(e);
+    this.systemd.ready(this.statusLine('running'));
+    this.systemd.startWatchdog();
+  }
+
+  /** A stop reached both masters: the main process now, but stopping. */
+  confirmedWhileStopping(e: EventOf<'confirmed'>): void {
+    this.takeOver(e);
+  }
+
+  private takeOver(e: EventOf<'confirmed'>): void {
     this.log.info('the predecessor confirmed the upgrade: this master is the main process now');
     // past every number the predecessor used while both served
     if (e.nextGeneration !== undefined) this.nextGeneration = Math.max(this.nextGeneration, e.nextGeneration);
-    this.systemd.muted = false;
-    for (const l of this.dropOnConfirm) {
-      this.log.info(`listener '${l.name}' is no longer configured: closing it`);
-      closeListener(l);
-    }
-    this.dropOnConfirm = [];
-    if (this.retuneOnConfirm) applyRetunes(this.retuneOnConfirm, this.log);
-    this.retuneOnConfirm = null;
-    // dropped listeners leave the store, and every one of ours goes in (the predecessor's store
-    // may have been off, or it may be an older baton)
-    this.fdStore.sync(this.listeners, this.storeOn(), true);
-    // the unix socket files the predecessor handed over are ours to remove from now on; not
-    // before: a successor that fails would take them from the predecessor, which serves on
-    for (const l of this.listeners) if (l.source === 'predecessor' && l.spec?.kind === 'unix') l.ownedPath = l.spec.path;
-    try {
-      this.control!.adopt(controlSocketPath(this.cfg.runtimeDir));
-    } catch (e) {
-      this.log.warn(`cannot take over the control socket: ${(e as Error).message}`);
-    }
-    // The link says `master` to the predecessor once this returns (the predecessor answers
-    // `baton upgrade` then). It does: an I/O callback never runs inside a handler, so the
-    // loop is idle when the confirmation arrives and handles it before post() returns.
-    this.link = null;
-    // confirmed while stopping (a stop reached both masters): the main process, but stopping
-    if (this.phase === 'stopping') return;
-    this.systemd.ready(this.statusLine('running'));
-    this.systemd.startWatchdog();
+    this.succession!.confirm(this.listeners, this.control!, this.cfg, this.fdStore.on(this.cfg));
+    // The link says `master` to the predecessor once this handler returns (the predecessor
+    // answers `baton upgrade` then). It does: an I/O callback never runs inside a handler, so
+    // the loop is idle when the confirmation arrives and handles it before post() returns.
+    this.succession = null;
   }
 
   // ---- handlers: reload, WINCH, TTIN/TTOU ----
@@ -324,44 +244,37 @@ export class Master implements Handlers {
   reload(e: EventOf<'reload'>): void {
     this.log.info(`${e.source}: reloading ${this.cfg.file}`);
     this.systemd.reloading(`reloading: generation ${this.current?.id ?? '-'} serving`);
-    this.reloading = new Reload(
-      { log: this.log, run: (fn) => this.run(fn), post: (x) => this.post(x), startGeneration: (c, l) => this.startGeneration(c, l) },
-      this.clock.now(),
-      { cfg: this.cfg, listeners: this.listeners },
-    );
+    this.reloading = new Reload(this.ctx, this.clock.now(), { cfg: this.cfg, listeners: this.listeners });
     if (e.reply) this.reloading.replies.push(e.reply);
     this.systemd.extendFor((this.reloading.cfg ?? this.cfg).workers.readyTimeoutMs);
   }
 
   reloadDone(e: EventOf<'generation-ready'>): Phase {
     const r = this.reloading!;
-    this.assertCurrent(e, r.generation);
-    const { cfg, listeners, generation } = r.commit();
+    const { cfg, listeners, generation } = r.commit(e);
     const old = this.current;
     this.current = generation;
     this.listeners = listeners;
     this.cfg = cfg;
-    this.fdStore.sync(listeners, this.storeOn());
+    this.fdStore.sync(listeners, this.fdStore.on(cfg));
     old?.drain();
-    const ms = this.clock.now() - r.startedAt;
-    this.lastReload = { at: new Date().toISOString(), ok: true, generation: generation.id, ms };
-    this.log.info(`reload done: generation ${generation.id} serving (${generation.count} worker(s)) in ${ms} ms`);
-    return this.endReload({ ok: true, generation: generation.id, ms }, '');
+    this.lastReload = r.done();
+    return this.endReload({ ok: true, generation: generation.id, ms: this.lastReload.ms }, '');
   }
 
   reloadFailed(e: EventOf<'generation-failed' | 'reload-failed'>): Phase {
     const r = this.reloading!;
-    if (e.kind === 'generation-failed') this.assertCurrent(e, r.generation);
-    r.abandon(e.reason);
-    this.lastReload = { at: new Date().toISOString(), ok: false, generation: r.generation?.id, error: e.reason, ms: this.clock.now() - r.startedAt };
+    r.abandon(e.reason, e.kind === 'generation-failed' ? e : undefined);
+    this.lastReload = r.outcome(e.reason);
     this.log.error(`reload failed, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
     // READY=1 ends the reload for systemd (Type=notify-reload) even when it failed
     return this.endReload({ ok: false, error: `reload failed: ${e.reason}` }, `reload failed: ${e.reason}; `);
   }
 
   private endReload(reply: ControlReply, statusPrefix: string): Phase {
+    // a reload in side-by-side goes back to it, unless the successor exited meanwhile
     const next = this.upgrading ? 'side-by-side' : 'running';
-    this.reloading!.replies.forEach((r) => r(reply));
+    this.reloading!.answer(reply);
     this.reloading = null;
     this.systemd.stopExtending();
     this.systemd.ready(statusPrefix + this.statusLine(next));
@@ -375,7 +288,7 @@ export class Master implements Handlers {
     this.log.info('SIGWINCH: stopping all workers; the master keeps the sockets (HUP starts a new generation)');
     this.current = null;
     gen.drain();
-    this.updateStatus();
+    this.showStatus();
   }
 
   resize(e: EventOf<'resize'>): void {
@@ -385,30 +298,14 @@ export class Master implements Handlers {
     if (e.delta < 0 && gen.count <= 1) return void this.log.warn(`${sig} refused: generation ${gen.id} is down to one worker`);
     gen.resize(e.delta);
     this.log.info(`${sig}: generation ${gen.id} now has ${gen.count} worker(s)`);
-    this.updateStatus();
+    this.showStatus();
   }
 
   // ---- handlers: binary upgrade, the predecessor's side ----
 
   upgrade(e: EventOf<'upgrade'>): void {
     this.systemd.status(`upgrading; ${this.statusLine()}`);
-    this.upgrading = new Upgrade(
-      {
-        log: this.log,
-        clock: this.clock,
-        run: (fn) => this.run(fn),
-        post: (x) => this.post(x),
-        program: this.opts.program,
-        args: this.opts.args,
-        cwd: this.opts.cwd,
-        env: { ...this.baseEnv, ...this.systemd.envForSuccessor() },
-      },
-      this.clock.now(),
-      this.cfg,
-      this.listeners,
-      this.nextGeneration,
-      e.source,
-    );
+    this.upgrading = new Upgrade(this.ctx, this.clock.now(), this.cfg, this.listeners, this.nextGeneration, e.source);
     // the successor's number: a generation this master starts meanwhile (HUP in side-by-side) takes the next
     this.nextGeneration++;
     if (e.reply) this.upgrading.replies.push(e.reply);
@@ -417,72 +314,50 @@ export class Master implements Handlers {
   successorReady(): Phase {
     const u = this.upgrading!;
     const s = u.successor!;
-    const ms = this.clock.now() - u.startedAt;
-    this.log.info(`successor pid ${s.pid} is ready after ${ms} ms (its parent is now pid ${s.reparentedTo})`);
+    this.log.info(`successor pid ${s.pid} is ready after ${u.ms} ms (its parent is now pid ${s.reparentedTo})`);
     if (!u.manual) {
-      this.handOver(u);
+      u.handOver(this.nextGeneration, this.listeners);
       return 'upgrading';
     }
     u.keepBeside();
-    this.log.info(
-      `manual upgrade: both masters serve. To finish: WINCH, then QUIT to this master (pid ${process.pid}). ` +
-        `To roll back: HUP to this master, QUIT to the successor (pid ${s.pid})`,
-    );
     this.systemd.status(`successor pid ${s.pid} ready (manual upgrade); ${this.statusLine()}`);
-    this.answerUpgrade(u, { ok: true, oldPid: process.pid, newPid: s.pid!, ms, manual: true });
+    u.answer({ ok: true, oldPid: process.pid, newPid: s.pid!, ms: u.ms, manual: true });
     return 'side-by-side';
   }
 
-  /** systemd gets the new main pid, the successor its confirmation; `took-over` follows. */
-  private handOver(u: Upgrade): void {
-    const pid = u.successor!.pid!;
-    // systemd reads notifications before SIGCHLD, so MAINPID= lands before our exit does
-    this.systemd.send({ MAINPID: pid, STATUS: `handing over to pid ${pid}` });
-    u.handOver(this.nextGeneration);
-    // no longer systemd's main process: it would refuse our STOPPING=1/STATUS= (NotifyAccess=main)
-    this.systemd.muted = true;
-    this.systemd.stopWatchdog();
-    // the socket files are the successor's now
-    for (const l of this.listeners) l.ownedPath = undefined;
+  upgradeDone(): void {
+    this.lastUpgrade = this.upgrading!.done();
+    this.beginStop(false, 'handed over to the successor', 0, true);
   }
 
-  upgradeDone(): void {
-    const u = this.upgrading!;
-    const ms = this.clock.now() - u.startedAt;
-    this.lastUpgrade = { at: new Date().toISOString(), ok: true, successor: u.successor!.pid, ms };
-    this.log.info(`upgrade done: master pid ${process.pid} -> ${u.successor!.pid} in ${ms} ms; this master now drains and exits`);
-    this.answerUpgrade(u, { ok: true, oldPid: process.pid, newPid: u.successor!.pid!, ms, manual: false });
-    u.end();
-    // stopped meanwhile (the stop waited for this answer): already draining
-    if (this.phase !== 'stopping') this.beginStop(false, 'handed over to the successor', 0, true);
+  /** Stopped meanwhile (the stop waited for this answer): already draining. */
+  upgradeDoneWhileStopping(): void {
+    this.lastUpgrade = this.upgrading!.done();
   }
 
   upgradeFailed(e: EventOf<'upgrade-failed'>): Phase {
     const u = this.upgrading!;
-    this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: u.successor?.pid, error: e.reason, ms: this.clock.now() - u.startedAt };
-    this.answerUpgrade(u, { ok: false, error: `upgrade failed: ${e.reason}` });
     if (u.handedOver) {
-      u.end();
-      this.log.error(`${e.reason}: this master was no longer the main process; it drains and exits`);
-      if (this.phase !== 'stopping') this.beginStop(false, 'handed over to the successor', 0, true);
+      this.lastUpgrade = u.lost(e.reason);
+      this.beginStop(false, 'handed over to the successor', 0, true);
       return 'stopping';
     }
     this.rollBack(u, e.reason);
     this.log.error(`upgrade failed and rolled back, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
-    this.systemd.status(`upgrade failed: ${e.reason}; ${this.statusLine()}`);
+    this.systemd.status(`upgrade failed: ${e.reason}; ${this.statusLine('running')}`);
     return 'running';
+  }
+
+  /** A stop rolls back an upgrade not handed over yet: this one was, and we already drain. */
+  upgradeFailedWhileStopping(e: EventOf<'upgrade-failed'>): void {
+    this.lastUpgrade = this.upgrading!.lost(e.reason);
   }
 
   /** Manual mode: the successor exited before we handed over (QUIT to it): rolled back. */
   successorGone(): Phase {
-    const u = this.upgrading!;
-    const s = u.successor!;
-    this.log.warn(`the successor (pid ${s.pid}) exited before the upgrade was finished: rolled back`);
-    this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: s.pid, error: 'the successor exited', ms: this.clock.now() - u.startedAt };
-    this.rollBack(u, 'the successor exited');
-    if (this.phase === 'reloading') return 'reloading';
+    this.successorExited();
     if (this.current) {
-      this.systemd.status(this.statusLine());
+      this.systemd.status(this.statusLine('running'));
       return 'running';
     }
     // nginx's rollback: workers were WINCHed away for the successor; start them again
@@ -490,14 +365,22 @@ export class Master implements Handlers {
     return 'reloading';
   }
 
-  private rollBack(u: Upgrade, reason: string): void {
-    const ours = new Set([this.control!.path, ...this.listeners.flatMap((l) => [l.ownedPath ?? '', l.spec?.kind === 'unix' ? l.spec.path : ''])]);
-    u.rollBack(reason, ours);
-    this.upgrading = null;
+  /** Likewise during a HUP in side-by-side: the reload goes on, and ends in running. */
+  successorGoneWhileReloading(): void {
+    this.successorExited();
   }
 
-  private answerUpgrade(u: Upgrade, reply: ControlReply): void {
-    u.replies.splice(0).forEach((r) => r(reply));
+  private successorExited(): void {
+    const u = this.upgrading!;
+    this.log.warn(`the successor (pid ${u.successor!.pid}) exited before the upgrade was finished: rolled back`);
+    this.rollBack(u, 'the successor exited');
+  }
+
+  /** The upgrade is answered as failed and rolled back; what the successor left is removed, except our own files. */
+  private rollBack(u: Upgrade, reason: string): void {
+    const ours = new Set([this.control!.path, ...this.listeners.flatMap((l) => [l.ownedPath ?? '', l.spec?.kind === 'unix' ? l.spec.path : ''])]);
+    this.lastUpgrade = u.rollBack(reason, ours);
+    this.upgrading = null;
   }
 
   // ---- handlers: stop ----
@@ -507,25 +390,24 @@ export class Master implements Handlers {
     e.reply?.({ ok: true, pid: process.pid });
   }
 
-  /** Stop while a reload or an upgrade is under way: it is abandoned (rolled back) first. */
-  cancelAndStop(e: EventOf<'stop'>): void {
-    const u = this.upgrading;
-    if (this.reloading) {
-      this.reloading.abandon('the master is stopping');
-      this.reloading.replies.forEach((r) => r({ ok: false, error: 'reload failed: the master is stopping' }));
-      this.reloading = null;
+  /** The reload fails first; in side-by-side (a HUP there) the stop finishes the upgrade as there. */
+  cancelReloadAndStop(e: EventOf<'stop'>): void {
+    const r = this.reloading!;
+    r.abandon('the master is stopping');
+    r.answer({ ok: false, error: 'reload failed: the master is stopping' });
+    this.reloading = null;
+    if (this.upgrading) this.handOverAndStop(e);
+    else this.stop(e);
+  }
+
+  /** Not handed over yet: rolled back first. Handed over: `took-over` (or its failure) still answers the upgrade while we drain. */
+  cancelUpgradeAndStop(e: EventOf<'stop'>): void {
+    const u = this.upgrading!;
+    if (!u.handedOver) {
+      this.rollBack(u, 'the master is stopping');
+      this.log.warn('upgrade rolled back: the master is stopping');
     }
-    // a reload in side-by-side: the successor beside us is ready, and a stop finishes the upgrade
-    if (u?.beside) return this.handOverAndStop(e);
-    if (u && !u.handedOver) {
-      const reason = 'the master is stopping';
-      this.lastUpgrade = { at: new Date().toISOString(), ok: false, successor: u.successor?.pid, error: reason, ms: this.clock.now() - u.startedAt };
-      this.answerUpgrade(u, { ok: false, error: `upgrade failed: ${reason}` });
-      this.rollBack(u, reason);
-      this.log.warn(`upgrade rolled back: ${reason}`);
-    }
-    // handed over already: `took-over` (or its failure) still answers the upgrade while we stop
-    this.beginStop(e.fast, e.source, 0, Boolean(u?.handedOver));
+    this.beginStop(e.fast, e.source, 0, u.handedOver);
     e.reply?.({ ok: true, pid: process.pid });
   }
 
@@ -533,58 +415,39 @@ export class Master implements Handlers {
   handOverAndStop(e: EventOf<'stop'>): void {
     const u = this.upgrading!;
     this.log.info(`${e.source}: finishing the manual upgrade: handing over to pid ${u.successor!.pid}`);
-    this.handOver(u);
-    this.lastUpgrade = { at: new Date().toISOString(), ok: true, successor: u.successor!.pid, ms: this.clock.now() - u.startedAt };
+    u.handOver(this.nextGeneration, this.listeners);
+    this.lastUpgrade = u.outcome(true);
     u.end();
     this.beginStop(false, 'handed over to the successor', 0, true);
     e.reply?.({ ok: true, pid: process.pid });
   }
 
   stopAgain(e: EventOf<'stop'>): void {
-    if (e.fast && !this.stopping!.fast) {
-      this.stopping!.fast = true;
-      this.log.warn(`${e.source}: fast stop, killing every worker now`);
-      this.pool.stopAll(true);
-    }
+    this.stopping!.again(e.fast, e.source);
     e.reply?.({ ok: true, pid: process.pid });
   }
 
-  /** Graceful (stopSignal, then SIGKILL at stopTimeoutMs) or fast (SIGKILL now); `pool-empty` ends it. */
   private beginStop(fast: boolean, why: string, exitCode: number, handedOver = false): void {
-    this.stopping = { fast, handedOver, exitCode };
-    this.log.info(`${why}: ${fast ? 'fast stop (no drain)' : handedOver ? 'draining' : 'graceful stop'}`);
-    this.systemd.stopping('stopping');
     this.current = null;
-    this.pool.stopAll(fast);
-    if (!fast) this.systemd.extendFor(Math.max(0, ...this.pool.all().map((g) => g.config.workers.stopTimeoutMs)));
+    this.stopping = new Stop(this.ctx, fast, why, exitCode, handedOver);
   }
 
   finishStop(): void {
-    // a pool-empty queued before the stop began (a failed generation's) may arrive twice
-    if (this.stopping!.done || this.pool.all().length > 0) return;
-    this.stopping!.done = true;
+    if (!this.stopping!.finished()) return;
     this.cleanUp();
     this.log.info('stopped');
     this.exit(this.stopping!.exitCode);
   }
 
   private cleanUp(): void {
-    for (const [sig, handler] of this.signalHandlers.splice(0)) process.off(sig, handler);
+    this.unlisten?.();
     this.systemd.stopExtending();
     this.systemd.stopWatchdog();
     // a socket systemd keeps for a restart keeps its file too (a later bind replaces it once stale)
     for (const l of this.listeners) closeListener(this.fdStore.holds(l) ? { ...l, ownedPath: undefined } : l);
-    // never confirmed: the predecessor keeps serving these, files included
-    for (const l of this.dropOnConfirm) closeListener({ ...l, ownedPath: undefined });
+    this.succession?.closeUnconfirmed();
     const handedOver = Boolean(this.stopping?.handedOver);
-    // a file that cannot be removed (a read-only folder) is reported; the stop goes on
-    const attempt = (what: string, fn: () => void) => {
-      try {
-        fn();
-      } catch (e) {
-        this.log.warn(`cannot remove ${what}: ${(e as Error).message}`);
-      }
-    };
+    const attempt = (what: string, fn: () => void) => tryToRemove(what, fn, this.log);
     attempt('the notify socket', () => this.receiver?.close());
     // after a hand-over control.sock is the successor's (it renamed its own over ours)
     attempt(`the control socket ${this.control?.path}`, () => this.control?.close(!handedOver));
@@ -602,14 +465,17 @@ export class Master implements Handlers {
   }
 
   workersChanged(): void {
-    this.updateStatus();
+    this.showStatus();
   }
+
+  /** STATUS= says what the phase does ('starting generation N', 'upgrading; …', 'stopping') until it ends. */
+  keepStatus(): void {}
 
   status(e: EventOf<'status'>): void {
     e.reply(
       statusReply({
         cfg: this.cfg,
-        phase: this.phase,
+        phase: this.loop.phase,
         startedAt: this.startedAt,
         current: this.current,
         generations: this.pool.all(),
@@ -617,7 +483,7 @@ export class Master implements Handlers {
         listeners: this.listeners,
         lastReload: this.lastReload,
         lastUpgrade: this.lastUpgrade,
-        upgrade: this.link ? 'unconfirmed successor' : this.upgrading?.successor ? `successor ${this.upgrading.successor.state}` : 'none',
+        upgrade: this.succession ? 'unconfirmed successor' : this.upgrading?.successor ? `successor ${this.upgrading.successor.state}` : 'none',
         successorPid: this.upgrading?.successor?.pid,
         notifyDropped: this.receiver?.dropped,
         log: this.log.sinkStatus(),
@@ -625,11 +491,20 @@ export class Master implements Handlers {
     );
   }
 
-  private statusLine(phase = this.phase): string {
+  private statusLine(phase = this.loop.phase): string {
     return statusLine(phase, this.current);
   }
 
-  private updateStatus(): void {
-    if (this.phase === 'running' || this.phase === 'reloading' || this.phase === 'side-by-side') this.systemd.status(this.statusLine());
+  private showStatus(): void {
+    this.systemd.status(this.statusLine());
+  }
+}
+
+/** A file that cannot be removed (a read-only folder) is reported; the stop goes on. */
+function tryToRemove(what: string, remove: () => void, log: Logger): void {
+  try {
+    remove();
+  } catch (e) {
+    log.warn(`cannot remove ${what}: ${(e as Error).message}`);
   }
 }

@@ -1,12 +1,15 @@
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
+import type { ControlReply, LastReload } from '../contract/control';
 import type { Logger, LoggerChange } from '../log/logger';
 import type { Generation } from '../pool/generation';
+import type { Clock } from '../system/clock';
 import { applyRetunes, closeListener, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
 import type { MasterEvent, Reply } from './events';
 
 export interface ReloadContext {
   log: Logger;
+  clock: Pick<Clock, 'now'>;
   /** Runs a step in the master's queue. */
   run(fn: () => void): void;
   post(e: MasterEvent): void;
@@ -47,14 +50,30 @@ export class Reload {
     );
   }
 
+  /** What `status` shows of this reload once it is over: a success, or the failure `error`. */
+  outcome(error?: string): LastReload {
+    const ok = error === undefined;
+    return { at: new Date().toISOString(), ok, generation: this.generation?.id, ...(ok ? {} : { error }), ms: this.ctx.clock.now() - this.startedAt };
+  }
+
+  answer(reply: ControlReply): void {
+    this.replies.splice(0).forEach((r) => r(reply));
+  }
+
   private planned(plan: ListenerPlan): void {
     if (this.abandoned) return plan.added.forEach(closeListener);
     this.plan = plan;
     this.generation = this.ctx.startGeneration(this.cfg!, plan.active);
   }
 
-  /** The new config takes effect: its listeners, its log sink; returns what replaced what. */
-  commit(): { cfg: Config; listeners: Listener[]; generation: Generation } {
+  /** A generation's report must be of the generation this reload started. */
+  private assertOwn(e: { id: number }): void {
+    if (e.id !== this.generation?.id) throw new Error(`a report of generation ${e.id}, not of the one under way (${this.generation?.id ?? 'none'})`);
+  }
+
+  /** `ready` (its generation's): the new config takes effect, its listeners, its log sink; returns what replaced what. */
+  commit(ready: { id: number }): { cfg: Config; listeners: Listener[]; generation: Generation } {
+    this.assertOwn(ready);
     for (const l of this.plan!.removed) {
       this.ctx.log.info(`listener '${l.name}' is no longer configured: closing it`);
       closeListener(l);
@@ -64,8 +83,16 @@ export class Reload {
     return { cfg: this.cfg!, listeners: this.plan!.active, generation: this.generation! };
   }
 
-  /** Undoes what the reload started: sockets it bound, its generation, the log sink it opened. */
-  abandon(reason: string): void {
+  /** Once the master has taken the commit: logged; returns the outcome. */
+  done(): LastReload {
+    const outcome = this.outcome();
+    this.ctx.log.info(`reload done: generation ${this.generation!.id} serving (${this.generation!.count} worker(s)) in ${outcome.ms} ms`);
+    return outcome;
+  }
+
+  /** Undoes what the reload started: sockets it bound, its generation, the log sink it opened. `failed`: its generation's report, if that is why. */
+  abandon(reason: string, failed?: { id: number }): void {
+    if (failed) this.assertOwn(failed);
     if (this.abandoned) return;
     this.abandoned = true;
     this.logChange?.discard();

@@ -20,12 +20,13 @@ export type EventKind = MasterEvent['kind'];
 
 /** The master's handlers (master.ts), each a few lines, named for what they do. */
 export type Handler =
-  | 'reload' | 'upgrade' | 'stop' | 'stopAgain' | 'cancelAndStop' | 'handOverAndStop'
+  | 'reload' | 'upgrade' | 'stop' | 'stopAgain' | 'cancelReloadAndStop' | 'cancelUpgradeAndStop' | 'handOverAndStop'
   | 'winch' | 'resize' | 'reopenLogs' | 'status'
-  | 'startDone' | 'startFailed' | 'confirmed' | 'aborted'
+  | 'startDone' | 'startFailed' | 'confirmed' | 'confirmedWhileStopping' | 'aborted'
   | 'reloadDone' | 'reloadFailed'
-  | 'successorReady' | 'upgradeDone' | 'upgradeFailed' | 'successorGone'
-  | 'finishStop' | 'workersChanged';
+  | 'successorReady' | 'upgradeDone' | 'upgradeDoneWhileStopping' | 'upgradeFailed' | 'upgradeFailedWhileStopping'
+  | 'successorGone' | 'successorGoneWhileReloading'
+  | 'finishStop' | 'workersChanged' | 'keepStatus';
 
 /** A refusal (its reason), or a handler with the phase it leads to: one, or the few it chooses from. */
 export type Row = string | { do: Handler; next?: Phase | readonly Phase[] };
@@ -37,7 +38,6 @@ const stay = (handler: Handler): Row => ({ do: handler });
 const ALWAYS: { [K in EventKind]?: Row } = {
   status: stay('status'),
   'reopen-logs': stay('reopenLogs'),
-  'workers-changed': stay('workersChanged'),
 };
 
 const NOT_CONFIRMED = 'this master is a successor its predecessor has not confirmed yet';
@@ -57,6 +57,7 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     'generation-ready': go(['running', 'unconfirmed', 'stopping'], 'startDone'),
     'generation-failed': go('stopping', 'startFailed'),
     aborted: go('stopping', 'aborted'),
+    'workers-changed': stay('keepStatus'),
   },
   unconfirmed: {
     reload: NOT_CONFIRMED,
@@ -66,6 +67,8 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     stop: go('stopping', 'stop'),
     confirmed: go('running', 'confirmed'),
     aborted: go('stopping', 'aborted'),
+    // systemd hears nothing from an unconfirmed successor
+    'workers-changed': stay('keepStatus'),
   },
   running: {
     reload: go('reloading', 'reload'),
@@ -73,30 +76,36 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     winch: stay('winch'),
     resize: stay('resize'),
     stop: go('stopping', 'stop'),
+    // STATUS= says the workers here; starting, upgrading and stopping keep what they set
+    'workers-changed': stay('workersChanged'),
   },
   reloading: {
     reload: 'a reload is already under way',
     upgrade: 'a reload is under way',
     winch: 'a reload is under way',
     resize: 'a reload is under way',
-    stop: go('stopping', 'cancelAndStop'),
+    // the reload fails; one in side-by-side: the stop finishes the upgrade as it does there
+    stop: go('stopping', 'cancelReloadAndStop'),
     'generation-ready': go(BACK, 'reloadDone'),
     'generation-failed': go(BACK, 'reloadFailed'),
     'reload-failed': go(BACK, 'reloadFailed'),
+    'workers-changed': stay('workersChanged'),
     // manual upgrade: the successor beside us exited while we reload
-    'successor-gone': stay('successorGone'),
+    'successor-gone': stay('successorGoneWhileReloading'),
   },
   upgrading: {
     reload: 'an upgrade is under way',
     upgrade: 'an upgrade is already under way',
     winch: 'an upgrade is under way',
     resize: 'an upgrade is under way',
-    stop: go('stopping', 'cancelAndStop'),
+    // rolled back first; once handed over, the upgrade's outcome still answers `baton upgrade`
+    stop: go('stopping', 'cancelUpgradeAndStop'),
     // auto: handed over, waiting for the successor to take the control socket; manual: both serve
     'successor-ready': go(['upgrading', 'side-by-side'], 'successorReady'),
     'took-over': go('stopping', 'upgradeDone'),
     // rolled back; or, once handed over, there is no going back: we drain and leave anyway
     'upgrade-failed': go(['running', 'stopping'], 'upgradeFailed'),
+    'workers-changed': stay('keepStatus'),
   },
   'side-by-side': {
     reload: go('reloading', 'reload'),
@@ -106,6 +115,7 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     stop: go('stopping', 'handOverAndStop'),
     // the successor exited (QUIT to it): rolled back; with no workers left (WINCH), start some again
     'successor-gone': go(['running', 'reloading'], 'successorGone'),
+    'workers-changed': stay('workersChanged'),
   },
   stopping: {
     reload: 'the master is stopping',
@@ -115,10 +125,11 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     stop: stay('stopAgain'),
     'pool-empty': stay('finishStop'),
     // a successor confirmed while stopping still takes over (control.sock, its socket files)
-    confirmed: stay('confirmed'),
+    confirmed: stay('confirmedWhileStopping'),
     // stopped while handing over: the upgrade's outcome still answers `baton upgrade`
-    'took-over': stay('upgradeDone'),
-    'upgrade-failed': stay('upgradeFailed'),
+    'took-over': stay('upgradeDoneWhileStopping'),
+    'upgrade-failed': stay('upgradeFailedWhileStopping'),
+    'workers-changed': stay('keepStatus'),
   },
 };
 

@@ -4,8 +4,10 @@ import type { Logger } from '../log/logger';
 import { passedOn, type Listener } from '../sockets/listeners';
 import type { Clock, Timer } from '../system/clock';
 import { writePidfile } from '../system/pidfile';
-import { SuccessorProcess } from '../upgrade/successor';
+import type { SystemdNotifier } from '../systemd/notifier';
+import type { LaunchSuccessor, SuccessorHandle } from '../upgrade/successor';
 import { killedByMasterSignal } from '../contract/master-signals';
+import type { ControlReply, LastUpgrade } from '../contract/control';
 import type { MasterEvent, Reply } from './events';
 
 export interface UpgradeContext {
@@ -19,6 +21,10 @@ export interface UpgradeContext {
   cwd: string;
   /** The successor's: baseEnv plus NOTIFY_SOCKET and WATCHDOG_USEC, to speak to systemd once confirmed. */
   env: NodeJS.ProcessEnv;
+  /** Starts the successor (launchSuccessor; a fake in the unit tests). */
+  launch: LaunchSuccessor;
+  /** Whose main process the successor becomes at the hand-over. */
+  systemd: Pick<SystemdNotifier, 'send' | 'stopWatchdog' | 'muted'>;
 }
 
 /**
@@ -30,7 +36,7 @@ export interface UpgradeContext {
  */
 export class Upgrade {
   readonly replies: Reply[] = [];
-  successor?: SuccessorProcess;
+  successor?: SuccessorHandle;
   /** MAINPID= and the confirmation have gone out: there is no rolling back any more. */
   handedOver = false;
   /** Manual mode: the successor is ready beside us (side-by-side). */
@@ -64,9 +70,9 @@ export class Upgrade {
   }
 
   private startSuccessor(): void {
-    let s: SuccessorProcess;
+    let s: SuccessorHandle;
     try {
-      s = new SuccessorProcess({
+      s = this.ctx.launch({
         argv: [...this.ctx.program, ...this.ctx.args],
         cwd: this.ctx.cwd,
         env: this.ctx.env,
@@ -105,18 +111,46 @@ export class Upgrade {
   keepBeside(): void {
     this.beside = true;
     this.timeout?.cancel();
+    const pid = this.successor!.pid;
+    this.ctx.log.info(
+      `manual upgrade: both masters serve. To finish: WINCH, then QUIT to this master (pid ${process.pid}). ` +
+        `To roll back: HUP to this master, QUIT to the successor (pid ${pid})`,
+    );
     void this.successor!.closed.then(() => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'successor-gone' })));
   }
 
+  /** Since USR2, on the master's clock. */
+  get ms(): number {
+    return this.ctx.clock.now() - this.startedAt;
+  }
+
+  /** What `status` shows of this upgrade once it is over. */
+  outcome(ok: boolean, error?: string): LastUpgrade {
+    return { at: new Date().toISOString(), ok, successor: this.successor?.pid, ...(error === undefined ? {} : { error }), ms: this.ms };
+  }
+
+  /** Answers every `baton upgrade` waiting for this one. */
+  answer(reply: ControlReply): void {
+    this.replies.splice(0).forEach((r) => r(reply));
+  }
+
   /**
-   * Confirms the successor, which goes on numbering generations from `nextGeneration`;
-   * `took-over` once it owns control.sock, `upgrade-failed` if it dies first.
+   * Hands over: systemd gets the successor as its main pid, the successor its confirmation
+   * (it goes on numbering generations from `nextGeneration`), and the socket files of
+   * `listeners` become its own; `took-over` once it owns control.sock, `upgrade-failed` if it
+   * dies first.
    */
-  handOver(nextGeneration: number): void {
+  handOver(nextGeneration: number, listeners: Listener[]): void {
+    const s = this.successor!;
+    // systemd reads notifications before SIGCHLD, so MAINPID= lands before our exit does
+    this.ctx.systemd.send({ MAINPID: s.pid!, STATUS: `handing over to pid ${s.pid}` });
     this.timeout?.cancel();
     this.handedOver = true;
-    const s = this.successor!;
     s.confirm(nextGeneration);
+    // no longer systemd's main process: it would refuse our STOPPING=1/STATUS= (NotifyAccess=main)
+    this.ctx.systemd.muted = true;
+    this.ctx.systemd.stopWatchdog();
+    for (const l of listeners) l.ownedPath = undefined;
     // alive but silent (stopped, its loop blocked): we are no longer the main process, so we go
     const limit = this.cfg.upgrade.timeoutMs;
     this.timeout = this.ctx.clock.after(
@@ -133,6 +167,25 @@ export class Upgrade {
     );
   }
 
+  /** The successor took over: `baton upgrade` answered; returns the outcome. */
+  done(): LastUpgrade {
+    const outcome = this.outcome(true);
+    const pid = this.successor!.pid!;
+    this.ctx.log.info(`upgrade done: master pid ${process.pid} -> ${pid} in ${this.ms} ms; this master now drains and exits`);
+    this.answer({ ok: true, oldPid: process.pid, newPid: pid, ms: this.ms, manual: false });
+    this.end();
+    return outcome;
+  }
+
+  /** Failed once handed over: no going back, this master leaves all the same; returns the outcome. */
+  lost(reason: string): LastUpgrade {
+    const outcome = this.outcome(false, reason);
+    this.answer({ ok: false, error: `upgrade failed: ${reason}` });
+    this.end();
+    this.ctx.log.error(`${reason}: this master was no longer the main process; it drains and exits`);
+    return outcome;
+  }
+
   /** Done, one way or the other: later reports of this upgrade are stale. */
   end(): void {
     this.over = true;
@@ -140,17 +193,20 @@ export class Upgrade {
   }
 
   /**
-   * Rolls back: the successor (if any) is stopped and what it left removed, except `ours`;
-   * the pidfile gets its name back.
+   * Rolls back: `baton upgrade` answered as failed, the successor (if any) stopped and what it
+   * left removed, except `ours`; the pidfile gets its name back. Returns the outcome.
    */
-  rollBack(reason: string, ours: ReadonlySet<string>): void {
+  rollBack(reason: string, ours: ReadonlySet<string>): LastUpgrade {
+    const outcome = this.outcome(false, reason);
+    this.answer({ ok: false, error: `upgrade failed: ${reason}` });
     this.end();
     const s = this.successor;
     if (s) this.abort(s, reason, ours);
     if (this.renamed) this.restorePidfile();
+    return outcome;
   }
 
-  private abort(s: SuccessorProcess, reason: string, ours: ReadonlySet<string>): void {
+  private abort(s: SuccessorHandle, reason: string, ours: ReadonlySet<string>): void {
     const wc = this.cfg.workers;
     s.abort(reason, wc.stopSignal, wc.stopTimeoutMs + 2000, ours).then(
       ({ removed, lingering }) =>

@@ -39,14 +39,79 @@ export interface SuccessorSpec {
 const isPid = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0;
 const isTicks = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
 
-/** One upgrade attempt, seen from the predecessor. */
-export class SuccessorProcess {
+/**
+ * One upgrade attempt as the predecessor's upgrade sees it: its state and the promises that
+ * say how it goes. How it starts and speaks is the subclass's: Successor (a process), a fake
+ * in the unit tests.
+ */
+export abstract class SuccessorHandle {
   state: SuccessorState = 'starting';
+  /** Known once it said `hello`. */
   pid?: number;
-  /** The successor as a process (pid and start time), never signalled once its pid is another's. */
-  private id?: ProcessId;
   /** Where the successor's parent was when it was known to be re-parented. */
   reparentedTo?: number;
+  /** The signal that killed the throw-away sh: it died before its trap, so no successor exists. */
+  shKilledBy?: NodeJS.Signals;
+  /**
+   * Settles once the successor is ready (resolve) or the attempt failed (reject, with the
+   * reason). It settles only after the constructor has returned (everything that fails it
+   * comes later), so a caller that handles it at once never leaves a rejection unhandled.
+   */
+  readonly ready: Promise<void>;
+  private settle!: { resolve: () => void; reject: (e: Error) => void };
+  /** Resolves when the channel closes: the successor has exited (or closed it after `master`). */
+  readonly closed: Promise<void>;
+  protected gone!: () => void;
+  /**
+   * After confirm(): true once the successor says `master` (it has taken over control.sock),
+   * false if the channel closes first (it died, or is a version that does not say it).
+   */
+  readonly tookOver: Promise<boolean>;
+  protected tookOverWith!: (yes: boolean) => void;
+
+  constructor() {
+    this.ready = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.closed = new Promise((r) => (this.gone = r));
+    this.tookOver = new Promise((r) => (this.tookOverWith = r));
+  }
+
+  /** Whether the successor runs (its pid not yet another process's). */
+  abstract running(): boolean;
+
+  /** It is ready, re-parented to `parent`. */
+  protected readyBeside(parent: number | undefined): void {
+    this.reparentedTo = parent;
+    this.state = 'ready';
+    this.settle.resolve();
+  }
+
+  fail(reason: string): void {
+    if (this.state !== 'starting' && this.state !== 'ready') return;
+    this.state = 'failed';
+    this.settle.reject(new Error(reason));
+  }
+
+  confirm(_nextGeneration: number): void {
+    this.state = 'confirmed';
+  }
+
+  /**
+   * Rolls the successor back: asks it to stop its workers gracefully and exit; whatever is
+   * left after `graceMs` is killed, and what it left behind removed, except the paths in
+   * `ours`; resolves with what was removed, and the pids of its workers that could not be killed.
+   */
+  abstract abort(reason: string, stopSignal: NodeJS.Signals, graceMs: number, ours?: ReadonlySet<string>): Promise<{ removed: string[]; lingering: number[] }>;
+}
+
+/** How the predecessor starts its successor (passed in, as the pool's Launch is, so the upgrade runs in unit tests). */
+export type LaunchSuccessor = (spec: SuccessorSpec) => SuccessorHandle;
+
+export const launchSuccessor: LaunchSuccessor = (spec) => new Successor(spec);
+
+/** The predecessor's handle on its successor: one upgrade attempt, a process it started. */
+export class Successor extends SuccessorHandle {
+  /** The successor as a process (pid and start time), never signalled once its pid is another's. */
+  private id?: ProcessId;
   /** Its workers' process groups while they run, by the worker's pid: the predecessor's to stop if it dies. */
   private readonly workers = new Map<number, ProcessGroup>();
   /** What the successor said it made: removed here if it dies without removing them. */
@@ -57,29 +122,9 @@ export class SuccessorProcess {
   private readonly channel: Channel<SuccessorMessage, PredecessorMessage>;
   /** The throw-away sh has exited: the successor is no longer anybody's child but PID 1's. */
   readonly detached: Promise<void>;
-  /** The signal that killed the throw-away sh: it died before its trap, so no successor exists. */
-  shKilledBy?: NodeJS.Signals;
-  /**
-   * Settles once the successor is ready (resolve) or the attempt failed (reject, with the
-   * reason). It settles only after the constructor has returned (everything that fails it
-   * comes later), so a caller that handles it at once never leaves a rejection unhandled.
-   */
-  readonly ready: Promise<void>;
-  private settle!: { resolve: () => void; reject: (e: Error) => void };
-  private gone!: () => void;
-  /** Resolves when the channel closes: the successor has exited (or closed it after `master`). */
-  readonly closed: Promise<void>;
-  /**
-   * After confirm(): true once the successor says `master` (it has taken over control.sock),
-   * false if the channel closes first (it died, or is a version that does not say it).
-   */
-  readonly tookOver: Promise<boolean>;
-  private tookOverWith!: (yes: boolean) => void;
 
   constructor(spec: SuccessorSpec) {
-    this.ready = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
-    this.closed = new Promise((r) => (this.gone = r));
-    this.tookOver = new Promise((r) => (this.tookOverWith = r));
+    super();
     const channelFd = SD_LISTEN_FDS_START + spec.fds.length;
     const env: NodeJS.ProcessEnv = {
       ...spec.env,
@@ -142,9 +187,7 @@ export class SuccessorProcess {
       // ready only counts once the successor has left the throw-away sh behind
       void this.detached.then(() => {
         if (this.state !== 'starting' || !this.pid) return;
-        this.reparentedTo = parentPid(this.pid);
-        this.state = 'ready';
-        this.settle.resolve();
+        this.readyBeside(parentPid(this.pid));
       });
     }
   }
@@ -155,19 +198,12 @@ export class SuccessorProcess {
     return id && this.pid !== undefined && parentPid(pid) === this.pid ? id : undefined;
   }
 
-  /** Whether the successor runs (its pid not yet another process's). */
   running(): boolean {
     return this.id !== undefined && stillRunning(this.id);
   }
 
-  fail(reason: string): void {
-    if (this.state !== 'starting' && this.state !== 'ready') return;
-    this.state = 'failed';
-    this.settle.reject(new Error(reason));
-  }
-
-  confirm(nextGeneration: number): void {
-    this.state = 'confirmed';
+  override confirm(nextGeneration: number): void {
+    super.confirm(nextGeneration);
     void this.channel.send({ t: 'confirm', nextGeneration });
   }
 

@@ -1,9 +1,11 @@
 // The outside world of the pool and the master, faked for unit tests: a clock whose time moves
-// only when the test says so, and a Launch whose worker processes are objects the test makes
-// spawn and exit. No process is started.
+// only when the test says so, a Launch whose worker processes are objects the test makes
+// spawn and exit, and a LaunchSuccessor whose successor masters the test makes ready, fail,
+// take over and exit. No process is started.
 import type { Clock, Timer } from '../../src/system/clock';
 import type { WorkerExit } from '../../src/pool/exit';
 import type { Launch, LaunchSpec, WorkerProcess, WorkerProcessEvents } from '../../src/pool/worker-process';
+import { SuccessorHandle, type LaunchSuccessor, type SuccessorSpec } from '../../src/upgrade/successor';
 
 interface Pending {
   at: number;
@@ -112,5 +114,100 @@ export class FakeLaunch {
   /** Workers not exited yet. */
   running(): FakeWorker[] {
     return this.workers.filter((w) => !w.exited);
+  }
+}
+
+/**
+ * One fake successor master, as the predecessor sees it (the real SuccessorHandle's state and
+ * promises): what it was started with, what the predecessor told it (confirm, abort), and its
+ * steps for the test to make.
+ */
+export class FakeSuccessor extends SuccessorHandle {
+  /** The nextGeneration of each confirm. */
+  readonly confirms: number[] = [];
+  readonly aborts: Array<{ reason: string; stopSignal: NodeJS.Signals; graceMs: number; ours: string[] }> = [];
+  exited = false;
+
+  constructor(
+    readonly spec: SuccessorSpec,
+    private readonly givenPid: number,
+  ) {
+    super();
+  }
+
+  /** It said `hello` (its pid is known from then on). */
+  hello(): this {
+    this.pid = this.givenPid;
+    return this;
+  }
+
+  /** `hello`, then `ready` once re-parented. */
+  makeReady(): void {
+    if (this.pid === undefined) this.hello();
+    if (this.state !== 'starting') throw new Error(`fake successor ${this.givenPid} made ready in state ${this.state}`);
+    this.readyBeside(1);
+  }
+
+  /** It says `failed` with its reason. */
+  failed(reason: string): void {
+    this.fail(`the successor (pid ${this.pid}) failed: ${reason}`);
+  }
+
+  /** The throw-away sh that starts it was killed by `signal` before its trap: no successor exists. */
+  shKilled(signal: NodeJS.Signals): void {
+    this.shKilledBy = signal;
+    this.fail(`the sh that starts the successor was killed by ${signal} before it could`);
+  }
+
+  /** It says `master` after its confirmation: control.sock is its own. */
+  takeOver(): void {
+    if (this.state !== 'confirmed') throw new Error(`fake successor ${this.givenPid} took over in state ${this.state}`);
+    this.tookOverWith(true);
+  }
+
+  /** The process is gone (the channel closed). Once only, as the real one. */
+  exit(): void {
+    if (this.exited) throw new Error(`fake successor ${this.givenPid} exited twice`);
+    this.exited = true;
+    this.fail(this.pid ? `the successor (pid ${this.pid}) exited before it was ready` : 'the successor exited before it started');
+    this.tookOverWith(false);
+    this.gone();
+  }
+
+  running(): boolean {
+    return this.pid !== undefined && !this.exited;
+  }
+
+  override confirm(nextGeneration: number): void {
+    super.confirm(nextGeneration);
+    this.confirms.push(nextGeneration);
+  }
+
+  /** Resolves at once: the fake has nothing left behind to wait for. */
+  abort(reason: string, stopSignal: NodeJS.Signals, graceMs: number, ours: ReadonlySet<string> = new Set()): Promise<{ removed: string[]; lingering: number[] }> {
+    this.fail(reason);
+    this.aborts.push({ reason, stopSignal, graceMs, ours: [...ours] });
+    return Promise.resolve({ removed: [], lingering: [] });
+  }
+}
+
+/** Records every successor started; pids count up from `nextPid`; `refuse` set: the launch throws it. */
+export class FakeLaunchSuccessor {
+  readonly successors: FakeSuccessor[] = [];
+  nextPid = 5_000_000;
+  refuse?: string;
+
+  readonly fn: LaunchSuccessor = (spec) => {
+    if (this.refuse) throw new Error(this.refuse);
+    const s = new FakeSuccessor(spec, this.nextPid++);
+    this.successors.push(s);
+    return s;
+  };
+
+  /** The last one started. */
+  get last(): FakeSuccessor {
+    const s = this.successors.at(-1);
+    if (!s) throw new Error('no successor was started');
+    return s;
   }
 }

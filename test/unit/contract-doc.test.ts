@@ -35,7 +35,8 @@ describe('docs/contract.md, "Signals and phases"', () => {
     winch: /^act\b/,
     resize: /^act\b/,
     stop: /^stop\b/,
-    cancelAndStop: /^stop; .*(fails|rolled back)/,
+    cancelReloadAndStop: /^stop; .*fails/,
+    cancelUpgradeAndStop: /^stop; .*rolled back/,
     handOverAndStop: /^hand over\b/,
     stopAgain: /^nothing more\b/,
   };

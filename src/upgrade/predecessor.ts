@@ -5,10 +5,11 @@ import { Channel } from './channel';
 import type { PredecessorMessage, SuccessorMessage } from '../contract/upgrade-channel';
 
 /**
- * The successor's end of the channel. Until the predecessor confirms, this master is an
- * "unconfirmed successor": it serves, but does not speak to systemd and refuses USR2.
+ * A successor master's predecessor, as the successor sees it: its end of the channel. Until
+ * the predecessor confirms, this master is an "unconfirmed successor": it serves, but does not
+ * speak to systemd and refuses USR2.
  */
-export class SuccessorLink {
+export class Predecessor {
   private readonly channel: Channel<PredecessorMessage, SuccessorMessage>;
   confirmed = false;
 
