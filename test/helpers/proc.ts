@@ -7,6 +7,7 @@ import path from 'node:path';
 import { request } from '../../src/control/client';
 import { controlSocketPath, type StatusReply } from '../../src/contract/control';
 import { loadableByAnyone } from '../../src/contract/signal-guard';
+import { readProcStat } from '../../src/system/proc-stat';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BATON = path.join(ROOT, 'bin', 'baton');
@@ -223,13 +224,8 @@ export function getUnix(socketPath: string, urlPath = '/'): Promise<{ status: nu
 export function childrenOf(pid: number): number[] {
   const out: number[] = [];
   for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch {
-      /* exited meanwhile */
-    }
+    // undefined: exited meanwhile
+    if (/^\d+$/.test(d) && readProcStat(Number(d))?.ppid === pid) out.push(Number(d));
   }
   return out;
 }
