@@ -173,7 +173,7 @@ export async function cleanupAll(m: Master | undefined, dir: string | undefined)
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 }
 
-/** Stops the master if a test left it running (SIGKILL to it and its workers' groups). */
+/** Stops the master if a test left it running (SIGKILL to it and its workers' groups). For a master started directly; one under a subreaper: service.ts's stopService(). */
 export async function cleanup(m: Master | undefined): Promise<void> {
   if (!m || m.proc.exitCode !== null || m.proc.signalCode !== null) return;
   let pids: number[] = [];
@@ -233,8 +233,6 @@ export function childrenOf(pid: number): number[] {
 export function fdCount(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
-
-export const SUBREAPER = ['python3', path.join(__dirname, 'subreaper.py')];
 
 /** Runs bin/baton synchronously (check, reload, status, stop). */
 export function baton(args: string[], env?: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string } {
