@@ -383,6 +383,54 @@ describe('binary upgrade (USR2)', () => {
     expect(stats.failed).toBe(0);
   });
 
+  test('manual mode, side by side: the old master\'s workers WINCHed away, then the successor exits (QUIT): the old master rolls back and starts a generation by itself, serving again; nothing left', async () => {
+    svc = await service({}, { upgrade: { mode: 'manual' } });
+    const subreaper = svc.m.pid;
+    const old = svc.master();
+    const before = await svc.status();
+    load = startLoad(svc.port, 2, 2);
+    await flowing(load);
+    expect((await upgrade(svc)).code).toBe(0);
+    const next = svc.master();
+    expect(readPidfile(`${svc.pidfile}.oldbin`)).toBe(old);
+    process.kill(old, 'SIGWINCH');
+    await waitFor('the old master\'s workers gone', () => workerPids(before).every((p) => !isAlive(p)));
+    const nextWorkers = childrenOf(next);
+    expect(nextWorkers).toHaveLength(2);
+    await flowing(load); // the successor's workers carry the load alone
+    expect((await svc.status()).generations).toEqual([]);
+
+    process.kill(next, 'SIGQUIT');
+    await svc.m.waitForOutput(new RegExp(`the successor \\(pid ${next}\\) exited before the upgrade was finished: rolled back`));
+    // by itself: no HUP, nothing asked; a generation numbered past the successor's
+    const s = await waitFor('a generation of the old master serving', async () => {
+      const st = await svc!.status();
+      return st.generations.length === 1 && st.generations[0].workers.filter((w) => w.state === 'ready').length === 2 && st;
+    });
+    expect(s.pid).toBe(old);
+    expect(s.generation).toBe(3);
+    expect(svc.master()).toBe(old);
+    expect(fs.existsSync(`${svc.pidfile}.oldbin`)).toBe(false);
+    // answered by that generation's workers
+    const answers = await Promise.all(Array.from({ length: 10 }, () => get(svc!.port)));
+    for (const a of answers) expect(workerPids(s)).toContain(JSON.parse(a.body).pid);
+    await flowing(load);
+    const stats = await load.stop();
+    load = undefined;
+    console.log(`side-by-side rollback: ${stats.ok} requests answered, ${stats.failed} failed ${JSON.stringify(stats.errors)}`);
+    expect(stats.failed).toBe(0);
+    expect(stats.ok).toBeGreaterThanOrEqual(150);
+    // nothing left: the successor and its workers gone; under the subreaper the old master alone, under it its new workers
+    for (const p of [next, ...nextWorkers]) expect(isAlive(p)).toBe(false);
+    await waitFor('no process but the old master under the subreaper', () => childrenOf(subreaper).join() === String(old));
+    expect(childrenOf(old).sort()).toEqual(workerPids(s).sort());
+    expect(svc.sd.with('MAINPID')).toHaveLength(0);
+    // and it stops cleanly: the subreaper exits once nothing is left under it
+    process.kill(old, 'SIGTERM');
+    expect((await svc.m.exited).code).toBe(0);
+    expect(fs.readdirSync(svc.runDir)).toEqual([]);
+  });
+
   test('manual mode: a HUP to the old master while both serve, the hand-over, a reload: no generation number is used twice', async () => {
     svc = await service({ count: 1 }, { upgrade: { mode: 'manual' } });
     const old = svc.master();
