@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { native } from '../native';
 import { ENV_ADAPT_OWNER, withoutAdapter } from '../contract/node-adapter';
-import { LISTEN_ENV, maxBacklog, SD_LISTEN_FDS_START } from '../contract/listen-fds';
+import { LISTEN_ENV, maxBacklog, offeredListenFds } from '../contract/listen-fds';
 import { formatSockAddr } from '../system/socket-address';
 import { attribute } from '../systemd/receiver';
 import { Drain } from '../serve/drain';
@@ -45,21 +45,15 @@ function given(env: NodeJS.ProcessEnv): boolean {
 
 /** The inherited listening stream sockets (fds 3 onwards). */
 function inheritedSockets(env: NodeJS.ProcessEnv): Socket[] {
-  const n = Number(env.LISTEN_FDS);
-  if (!Number.isInteger(n) || n <= 0) return [];
-  const names = (env.LISTEN_FDNAMES ?? '').split(':');
-  const out: Socket[] = [];
-  for (let i = 0; i < n; i++) {
-    const fd = SD_LISTEN_FDS_START + i;
-    try {
-      const info = native.sockInfo(fd);
-      if (info.type !== 'stream' || !info.listening) continue;
-      out.push({ fd, name: names[i] || 'unknown', family: info.family, address: info.address, port: info.port, path: info.path, taken: false });
-    } catch {
-      /* not a socket (closed by a process in between): not ours to take */
-    }
-  }
-  return out;
+  return offeredListenFds(env).map(({ fd, name, info }) => ({
+    fd,
+    name,
+    family: info.family,
+    address: info.address,
+    port: info.port,
+    path: info.path,
+    taken: false,
+  }));
 }
 
 /** The port or path (and host) a listen() call asks for; null for what is not ours to map (fd, handle, port 0). */

@@ -1,6 +1,5 @@
-import { parseTcp } from '../sockets/address';
-import { keysOf, type OptionKey } from '../sockets/options';
-import type { SocketOptions } from '../contract/socket-options';
+import { parseTcp } from './tcp-address';
+import { keysOf, type OptionKey, type SocketOptions } from '../contract/socket-options';
 
 /** A listeners[] entry as the schema lets it through. */
 export interface RawListener extends Omit<SocketOptions, 'receiveBuffer' | 'sendBuffer' | 'ipTOS'> {

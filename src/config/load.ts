@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { controlSocketPath } from '../contract/control';
-import { parseTcp } from '../sockets/address';
+import { parseTcp } from './tcp-address';
 import { appendFileProblem } from '../system/trusted-path';
 import { execProblems } from './exec-limits';
 import { findExecutable } from './executable';

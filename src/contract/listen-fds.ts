@@ -86,9 +86,7 @@ export function takeListenFds(env: NodeJS.ProcessEnv = process.env, pid = proces
     throw new ListenFdsError(`LISTEN_FDNAMES has ${names.length} name(s) (${namesText}) but LISTEN_FDS=${n}`);
   }
   const out: InheritedFd[] = [];
-  for (let i = 0; i < n; i++) {
-    const fd = SD_LISTEN_FDS_START + i;
-    const name = names[i] || 'unknown';
+  for (const { fd, name } of namedFds(n, names)) {
     let info: SockInfo;
     try {
       info = native.sockInfo(fd);
@@ -104,6 +102,32 @@ export function takeListenFds(env: NodeJS.ProcessEnv = process.env, pid = proces
     out.push({ fd, name, info });
   }
   return out;
+}
+
+/**
+ * The lenient reader, as sd_listen_fds(3) itself is: of the fds LISTEN_FDS offers, the listening
+ * stream sockets; the rest (not a socket, closed, not listening) are skipped, and a LISTEN_FDS
+ * that is not a count offers nothing. It leaves `env` and the fds' flags as they are, and does
+ * not read LISTEN_PID: whose the sockets are is the caller's to decide (the Node adapter's).
+ */
+export function offeredListenFds(env: NodeJS.ProcessEnv): InheritedFd[] {
+  const n = Number(env.LISTEN_FDS);
+  if (!Number.isInteger(n) || n <= 0) return [];
+  const out: InheritedFd[] = [];
+  for (const { fd, name } of namedFds(n, (env.LISTEN_FDNAMES ?? '').split(':'))) {
+    try {
+      const info = native.sockInfo(fd);
+      if (info.type === 'stream' && info.listening) out.push({ fd, name, info });
+    } catch {
+      /* not a socket (closed by a process in between): not ours to take */
+    }
+  }
+  return out;
+}
+
+/** The n fds from SD_LISTEN_FDS_START with their names; "unknown" where LISTEN_FDNAMES has none. */
+function* namedFds(n: number, names: readonly string[]): Generator<{ fd: number; name: string }> {
+  for (let i = 0; i < n; i++) yield { fd: SD_LISTEN_FDS_START + i, name: names[i] || 'unknown' };
 }
 
 /**

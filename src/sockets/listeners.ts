@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ListenerConfig, ListenerSpec, SocketOwner } from '../config/types';
-import type { SocketOptions } from '../contract/socket-options';
+import type { Family, SocketOptions } from '../contract/socket-options';
 import { native, type SockInfo } from '../native';
 import { formatSockAddr } from '../system/socket-address';
 import { maxBacklog, notAListener, type InheritedFd } from '../contract/listen-fds';
 import type { ListenerStatus, SocketOptionsStatus } from '../contract/control';
-import { applyOptions, fileProblems, octal, readOptions, retuneHeld, socketFile, type Family } from './options';
+import { applyOptions, fileProblems, octal, readOptions, retuneHeld, socketFile } from './options';
 import type { ListenerSource } from '../contract/upgrade-env';
 import { unixSocketAnswers } from './probe';
 import { prepareFolder, UnsafeFolderError } from '../system/folders';

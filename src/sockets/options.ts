@@ -1,62 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SocketOwner } from '../config/types';
-import type { SocketOptions } from '../contract/socket-options';
-import { native, type SockOptName } from '../native';
+import { OPTION_DEFS as DEFS, type Family, type OptionDef, type OptionKey, type SocketOptions } from '../contract/socket-options';
+import { native } from '../native';
 
-/** 4, 6: TCP over IPv4 or IPv6; 0: unix. */
-export type Family = 0 | 4 | 6;
-export type OptionKey = keyof SocketOptions;
 /** What a socket reports of each option, in config terms (status; what a reload compares). */
 export type OptionValues = { [K in OptionKey]?: SocketOptions[K] };
-
-interface Def {
-  key: OptionKey;
-  /** Acts only when the socket is bound: a socket held already cannot take another value. */
-  atBind?: boolean;
-  /** The option for this family; undefined: not one of its options. */
-  name(family: Family): SockOptName | undefined;
-  /** Config value to setsockopt()'s; undefined: leave the kernel's default. */
-  toKernel?(v: unknown): number | string | undefined;
-  fromKernel?(v: number | string): SocketOptions[OptionKey];
-}
-
-const bool = { toKernel: (v: unknown) => (v ? 1 : 0), fromKernel: (v: number | string) => v !== 0 };
-const ip = (v4: SockOptName, v6: SockOptName) => (f: Family) => (f === 4 ? v4 : f === 6 ? v6 : undefined);
-const tcp = (n: SockOptName) => (f: Family) => (f === 0 ? undefined : n);
-const every = (n: SockOptName) => () => n;
-
-// In the order they are set: what acts at bind() first, as systemd's socket_address_listen()
-// does; IP_TOS before SO_PRIORITY, because setting IP_TOS also sets the priority (ip(7)).
-const DEFS: Def[] = [
-  {
-    key: 'bindIPv6Only',
-    atBind: true,
-    name: (f) => (f === 6 ? 'IPV6_V6ONLY' : undefined),
-    toKernel: (v) => (v === 'default' ? undefined : v === 'ipv6-only' ? 1 : 0),
-    fromKernel: (v) => (v ? 'ipv6-only' : 'both'),
-  },
-  { key: 'bindToDevice', atBind: true, name: tcp('SO_BINDTODEVICE') },
-  { key: 'freeBind', atBind: true, name: ip('IP_FREEBIND', 'IPV6_FREEBIND'), ...bool },
-  { key: 'transparent', atBind: true, name: ip('IP_TRANSPARENT', 'IPV6_TRANSPARENT'), ...bool },
-  { key: 'noDelay', name: tcp('TCP_NODELAY'), ...bool },
-  { key: 'keepAlive', name: tcp('SO_KEEPALIVE'), ...bool },
-  { key: 'keepAliveTimeSec', name: tcp('TCP_KEEPIDLE') },
-  { key: 'keepAliveIntervalSec', name: tcp('TCP_KEEPINTVL') },
-  { key: 'keepAliveProbes', name: tcp('TCP_KEEPCNT') },
-  { key: 'deferAcceptSec', name: tcp('TCP_DEFER_ACCEPT') },
-  { key: 'receiveBuffer', name: every('SO_RCVBUF') },
-  { key: 'sendBuffer', name: every('SO_SNDBUF') },
-  { key: 'mark', name: tcp('SO_MARK') },
-  { key: 'ipTOS', name: tcp('IP_TOS') },
-  { key: 'tcpCongestion', name: tcp('TCP_CONGESTION') },
-  { key: 'priority', name: tcp('SO_PRIORITY') },
-];
-
-/** The keys a socket of `family` has (a unix one: the buffer sizes). */
-export function keysOf(family: Family): OptionKey[] {
-  return DEFS.filter((d) => d.name(family) !== undefined).map((d) => d.key);
-}
 
 /** Keys that act only at bind(). */
 export const AT_BIND: ReadonlySet<OptionKey> = new Set(DEFS.filter((d) => d.atBind).map((d) => d.key));
@@ -68,7 +17,7 @@ function hint(code: string | undefined, key: OptionKey): string {
   return '';
 }
 
-function setOne(fd: number, family: Family, d: Def, v: unknown): void {
+function setOne(fd: number, family: Family, d: OptionDef, v: unknown): void {
   const name = d.name(family)!;
   const k = d.toKernel ? d.toKernel(v) : (v as number | string);
   if (k === undefined) return;
@@ -97,7 +46,7 @@ function setBuffer(fd: number, name: 'SO_RCVBUF' | 'SO_SNDBUF', n: number): void
 }
 
 /** The options `opts` gives that a socket of `family` has, in the order they are set. */
-const givenFor = (family: Family, opts: SocketOptions): Def[] => DEFS.filter((d) => opts[d.key] !== undefined && d.name(family));
+const givenFor = (family: Family, opts: SocketOptions): OptionDef[] => DEFS.filter((d) => opts[d.key] !== undefined && d.name(family));
 
 /** Sets every option `opts` gives (socket() to bind(), or a scratch socket); throws naming the key. */
 export function applyOptions(fd: number, family: Family, opts: SocketOptions): void {

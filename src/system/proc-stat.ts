@@ -8,6 +8,8 @@ export interface ProcStat {
   pgid: number;
   /** When the process started, in clock ticks since boot. */
   startTicks: number;
+  /** The CPU time it has used, user and system (utime + stime), in clock ticks. */
+  cpuTicks: number;
 }
 
 /** Parses the text of /proc/<pid>/stat; undefined unless it looks like one. */
@@ -16,9 +18,9 @@ export function parseProcStat(text: string): ProcStat | undefined {
   const close = text.lastIndexOf(')');
   if (close < 0) return undefined;
   const f = text.slice(close + 2).split(' ');
-  const [ppid, pgid, startTicks] = [Number(f[1]), Number(f[2]), Number(f[19])];
-  if (!f[0] || !Number.isInteger(ppid) || !Number.isInteger(pgid) || !Number.isInteger(startTicks)) return undefined;
-  return { state: f[0], ppid, pgid, startTicks };
+  const [ppid, pgid, startTicks, cpuTicks] = [Number(f[1]), Number(f[2]), Number(f[19]), Number(f[11]) + Number(f[12])];
+  if (!f[0] || ![ppid, pgid, startTicks, cpuTicks].every(Number.isInteger)) return undefined;
+  return { state: f[0], ppid, pgid, startTicks, cpuTicks };
 }
 
 /** Reads /proc/<pid>/stat; undefined once the process has been reaped. */

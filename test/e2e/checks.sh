@@ -198,6 +198,29 @@ v=$(baton status -c "$CFG" --json | node -e 'console.log(JSON.parse(require("fs"
 [ "$v" = "$(dpkg-query -W -f '${Version}' baton)" ] && ok "baton status shows $v" || bad "baton status shows $v"
 load_stop; zero_failed "package upgrade under load" "$LOADED"
 
+# ---- the rpm's %posttrans (packaging/rpm/baton.spec), the scriptlet as built (run.sh takes it
+# from the rpm with rpm -qp --scripts), run as rpm runs it after an upgrade transaction:
+# the running instance hot-upgraded (a new MainPID), every request answered throughout ----
+if [ -s /e2e/rpm-posttrans.sh ]; then
+  load_start
+  slow_start
+  m1=$(prop MainPID)
+  vrun=$(dpkg-query -W -f '${Version}' baton)
+  sh /e2e/rpm-posttrans.sh 1 >/tmp/posttrans.log 2>&1
+  rc=$?
+  echo "INFO: rpm %posttrans said: $(tr '\n' '|' </tmp/posttrans.log)"
+  [ "$rc" = 0 ] && grep -q "$U hot-upgraded to $vrun" /tmp/posttrans.log && ok "rpm %posttrans: exit 0, says it hot-upgraded $U" || bad "rpm %posttrans: exit $rc: $(tr '\n' '|' </tmp/posttrans.log)"
+  if until_true 30 mainpid_is_not "$m1"; then ok "rpm %posttrans: MainPID $m1 -> $(prop MainPID)"; else bad "rpm %posttrans: MainPID still $m1"; fi
+  until_true 30 gone "$m1" && ok "rpm %posttrans: old master gone" || bad "rpm %posttrans: old master $m1 still there"
+  [ "$(prop ActiveState)" = active ] && ok "rpm %posttrans: active" || bad "rpm %posttrans: $(prop ActiveState)/$(prop SubState)"
+  slow_check "rpm %posttrans"
+  load_stop; zero_failed "rpm %posttrans under load" "$LOADED"
+elif [ -s /e2e/rpm-posttrans.skip ]; then
+  echo "SKIPPED: the rpm's %posttrans: $(cat /e2e/rpm-posttrans.skip)"
+else
+  bad "the rpm's %posttrans: neither /e2e/rpm-posttrans.sh nor the reason it is missing (run.sh)"
+fi
+
 # ---- package upgrade with a config on disk that no longer validates (edited, not reloaded):
 # the hot upgrade rolls back, the old master keeps serving, and the failure is loud ----
 status_versions() { baton status -c "$CFG" --json | node -e 'const s=JSON.parse(require("fs").readFileSync(0)); console.log(s.version, s.installedVersion)'; }

@@ -1,9 +1,10 @@
 #!/bin/bash
 # make e2e: the package in a real systemd. Builds the deb as version N, N+1 and N+2, then
 # for each suite (E2E_SUITES, default "trixie bookworm") boots a Debian container, installs
-# N, runs checks.sh inside (socket activation, reload, USR2, kill -9, upgrade to N+1, a
-# failed hot upgrade to N+2 with a broken config on disk and its completion, removal,
-# sandbox score) and powers it off. Exit status: the number of failed checks.
+# N, runs checks.sh inside (socket activation, reload, USR2, kill -9, upgrade to N+1, the
+# rpm's %posttrans, a failed hot upgrade to N+2 with a broken config on disk and its
+# completion, removal, sandbox score) and powers it off. Exit status: the number of failed
+# checks.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -18,6 +19,19 @@ make --no-print-directory deb VERSION="$v.1" >"$work/deb-N1.log" 2>&1 || { tail 
 cp "build/baton_${v}.1_amd64.deb" "$work/baton-N1.deb"
 make --no-print-directory deb VERSION="$v.2" >"$work/deb-N2.log" 2>&1 || { tail -20 "$work/deb-N2.log"; exit 1; }
 cp "build/baton_${v}.2_amd64.deb" "$work/baton-N2.deb"
+# the rpm's %posttrans as built (rpm -qp --scripts): checks.sh runs it against a running
+# instance, as rpm does after an upgrade transaction (the containers are Debian: the rpm itself
+# is not installed there). Without rpmbuild that check is skipped, and says so.
+if command -v rpmbuild >/dev/null && command -v rpmlint >/dev/null; then
+  make --no-print-directory rpm VERSION="$v" >"$work/rpm.log" 2>&1 || { tail -20 "$work/rpm.log"; exit 1; }
+  rpm -qp --scripts build/baton-"$v"-1.*.rpm >"$work/rpm-scripts.txt" || exit 1
+  grep -qx 'posttrans scriptlet (using /bin/sh):' "$work/rpm-scripts.txt" ||
+    { echo "run.sh: no /bin/sh %posttrans in the rpm:"; cat "$work/rpm-scripts.txt"; exit 1; }
+  awk '/^[a-z]+ scriptlet \(using /{on = ($1 == "posttrans"); next} on' "$work/rpm-scripts.txt" >"$work/rpm-posttrans.sh"
+  [ -s "$work/rpm-posttrans.sh" ] || { echo "run.sh: the rpm's %posttrans is empty:"; cat "$work/rpm-scripts.txt"; exit 1; }
+else
+  echo "rpmbuild or rpmlint is not installed (test/e2e/prereqs.sh installs them)" >"$work/rpm-posttrans.skip"
+fi
 cp "$here/checks.sh" "$top/test/helpers/load-client.js" "$work/"
 # the recipes (docs/recipes.md) as an operator ships them: the Express app with its
 # node_modules installed where it is built (the containers have no network)

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { request } from '../../src/control/client';
 import { controlSocketPath, type StatusReply } from '../../src/contract/control';
 import { loadableByAnyone } from '../../src/contract/signal-guard';
+import { readProcStat } from '../../src/system/proc-stat';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BATON = path.join(ROOT, 'bin', 'baton');
@@ -172,7 +173,7 @@ export async function cleanupAll(m: Master | undefined, dir: string | undefined)
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 }
 
-/** Stops the master if a test left it running (SIGKILL to it and its workers' groups). */
+/** Stops the master if a test left it running (SIGKILL to it and its workers' groups). For a master started directly; one under a subreaper: service.ts's stopService(). */
 export async function cleanup(m: Master | undefined): Promise<void> {
   if (!m || m.proc.exitCode !== null || m.proc.signalCode !== null) return;
   let pids: number[] = [];
@@ -223,13 +224,8 @@ export function getUnix(socketPath: string, urlPath = '/'): Promise<{ status: nu
 export function childrenOf(pid: number): number[] {
   const out: number[] = [];
   for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch {
-      /* exited meanwhile */
-    }
+    // undefined: exited meanwhile
+    if (/^\d+$/.test(d) && readProcStat(Number(d))?.ppid === pid) out.push(Number(d));
   }
   return out;
 }
@@ -237,8 +233,6 @@ export function childrenOf(pid: number): number[] {
 export function fdCount(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
-
-export const SUBREAPER = ['python3', path.join(__dirname, 'subreaper.py')];
 
 /** Runs bin/baton synchronously (check, reload, status, stop). */
 export function baton(args: string[], env?: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string } {

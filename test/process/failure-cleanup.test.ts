@@ -4,28 +4,24 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { readPidfile } from '../../src/system/pidfile';
 import {
   batonAsync,
   childrenOf,
-  cleanup,
   cleanupAll,
   FIXTURES,
   forAnyone,
-  isAlive,
   killTree,
   NOBODY,
   nodeWorker,
-  ready,
   rootOnly,
   sleep,
   startMaster,
-  SUBREAPER,
   tmpdir,
   waitFor,
   writeConfig,
   type Master,
 } from '../helpers/proc';
+import { startService, stopService, type Service } from '../helpers/service';
 
 
 describe('a start-up that fails leaves nothing behind', () => {
@@ -86,44 +82,26 @@ rootOnly('a read-only runtime folder at stop', () => {
 });
 
 describe('a failed upgrade leaves nothing of the successor and says why', () => {
-  let m: Master | undefined;
-  let dir: string | undefined;
+  let current: Service | undefined;
   let busy: net.Server | undefined;
   afterEach(async () => {
     busy?.close();
     busy = undefined;
-    if (m && dir) {
-      for (const f of ['baton.pid', 'baton.pid.oldbin']) {
-        const pid = readPidfile(path.join(dir, 'run', f));
-        if (pid && isAlive(pid)) process.kill(pid, 'SIGTERM');
-      }
-      const t = setTimeout(() => void cleanup(m), 20000);
-      await m.exited;
-      clearTimeout(t);
-    }
-    m = undefined;
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await stopService(current);
+    current = undefined;
   });
 
   /** A master under a subreaper (standing in for systemd), and a way to change its config on disk. */
-  async function service(env: NodeJS.ProcessEnv = {}, command = nodeWorker()) {
-    dir = tmpdir();
-    const base = {
-      name: 'up',
-      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
-      workers: { command, count: 1, readyTimeoutMs: 20000, stopTimeoutMs: 5000 },
-    };
-    const cfg = writeConfig(dir, base);
-    m = startMaster(cfg, { wrapper: SUBREAPER, env });
-    await ready(m);
-    const runDir = path.join(dir, 'run');
-    const master = readPidfile(path.join(runDir, 'baton.pid'))!;
-    const rewrite = (change: (c: Record<string, any>) => void) => {
-      const next = JSON.parse(JSON.stringify({ runtimeDir: runDir, ...base }));
-      change(next);
-      fs.writeFileSync(cfg, JSON.stringify(next, null, 2));
-    };
-    return { dir, cfg, runDir, master, rewrite };
+  async function service(env: NodeJS.ProcessEnv = {}, command = nodeWorker()): Promise<Service> {
+    current = await startService(
+      {
+        name: 'up',
+        listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+        workers: { command, count: 1, readyTimeoutMs: 20000, stopTimeoutMs: 5000 },
+      },
+      { env },
+    );
+    return current;
   }
 
   const leftInRunDir = (runDir: string) => fs.readdirSync(runDir).sort();
@@ -139,11 +117,11 @@ describe('a failed upgrade leaves nothing of the successor and says why', () => 
     const r = await batonAsync(['upgrade', '-c', svc.cfg]);
     expect(r.stderr).toMatch(new RegExp(`upgrade failed: the successor \\(pid \\d+\\) failed: cannot start: listener 'busy': cannot bind 127.0.0.1:${port}: .*EADDRINUSE`));
     expect(r.code).toBe(1);
-    expect(m!.output()).toMatch(/upgrade failed and rolled back, generation 1 keeps serving: the successor \(pid \d+\) failed: .*EADDRINUSE/);
+    expect(svc.m.output()).toMatch(/upgrade failed and rolled back, generation 1 keeps serving: the successor \(pid \d+\) failed: .*EADDRINUSE/);
     await waitFor('the successor to be gone', () => !/control\.sock\./.test(leftInRunDir(svc.runDir).join(' ')));
     expect(leftInRunDir(svc.runDir)).toEqual(['baton.pid', 'control.sock']);
     expect(fs.readdirSync(path.join(svc.dir, 'sock'))).toEqual([]);
-    expect(readPidfile(path.join(svc.runDir, 'baton.pid'))).toBe(svc.master);
+    expect(svc.master()).toBe(svc.first.pid);
   });
 
   test('the successor cannot write its pidfile: the reason reaches baton upgrade; no temporary file is left', async () => {
@@ -176,7 +154,7 @@ describe('a failed upgrade leaves nothing of the successor and says why', () => 
     await sleep(1000);
     const ran = fs.readdirSync(marks);
     expect(ran.filter((f) => !f.startsWith('1.'))).toEqual([]);
-    const st = await m!.status();
+    const st = await svc.m.status();
     expect(st.generations.map((g) => g.id)).toEqual([1]);
   });
 
@@ -201,6 +179,6 @@ describe('a failed upgrade leaves nothing of the successor and says why', () => 
     await waitFor(`control.sock.${succ} to be removed`, () => !leftInRunDir(svc.runDir).includes(`control.sock.${succ}`));
     expect(leftInRunDir(svc.runDir)).toEqual(['baton.pid', 'control.sock']);
     // logged once the removals are done, just after the file is gone
-    await m!.waitForOutput(new RegExp(`removed what the successor \\(pid ${succ}\\) left behind: ${path.join(svc.runDir, `control.sock.${succ}`)}`));
+    await svc.m.waitForOutput(new RegExp(`removed what the successor \\(pid ${succ}\\) left behind: ${path.join(svc.runDir, `control.sock.${succ}`)}`));
   });
 });

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { request } from '../../src/control/client';
 import { controlSocketPath, type StatusReply } from '../../src/contract/control';
+import { readProcStat } from '../../src/system/proc-stat';
 import { BATON, childrenOf, get, IS_ROOT, isAlive, nodeWorker, sleep, tmpdir, waitFor, writeConfig } from '../helpers/proc';
 
 interface Run {
@@ -163,11 +164,11 @@ function portOf(s: StatusReply): number {
   return Number(/:(\d+)$/.exec(s.listeners[0].addresses[0])![1]);
 }
 
-/** CPU seconds the process used (utime + stime from /proc/<pid>/stat). */
+/** CPU seconds the process used (utime + stime). */
 function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  const stat = readProcStat(pid);
+  if (!stat) throw new Error(`process ${pid} is gone: no CPU time to read`);
+  return stat.cpuTicks / CLK_TCK;
 }
 
 /** A loop detector with a generous bound: an idle master uses far less than half a core. */

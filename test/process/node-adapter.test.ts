@@ -4,40 +4,22 @@ import path from 'node:path';
 import { hostFits } from '../../src/adapt/host';
 import { readPidfile } from '../../src/system/pidfile';
 import { flowing, startLoad, type Load } from '../helpers/load';
-import { batonAsync, cleanup, FIXTURES, get, isAlive, portOf, ready, startMaster, SUBREAPER, tmpdir, waitFor, writeConfig, type Master } from '../helpers/proc';
+import { startService, stopService, type Service } from '../helpers/service';
+import { batonAsync, cleanup, FIXTURES, get, isAlive, ready, startMaster, tmpdir, waitFor, writeConfig } from '../helpers/proc';
 
 // Node apps written for a port, with no signal handling, run by baton without a line changed
 // (workers.adapt: the adapter preloaded with NODE_OPTIONS). From npm: express, fastify.
 const APP = (name: string) => path.join(FIXTURES, 'unmodified', `${name}-app.js`);
 
-interface Svc {
-  m: Master;
-  dir: string;
-  cfg: string;
-  port: number;
-  pidfile: string;
-}
-
-async function service(workers: Record<string, unknown>, env: Record<string, string> = {}): Promise<Svc> {
-  const dir = tmpdir();
-  const cfg = writeConfig(dir, {
-    name: 'adapt',
-    listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
-    workers: { count: 2, readyTimeoutMs: 15000, stopTimeoutMs: 10000, ...workers },
-  });
-  const m = startMaster(cfg, { env, wrapper: SUBREAPER });
-  const s = await ready(m, 30000);
-  return { m, dir, cfg, port: portOf(s), pidfile: path.join(dir, 'run', 'baton.pid') };
-}
-
-async function stop(svc: Svc | undefined): Promise<void> {
-  if (!svc) return;
-  const pid = readPidfile(svc.pidfile);
-  if (pid && isAlive(pid)) process.kill(pid, 'SIGTERM');
-  const t = setTimeout(() => void cleanup(svc.m), 20000);
-  await svc.m.exited;
-  clearTimeout(t);
-}
+const service = (workers: Record<string, unknown>): Promise<Service> =>
+  startService(
+    {
+      name: 'adapt',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { count: 2, readyTimeoutMs: 15000, stopTimeoutMs: 10000, ...workers },
+    },
+    { readyTimeoutMs: 30000 },
+  );
 
 const portFree = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -73,12 +55,12 @@ function holdsListener(pid: number, port: number): boolean {
 }
 
 describe('unmodified Node apps (workers.adapt)', () => {
-  let svc: Svc | undefined;
+  let svc: Service | undefined;
   let load: Load | undefined;
   afterEach(async () => {
     await load?.stop();
     load = undefined;
-    await stop(svc);
+    await stopService(svc);
     svc = undefined;
   });
 

@@ -5,26 +5,11 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readPidfile } from '../../src/system/pidfile';
-import {
-  batonAsync,
-  childrenOf,
-  cleanup,
-  isAlive,
-  ready,
-  rootOnly,
-  startAtPid,
-  startMaster,
-  SUBREAPER,
-  tmpdir,
-  waitFor,
-  writeConfig,
-  type Master,
-} from '../helpers/proc';
+import { batonAsync, childrenOf, isAlive, rootOnly, startAtPid, tmpdir, waitFor } from '../helpers/proc';
+import { startService, stopService, type Service } from '../helpers/service';
 
 rootOnly('a rollback signals only what is still the successor’s', () => {
-  let m: Master | undefined;
-  let dir: string | undefined;
+  let svc: Service | undefined;
   const planted: ChildProcess[] = [];
   afterEach(async () => {
     for (const p of planted.splice(0)) {
@@ -34,42 +19,35 @@ rootOnly('a rollback signals only what is still the successor’s', () => {
         /* gone */
       }
     }
-    if (m && dir) {
-      for (const f of ['baton.pid', 'baton.pid.oldbin']) {
-        const pid = readPidfile(path.join(dir, 'run', f));
-        if (pid && isAlive(pid)) process.kill(pid, 'SIGCONT'), process.kill(pid, 'SIGTERM');
-      }
-      const t = setTimeout(() => void cleanup(m), 20000);
-      await m.exited;
-      clearTimeout(t);
-    }
-    m = undefined;
+    await stopService(svc);
+    svc = undefined;
   });
 
   /** A master (under a subreaper, as under systemd) whose successor, in manual mode, serves beside it; its workers crash once `crash` exists. */
   async function sideBySide() {
-    dir = tmpdir();
+    const dir = tmpdir();
     const crash = path.join(dir, 'crash');
-    const cfg = writeConfig(dir, {
-      name: 'pids',
-      upgrade: { mode: 'manual' },
-      workers: { command: ['/bin/sh', '-c', `[ -e ${crash} ] && exit 1; exec sleep 600`], ready: 'spawn', count: 1, stopTimeoutMs: 2000 },
-    });
-    m = startMaster(cfg, { wrapper: SUBREAPER });
-    await ready(m);
-    const old = readPidfile(path.join(dir, 'run', 'baton.pid'))!;
-    const r = await batonAsync(['upgrade', '-c', cfg]);
+    svc = await startService(
+      {
+        name: 'pids',
+        upgrade: { mode: 'manual' },
+        workers: { command: ['/bin/sh', '-c', `[ -e ${crash} ] && exit 1; exec sleep 600`], ready: 'spawn', count: 1, stopTimeoutMs: 2000 },
+      },
+      { dir },
+    );
+    const old = svc.master();
+    const r = await batonAsync(['upgrade', '-c', svc.cfg]);
     expect(r.code).toBe(0);
-    const succ = readPidfile(path.join(dir, 'run', 'baton.pid'))!;
+    const succ = svc.master();
     expect(succ).not.toBe(old);
     const worker = await waitFor("the successor's worker", () => childrenOf(succ)[0]);
-    return { old, succ, worker, crash, runDir: path.join(dir, 'run') };
+    return { old, succ, worker, crash, runDir: svc.runDir };
   }
 
   /** SIGKILLs the successor; resolves once the predecessor has rolled back and cleared up after it (stopped its workers, removed its files). */
   async function killSuccessor(succ: number): Promise<void> {
     process.kill(succ, 'SIGKILL');
-    await m!.waitForOutput(new RegExp(`removed what the successor \\(pid ${succ}\\) left behind`));
+    await svc!.m.waitForOutput(new RegExp(`removed what the successor \\(pid ${succ}\\) left behind`));
   }
 
   test('a crash-looping worker: its dead pids, one now another user’s session leader, are not signalled', async () => {
@@ -77,14 +55,14 @@ rootOnly('a rollback signals only what is still the successor’s', () => {
     fs.writeFileSync(s.crash, '');
     process.kill(s.worker, 'SIGKILL');
     const dead = await waitFor('four crashes of the successor’s worker', () => {
-      const pids = [...m!.output().matchAll(/worker 0 \(pid (\d+)\) of generation 2 exited with status 1; restarting/g)].map((x) => Number(x[1]));
+      const pids = [...svc!.m.output().matchAll(/worker 0 \(pid (\d+)\) of generation 2 exited with status 1; restarting/g)].map((x) => Number(x[1]));
       return pids.length >= 4 && pids;
     });
     const stranger = await startAtPid(dead[1], ['sleep', '600']);
     planted.push(stranger);
     await killSuccessor(s.succ);
     expect(isAlive(stranger.pid!)).toBe(true);
-    expect(m!.output()).toMatch(/the successor \(pid \d+\) exited before the upgrade was finished: rolled back/);
+    expect(svc!.m.output()).toMatch(/the successor \(pid \d+\) exited before the upgrade was finished: rolled back/);
   });
 
   test('a worker whose death the successor never reported (both killed): its pid, now another user’s session leader, is not signalled', async () => {
@@ -98,7 +76,7 @@ rootOnly('a rollback signals only what is still the successor’s', () => {
     const stranger = await startAtPid(s.worker, ['sleep', '600']);
     planted.push(stranger);
     process.kill(s.old, 'SIGCONT');
-    await m!.waitForOutput(new RegExp(`removed what the successor \\(pid ${s.succ}\\) left behind`));
+    await svc!.m.waitForOutput(new RegExp(`removed what the successor \\(pid ${s.succ}\\) left behind`));
     expect(isAlive(stranger.pid!)).toBe(true);
   });
 });

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cleanup, get, isAlive, nodeWorker, portOf, ready, startMaster, SUBREAPER, tmpdir, waitFor, writeConfig, type Master } from '../helpers/proc';
+import { get, isAlive, nodeWorker, tmpdir, waitFor } from '../helpers/proc';
+import { startService, stopService, type Service } from '../helpers/service';
 
 /** Runs the installed copy's bin/baton: the client is the code on disk, not the master's. */
 function installed(bin: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -17,13 +18,10 @@ function installed(bin: string, args: string[]): Promise<{ code: number | null; 
 
 describe('baton status after a package upgrade whose hot upgrade failed', () => {
   const dirs: string[] = [];
-  let m: Master | undefined;
-  const masters: number[] = [];
+  let svc: Service | undefined;
   afterEach(async () => {
-    await cleanup(m);
-    m = undefined;
-    // under the subreaper a master is not the test's child: a failed test leaves it running
-    for (const p of masters.splice(0)) if (isAlive(p)) process.kill(p, 'SIGKILL');
+    await stopService(svc);
+    svc = undefined;
     for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
   });
 
@@ -38,21 +36,16 @@ describe('baton status after a package upgrade whose hot upgrade failed', () => 
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
     fs.writeFileSync(path.join(inst, 'package.json'), JSON.stringify({ ...pkg, version: '1.0.0' }));
     const bin = path.join(inst, 'bin', 'baton');
-    const dir = tmpdir();
-    dirs.push(dir);
-    const good = { name: 'skew', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker(), count: 1 } };
-    const cfg = writeConfig(dir, good);
-    m = startMaster(cfg, { wrapper: SUBREAPER, baton: bin });
-    const s = await ready(m);
-    const old = s.pid;
-    masters.push(old);
+    svc = await startService({ name: 'skew', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker(), count: 1 } }, { baton: bin });
+    const { cfg, m } = svc;
+    const old = svc.first.pid;
 
     // the package is upgraded while the config on disk no longer validates
     fs.writeFileSync(path.join(inst, 'package.json'), JSON.stringify({ ...pkg, version: '1.1.0' }));
-    writeConfig(dir, { ...good, workers: { ...good.workers, count: 0 } });
+    svc.rewrite((c) => (c.workers.count = 0));
     const up = await installed(bin, ['upgrade', '-c', cfg]);
     expect(up.code).toBe(1);
-    expect((await get(portOf(s))).status).toBe(200);
+    expect((await get(svc.port)).status).toBe(200);
 
     const text = await installed(bin, ['status', '-c', cfg]);
     expect(text.code).toBe(0);
@@ -66,12 +59,11 @@ describe('baton status after a package upgrade whose hot upgrade failed', () => 
     expect(json.upgrade.last).toMatchObject({ ok: false });
 
     // fixed: the upgrade completes, and the skew is gone
-    writeConfig(dir, good);
+    svc.rewrite(() => undefined);
     const done = await installed(bin, ['upgrade', '-c', cfg]);
     expect(done.code).toBe(0);
     await waitFor('old master gone', () => !isAlive(old));
     const after = JSON.parse((await installed(bin, ['status', '-c', cfg, '--json'])).stdout);
-    masters.push(after.pid);
     expect([after.version, after.installedVersion]).toEqual(['1.1.0', '1.1.0']);
     const clean = await installed(bin, ['status', '-c', cfg]);
     expect(clean.stdout).not.toMatch(/installed|last upgrade/);

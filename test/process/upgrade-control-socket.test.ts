@@ -2,94 +2,26 @@
 // the new master answers on control.sock. A status query sent right after the reply, with
 // nothing in between (no sleep, no CLI start-up), must reach the new master: its reply says
 // the new pid, and the kernel (SO_PEERCRED) says the same of whoever holds the socket.
-import fs from 'node:fs';
-import path from 'node:path';
 import { exchange, type Peer } from '../../src/control/client';
 import { controlSocketPath, type ReplyTo } from '../../src/contract/control';
+import { batonAsync, isAlive, nodeWorker, waitFor } from '../helpers/proc';
+import { startService, stopService, type Service as BaseService } from '../helpers/service';
 
 type StatusAnswer = ReplyTo<{ cmd: 'status' }>;
-import { readPidfile } from '../../src/system/pidfile';
-import {
-  batonAsync,
-  childrenOf,
-  cleanup,
-  isAlive,
-  nodeWorker,
-  ready,
-  startMaster,
-  SUBREAPER,
-  tmpdir,
-  waitFor,
-  writeConfig,
-  type Master,
-} from '../helpers/proc';
 
 /** A master under a subreaper (standing in for systemd as PID 1): fast to upgrade, one worker. */
-interface Service {
-  m: Master;
-  dir: string;
-  cfg: string;
+interface Service extends BaseService {
   sock: string;
-  pidfile: string;
-  /** Every master pid seen, so that a clean-up after a failure stops them all. */
-  masters: Set<number>;
-  master(): number;
 }
 
 async function service(): Promise<Service> {
-  const dir = tmpdir();
-  const cfg = writeConfig(dir, {
+  const svc = await startService({
     name: 'upsock',
     listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
     workers: { command: nodeWorker(), count: 1, readyTimeoutMs: 10000, stopTimeoutMs: 5000 },
     upgrade: { timeoutMs: 5000 },
   });
-  const m = startMaster(cfg, { wrapper: SUBREAPER });
-  const s = await ready(m);
-  const pidfile = path.join(dir, 'run', 'baton.pid');
-  return {
-    m,
-    dir,
-    cfg,
-    sock: controlSocketPath(m.runtimeDir),
-    pidfile,
-    masters: new Set([s.pid]),
-    master: () => readPidfile(pidfile)!,
-  };
-}
-
-const descendants = (pid: number): number[] => childrenOf(pid).flatMap((c) => [c, ...descendants(c)]);
-
-/** Stops every master this service had (SIGTERM), then SIGKILLs whatever is still under the subreaper. */
-async function stopService(svc: Service | undefined): Promise<void> {
-  if (!svc) return;
-  for (const f of [svc.pidfile, `${svc.pidfile}.oldbin`]) {
-    const pid = readPidfile(f);
-    if (pid) svc.masters.add(pid);
-  }
-  for (const pid of svc.masters) {
-    try {
-      if (isAlive(pid)) process.kill(pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const exited = await Promise.race([svc.m.exited.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), 15000)))]);
-  clearTimeout(timer);
-  if (!exited) {
-    for (const p of descendants(svc.m.pid)) {
-      for (const target of [-p, p]) {
-        try {
-          process.kill(target, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    }
-    await cleanup(svc.m);
-  }
-  fs.rmSync(svc.dir, { recursive: true, force: true });
+  return Object.assign(svc, { sock: controlSocketPath(svc.runDir) });
 }
 
 /** What a status query sent right after the upgrade's answer found. */
@@ -165,7 +97,6 @@ describe('an upgrade answers once the new master holds control.sock', () => {
       if (!reply.ok) throw new Error(`upgrade ${i} failed: ${reply.error}\nthe masters' log:\n${svc.m.output()}`);
       const oldPid = reply.oldPid;
       const newPid = reply.newPid;
-      svc.masters.add(newPid);
       expect(oldPid).toBe(before);
       expect(peer.pid).toBe(before);
       expect(reply.manual).toBe(false);
@@ -189,7 +120,6 @@ describe('an upgrade answers once the new master holds control.sock', () => {
       const m = new RegExp(`^upgraded: master pid ${before} -> (\\d+) in \\d+ ms`).exec(up.stdout);
       if (!m) throw new Error(`unexpected output of baton upgrade: ${JSON.stringify(up.stdout)}`);
       const newPid = Number(m[1]);
-      svc.masters.add(newPid);
       probes.push(probe(i, before, newPid, r));
       await settle(svc, before, newPid);
     }

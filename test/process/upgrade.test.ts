@@ -1,48 +1,36 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { StatusReply } from '../../src/contract/control';
 import { readPidfile } from '../../src/system/pidfile';
 import { FakeSystemd } from '../helpers/fake-systemd';
 import { flowing, startLoad, type Load } from '../helpers/load';
 import {
   batonAsync,
   childrenOf,
-  cleanup,
   fdCount,
   get,
   getUnix,
   isAlive,
   nodeWorker,
   portOf,
-  ready,
   sleep,
   startMaster,
-  SUBREAPER,
   tmpdir,
   waitFor,
   workerPids,
   writeConfig,
-  type Master,
 } from '../helpers/proc';
+import { startService, stopService, type Service as BaseService } from '../helpers/service';
 
 /** A master under a subreaper (standing in for systemd as PID 1) with a fake NOTIFY_SOCKET. */
-interface Service {
-  m: Master;
+interface Service extends BaseService {
   sd: FakeSystemd;
-  dir: string;
-  cfg: string;
-  pidfile: string;
-  port: number;
-  master(): number;
-  status(): Promise<StatusReply>;
-  rewrite(change: (cfg: Record<string, any>) => void): void;
 }
 
 async function service(workers: Record<string, unknown> = {}, extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<Service> {
   const dir = tmpdir();
   const sd = new FakeSystemd(dir);
-  const cfg = writeConfig(dir, {
+  const config = {
     name: 'up',
     listeners: [
       { name: 'http', tcp: '127.0.0.1:0' },
@@ -50,39 +38,18 @@ async function service(workers: Record<string, unknown> = {}, extra: Record<stri
     ],
     workers: { command: nodeWorker(), count: 2, readyTimeoutMs: 10000, stopTimeoutMs: 10000, ...workers },
     ...extra,
-  });
-  const m = startMaster(cfg, { env: { ...env, NOTIFY_SOCKET: sd.socket }, wrapper: SUBREAPER });
-  const s = await ready(m);
-  const pidfile = path.join(dir, 'run', 'baton.pid');
-  const original = JSON.parse(fs.readFileSync(cfg, 'utf8'));
-  return {
-    m,
-    sd,
-    dir,
-    cfg,
-    pidfile,
-    port: portOf(s),
-    master: () => readPidfile(pidfile)!,
-    status: () => m.status(),
-    rewrite: (change) => {
-      const next = JSON.parse(JSON.stringify(original));
-      change(next);
-      fs.writeFileSync(cfg, JSON.stringify(next, null, 2));
-    },
   };
+  try {
+    return Object.assign(await startService(config, { dir, env: { ...env, NOTIFY_SOCKET: sd.socket } }), { sd });
+  } catch (e) {
+    sd.close();
+    throw e;
+  }
 }
 
-async function stopService(svc: Service | undefined): Promise<void> {
-  if (!svc) return;
-  svc.sd.close();
-  // both masters, in the middle of a manual upgrade
-  for (const f of [svc.pidfile, `${svc.pidfile}.oldbin`]) {
-    const pid = readPidfile(f);
-    if (pid && isAlive(pid)) process.kill(pid, 'SIGTERM');
-  }
-  const t = setTimeout(() => void cleanup(svc.m), 20000);
-  await svc.m.exited;
-  clearTimeout(t);
+async function stopUpgradeService(svc: Service | undefined): Promise<void> {
+  svc?.sd.close();
+  await stopService(svc);
 }
 
 const upgrade = (svc: Service) => batonAsync(['upgrade', '-c', svc.cfg]);
@@ -100,7 +67,7 @@ describe('binary upgrade (USR2)', () => {
   afterEach(async () => {
     await load?.stop();
     load = undefined;
-    await stopService(svc);
+    await stopUpgradeService(svc);
     svc = undefined;
   });
 
@@ -414,6 +381,54 @@ describe('binary upgrade (USR2)', () => {
     await l.finish();
   });
 
+  test('manual mode, side by side: the old master\'s workers WINCHed away, then the successor exits (QUIT): the old master rolls back and starts a generation by itself, serving again; nothing left', async () => {
+    svc = await service({}, { upgrade: { mode: 'manual' } });
+    const subreaper = svc.m.pid;
+    const old = svc.master();
+    const before = await svc.status();
+    load = startLoad(svc.port, 2, 2);
+    await flowing(load);
+    expect((await upgrade(svc)).code).toBe(0);
+    const next = svc.master();
+    expect(readPidfile(`${svc.pidfile}.oldbin`)).toBe(old);
+    process.kill(old, 'SIGWINCH');
+    await waitFor('the old master\'s workers gone', () => workerPids(before).every((p) => !isAlive(p)));
+    const nextWorkers = childrenOf(next);
+    expect(nextWorkers).toHaveLength(2);
+    await flowing(load); // the successor's workers carry the load alone
+    expect((await svc.status()).generations).toEqual([]);
+
+    process.kill(next, 'SIGQUIT');
+    await svc.m.waitForOutput(new RegExp(`the successor \\(pid ${next}\\) exited before the upgrade was finished: rolled back`));
+    // by itself: no HUP, nothing asked; a generation numbered past the successor's
+    const s = await waitFor('a generation of the old master serving', async () => {
+      const st = await svc!.status();
+      return st.generations.length === 1 && st.generations[0].workers.filter((w) => w.state === 'ready').length === 2 && st;
+    });
+    expect(s.pid).toBe(old);
+    expect(s.generation).toBe(3);
+    expect(svc.master()).toBe(old);
+    expect(fs.existsSync(`${svc.pidfile}.oldbin`)).toBe(false);
+    // answered by that generation's workers
+    const answers = await Promise.all(Array.from({ length: 10 }, () => get(svc!.port)));
+    for (const a of answers) expect(workerPids(s)).toContain(JSON.parse(a.body).pid);
+    await flowing(load);
+    const stats = await load.stop();
+    load = undefined;
+    console.log(`side-by-side rollback: ${stats.ok} requests answered, ${stats.failed} failed ${JSON.stringify(stats.errors)}`);
+    expect(stats.failed).toBe(0);
+    expect(stats.ok).toBeGreaterThanOrEqual(150);
+    // nothing left: the successor and its workers gone; under the subreaper the old master alone, under it its new workers
+    for (const p of [next, ...nextWorkers]) expect(isAlive(p)).toBe(false);
+    await waitFor('no process but the old master under the subreaper', () => childrenOf(subreaper).join() === String(old));
+    expect(childrenOf(old).sort()).toEqual(workerPids(s).sort());
+    expect(svc.sd.with('MAINPID')).toHaveLength(0);
+    // and it stops cleanly: the subreaper exits once nothing is left under it
+    process.kill(old, 'SIGTERM');
+    expect((await svc.m.exited).code).toBe(0);
+    expect(fs.readdirSync(svc.runDir)).toEqual([]);
+  });
+
   test('manual mode: a HUP to the old master while both serve, the hand-over, a reload: no generation number is used twice', async () => {
     svc = await service({ count: 1 }, { upgrade: { mode: 'manual' } });
     const old = svc.master();
@@ -442,12 +457,13 @@ describe('binary upgrade (USR2)', () => {
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(inst, 'node_modules'));
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
     fs.writeFileSync(path.join(inst, 'package.json'), JSON.stringify({ ...pkg, version: '1.0.0' }));
-    const dir = tmpdir();
-    const cfg = writeConfig(dir, { name: 'build', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker() } });
-    const m = startMaster(cfg, { wrapper: SUBREAPER, baton: path.join(inst, 'bin', 'baton') });
+    const built = await startService(
+      { name: 'build', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker() } },
+      { baton: path.join(inst, 'bin', 'baton') },
+    );
+    const { m, cfg } = built;
     try {
-      const s = await ready(m);
-      expect(s.version).toBe('1.0.0');
+      expect(built.first.version).toBe('1.0.0');
       // the package manager replaces the files: a new version, and a changed module
       fs.writeFileSync(path.join(inst, 'package.json'), JSON.stringify({ ...pkg, version: '1.1.0' }));
       const masterJs = path.join(inst, 'dist', 'bundle', 'baton.js'); // what bin/baton runs
@@ -461,7 +477,7 @@ describe('binary upgrade (USR2)', () => {
       process.kill(after.pid, 'SIGTERM');
       expect((await m.exited).code).toBe(0);
     } finally {
-      await cleanup(m);
+      await stopService(built);
     }
   });
 });
@@ -470,14 +486,13 @@ describe('no code loaded after start-up', () => {
   test('reload (new log format), USR1, TTIN, TTOU, status and upgrade read no module from disk in a running master', async () => {
     const dir = tmpdir();
     const trace = path.join(dir, 'loads.txt');
-    const cfg = writeConfig(dir, { name: 'lazy', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker() } });
-    const m = startMaster(cfg, {
-      wrapper: SUBREAPER,
-      env: { NODE_OPTIONS: `--require ${path.join(__dirname, '..', 'helpers', 'trace-loads.js')}`, TRACE_LOADS_FILE: trace },
-    });
+    const svc = await startService(
+      { name: 'lazy', listeners: [{ name: 'http', tcp: '127.0.0.1:0' }], workers: { command: nodeWorker() } },
+      { dir, env: { NODE_OPTIONS: `--require ${path.join(__dirname, '..', 'helpers', 'trace-loads.js')}`, TRACE_LOADS_FILE: trace } },
+    );
+    const { m, cfg } = svc;
     try {
-      const s = await ready(m);
-      const master = s.pid;
+      const master = svc.first.pid;
       const startedUp = Date.now();
       const c = JSON.parse(fs.readFileSync(cfg, 'utf8'));
       c.log = { format: 'json', level: 'debug' };
@@ -507,7 +522,7 @@ describe('no code loaded after start-up', () => {
       process.kill((await m.status()).pid, 'SIGTERM');
       expect((await m.exited).code).toBe(0);
     } finally {
-      await cleanup(m);
+      await stopService(svc);
     }
   });
 });
@@ -523,11 +538,9 @@ describe('successor environment', () => {
   });
 
   test('a master without sockets hands over none: no LISTEN_PID alone, which the successor would refuse', async () => {
-    const dir = tmpdir();
-    const cfg = writeConfig(dir, { name: 'nosock', workers: { command: ['sleep', '600'], ready: 'spawn' } });
-    const m = startMaster(cfg, { wrapper: SUBREAPER });
+    const svc = await startService({ name: 'nosock', workers: { command: ['sleep', '600'], ready: 'spawn' } });
+    const { m, cfg, first: before } = svc;
     try {
-      const before = await ready(m);
       expect(before.listeners).toEqual([]);
       const up = await batonAsync(['upgrade', '-c', cfg]);
       expect(up.stderr).toBe('');
@@ -538,8 +551,7 @@ describe('successor environment', () => {
       process.kill(after.pid, 'SIGTERM');
       expect((await m.exited).code).toBe(0);
     } finally {
-      await cleanup(m);
-      fs.rmSync(dir, { recursive: true, force: true });
+      await stopService(svc);
     }
   });
 });

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { ListenerSpec } from '../config/types';
+import type { ListenerSpec } from './types';
 
 /**
  * Parses a `tcp` listener value: "127.0.0.1:8080", "[::1]:8080", "*:8080" or "8080"
