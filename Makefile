@@ -69,16 +69,16 @@ check: build
 # jest harness, the config's checks, exec limits. The e2e runs the deb on Debian 12's node too.
 NODE18_SKIP := /node_modules/ test/unit/ harness-safety-net cli-config check-hostile exec-limits
 
-# The tests' type check; jest (everything that runs as any user, in two shards side by side:
+# The tests' type check; jest (everything that runs as any user, in three shards side by side:
 # most of a real-process test is waiting); as root jest again on Node 18 (above); the rpm and rpmlint (any
 # user, once rpmbuild and rpmlint are installed); then, as root, the end-to-end suite in real
 # systemd containers (which builds the deb). What it cannot run it skips, and says so.
 test: build
 	npx tsc -p test/tsconfig.json
-	test/helpers/jest-shards.sh 2
+	test/helpers/jest-shards.sh 3
 	@if [ "$$(id -u)" = 0 ]; then \
 	  echo "make test: jest again, on Debian 12's own nodejs 18 (test/helpers/debian-node18.sh): test/process"; \
-	  test/helpers/debian-node18.sh test/helpers/jest-shards.sh 2 --testPathIgnorePatterns $(NODE18_SKIP); rc=$$?; \
+	  test/helpers/debian-node18.sh test/helpers/jest-shards.sh 3 --testPathIgnorePatterns $(NODE18_SKIP); rc=$$?; \
 	  if [ $$rc = 77 ]; then echo "make test: SKIPPED jest on nodejs 18: no Debian 12 nodejs here"; elif [ $$rc != 0 ]; then exit $$rc; fi; \
 	else echo "make test: SKIPPED jest on Debian 12's nodejs 18: it needs root (overlay mounts)"; fi
 	@if [ "$$(id -u)" = 0 ]; then test/e2e/prereqs.sh; fi

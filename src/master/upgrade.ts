@@ -198,11 +198,13 @@ export class Upgrade {
    */
   rollBack(reason: string, ours: ReadonlySet<string>): LastUpgrade {
     const outcome = this.outcome(false, reason);
-    this.answer({ ok: false, error: `upgrade failed: ${reason}` });
     this.end();
     const s = this.successor;
     if (s) this.abort(s, reason, ours);
     if (this.renamed) this.restorePidfile();
+    // last: the answer can reach the client within this call (a socket write that succeeds at
+    // once), and a script reading the pidfile then must find it
+    this.answer({ ok: false, error: `upgrade failed: ${reason}` });
     return outcome;
   }
 

@@ -117,6 +117,16 @@ describe("the predecessor's side", () => {
     expect(w.successors.successors).toHaveLength(2);
   });
 
+  test('a failed upgrade is answered once rolled back: when `baton upgrade` hears of the failure, the pidfile has its name back', async () => {
+    const w = await running({ count: 1, systemd: true });
+    const seen: Array<{ ok: boolean; pidfile: boolean; oldbin: boolean }> = [];
+    // what a client reading the pidfile right after the answer would find
+    w.master.post({ kind: 'upgrade', source: 'test', reply: (r) => void seen.push({ ok: r.ok, pidfile: !gone(w.pidfile), oldbin: !gone(oldbin(w)) }) });
+    w.successors.last.failed('the code on disk refuses the config');
+    await settle();
+    expect(seen).toEqual([{ ok: false, pidfile: true, oldbin: false }]);
+  });
+
   test('not ready within upgrade.timeoutMs (fake time): rolled back', async () => {
     const { w, s, replies } = await upgrading({ upgradeTimeoutMs: 3000 });
     w.clock.advance(2999);
