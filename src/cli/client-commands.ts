@@ -242,14 +242,16 @@ function printStatus(reply: StatusReply): void {
   if (r.watchdogKills) out(`  watchdog   ${r.watchdogKills} hung worker(s) killed since the master started`);
   for (const g of r.generations) {
     const kills = g.watchdogKills ? `, ${g.watchdogKills} killed by the watchdog` : '';
-    out(`  generation ${g.id} (${g.state}, ${g.count} wanted${kills})`);
+    const rc = g.recycles;
+    const recycled = rc && rc.memory + rc.age > 0 ? `, recycled ${rc.memory} for memory and ${rc.age} for age` : '';
+    out(`  generation ${g.id} (${g.state}, ${g.count} wanted${kills}${recycled})`);
     // a watchdog column only where a worker has one
     const watched = g.workers.some((w) => w.watchdogMs);
     const wd = (text: string) => (watched ? text.padEnd(10) : '');
     out(`    ${'slot'.padEnd(5)}${'pid'.padEnd(9)}${'state'.padEnd(10)}${'restarts'.padEnd(10)}${'uptime'.padEnd(9)}${wd('watchdog')}status`);
     for (const w of g.workers) {
       out(
-        `    ${String(w.slot).padEnd(5)}${String(w.pid).padEnd(9)}${w.state.padEnd(10)}${String(w.restarts).padEnd(10)}${duration(w.uptimeMs).padEnd(9)}${wd(w.watchdogMs ? period(w.watchdogMs) : '-')}${w.status ?? ''}`,
+        `    ${String(w.slot).padEnd(5)}${String(w.pid).padEnd(9)}${w.state.padEnd(10)}${String(w.restarts).padEnd(10)}${duration(w.uptimeMs).padEnd(9)}${wd(w.watchdogMs ? period(w.watchdogMs) : '-')}${w.recycling ? `(recycling: ${w.recycling}, its replacement starting) ` : ''}${w.status ?? ''}`,
       );
     }
   }

@@ -1,5 +1,6 @@
 import { parseTcp } from './tcp-address';
 import { keysOf, type OptionKey, type SocketOptions } from '../contract/socket-options';
+import { bytes } from './size';
 
 /** A listeners[] entry as the schema lets it through. */
 export interface RawListener extends Omit<SocketOptions, 'receiveBuffer' | 'sendBuffer' | 'ipTOS'> {
@@ -21,13 +22,6 @@ const TOS = { 'low-delay': 0x10, throughput: 0x08, reliability: 0x04, 'low-cost'
 const MAX_BUFFER = 0x3fffffff;
 const OPTION_KEYS = keysOf(6);
 const UNIX_KEYS = new Set<OptionKey>(keysOf(0));
-
-/** "256K" → 262144 (1024-based, as systemd's ReceiveBuffer=). */
-function bytes(v: number | string): number {
-  if (typeof v === 'number') return v;
-  const unit = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[v.slice(-1)] ?? 1;
-  return Number(unit === 1 ? v : v.slice(0, -1)) * unit;
-}
 
 /** The options of one listener, in config terms; noDelay is true for tcp unless set. */
 export function resolveSocketOptions(l: RawListener): SocketOptions {

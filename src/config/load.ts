@@ -9,6 +9,7 @@ import { execProblems } from './exec-limits';
 import { findExecutable } from './executable';
 import { resolveIdentity, resolveSocketOwner } from './identity';
 import { listenerOptionProblems, resolveSocketOptions, type RawListener } from './listener-options';
+import { bytes } from './size';
 import { ConfigError, type Config, type ListenerConfig } from './types';
 // baton.schema.json compiled by ajv at build time (scripts/schema-validator.js, make build)
 import generatedValidator from './schema-validator.generated';
@@ -38,7 +39,7 @@ export function parseConfig(text: string, abs: string): Config {
     throw new ConfigError(abs, dedupe((validate.errors || []).filter((e) => !e.propertyName).map(describeAjvError)));
   }
   const valid = raw as unknown as RawConfig;
-  const rawProblems = listenerProblems(valid);
+  const rawProblems = [...listenerProblems(valid), ...recycleProblems(valid)];
   if (rawProblems.length) throw new ConfigError(abs, rawProblems);
   const cfg = resolve(valid, abs);
   const problems: string[] = [];
@@ -74,6 +75,12 @@ interface RawConfig {
     watchdogSignal?: NodeJS.Signals;
     user?: string | number;
     group?: string | number;
+    maxMemory?: string;
+    maxMemorySamples?: number;
+    sampleIntervalMs?: number;
+    maxAgeMs?: number;
+    maxAgeJitterMs?: number;
+    maxRecycling?: number;
   };
   upgrade?: { mode?: 'auto' | 'manual'; timeoutMs?: number };
   log?: { level?: Config['log']['level']; format?: Config['log']['format']; file?: string };
@@ -196,6 +203,12 @@ function resolve(raw: RawConfig, abs: string): Config {
       stopTimeoutMs: w.stopTimeoutMs ?? DEFAULT_TIMEOUTS.stopMs,
       watchdogMs: w.watchdogMs ?? 0,
       watchdogSignal: w.watchdogSignal ?? 'SIGABRT',
+      maxMemory: w.maxMemory === undefined ? undefined : bytes(w.maxMemory),
+      maxMemorySamples: w.maxMemorySamples ?? 3,
+      sampleIntervalMs: w.sampleIntervalMs ?? 5000,
+      maxAgeMs: w.maxAgeMs ?? 0,
+      maxAgeJitterMs: w.maxAgeJitterMs ?? Math.round((w.maxAgeMs ?? 0) / 10),
+      maxRecycling: w.maxRecycling ?? 1,
     },
     upgrade: { mode: raw.upgrade?.mode ?? 'auto', timeoutMs: raw.upgrade?.timeoutMs ?? DEFAULT_TIMEOUTS.upgradeMs },
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text', file: raw.log?.file && rel(raw.log.file) },
@@ -219,6 +232,16 @@ function listenerProblems(raw: RawConfig): string[] {
       if (typeof parsed === 'string') out.push(`/listeners/${i}/tcp: ${parsed}`);
     }
   });
+  return out;
+}
+
+/** Recycling keys that need another one, and a memory limit of nothing. */
+function recycleProblems(raw: RawConfig): string[] {
+  const w = raw.workers;
+  const out: string[] = [];
+  if (w.maxMemory !== undefined && bytes(w.maxMemory) === 0) out.push(`/workers/maxMemory: '${w.maxMemory}' is no memory at all; leave the key out for no limit`);
+  if (w.maxMemorySamples !== undefined && w.maxMemory === undefined) out.push('/workers/maxMemorySamples: only applies with workers.maxMemory');
+  if (w.maxAgeJitterMs !== undefined && !w.maxAgeMs) out.push('/workers/maxAgeJitterMs: only applies with workers.maxAgeMs (above 0): it is added to each worker\'s maximum age');
   return out;
 }
 
@@ -259,6 +282,7 @@ function semanticProblems(cfg: Config): string[] {
 function describeAjvError(e: ErrorObject): string {
   const at = e.instancePath || '';
   if (/^\/(workers|listeners\/\d+)\/(user|group)$/.test(at)) return `${at}: must be a name or a numeric id`;
+  if (at === '/workers/maxMemory') return `${at}: must be a size with its unit, a number followed by K, M or G (1024-based), such as "512M"; a bare number is refused (bytes or megabytes?)`;
   if (/^\/listeners\/\d+\/(receiveBuffer|sendBuffer)$/.test(at)) return `${at}: must be a size in bytes from 1 to 1073741823, or a number with K, M or G (1024-based) such as "256K"`;
   if (/^\/listeners\/\d+\/ipTOS$/.test(at)) return `${at}: must be 0-255 or one of "low-delay", "throughput", "reliability", "low-cost"`;
   switch (e.keyword) {

@@ -45,6 +45,18 @@ export interface WorkersConfig {
   watchdogSignal: NodeJS.Signals;
   /** Who the workers run as (workers.user/group); undefined: as the master. */
   user?: WorkerIdentity;
+  /** workers.maxMemory in bytes: a worker over it (PSS of its process group) is recycled; undefined: no limit, no sampling. */
+  maxMemory?: number;
+  /** Samples in a row over maxMemory that recycle a worker. */
+  maxMemorySamples: number;
+  /** How often a generation with a limit (maxMemory, maxAgeMs) checks its workers. */
+  sampleIntervalMs: number;
+  /** A worker older than this (plus its jitter) is recycled; 0: no age limit. */
+  maxAgeMs: number;
+  /** Each worker's own deadline adds a uniform random number of ms in [0, this]. */
+  maxAgeJitterMs: number;
+  /** Recycles in flight at once per generation (replacements starting). */
+  maxRecycling: number;
 }
 
 /** workers.user and workers.group, resolved through NSS when the config is loaded. */

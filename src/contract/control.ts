@@ -35,6 +35,8 @@ export interface WorkerStatus {
   status?: string;
   /** Its watchdog period (workers.watchdogMs, or the worker's own WATCHDOG_USEC=); absent when off. */
   watchdogMs?: number;
+  /** Why it is being recycled, while its replacement (the same slot, state starting) gets ready. */
+  recycling?: 'memory' | 'age';
 }
 
 export interface GenerationStatus {
@@ -44,6 +46,8 @@ export interface GenerationStatus {
   count: number;
   /** Workers of this generation its watchdog signalled as hung (a 0.1.0 master has none). */
   watchdogKills?: number;
+  /** Workers recycled (workers.maxMemory, workers.maxAgeMs), replaced first (an older master has none). */
+  recycles?: { memory: number; age: number };
   workers: WorkerStatus[];
 }
 

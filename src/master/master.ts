@@ -14,10 +14,12 @@ import { ControlServer } from '../control/server';
 import type { Logger } from '../log/logger';
 import type { Generation } from '../pool/generation';
 import { Pool } from '../pool/pool';
+import type { SampleMemory } from '../pool/recycle';
 import { launchWorker, type Launch } from '../pool/worker-process';
 import { closeListener, describeAll, type Listener } from '../sockets/listeners';
 import { queuedClock, realClock, type Clock } from '../system/clock';
 import { removePidfile, writePidfile } from '../system/pidfile';
+import { sampleGroups } from '../system/proc-sample';
 import { identify } from '../system/process';
 import { preparePidfileFolder, prepareRuntimeDir } from '../system/runtime-dir';
 import { SystemdNotifier } from '../systemd/notifier';
@@ -50,6 +52,9 @@ export interface MasterOptions {
   clock?: Clock;
   launch?: Launch;
   launchSuccessor?: LaunchSuccessor;
+  /** How workers' memory is read, and the random source of their age jitter. */
+  sample?: SampleMemory;
+  random?: () => number;
 }
 
 /** Its handlers are the methods transitions.ts names (`implements Handlers`: a missing or misnamed one does not compile); only the loop calls them. */
@@ -106,6 +111,8 @@ export class Master implements Handlers {
       exited: (pid) => void this.succession?.send({ t: 'worker-gone', pid }),
       notifySocket: () => this.receiver!.address,
       baseEnv: this.baseEnv,
+      random: opts.random ?? Math.random,
+      sample: opts.sample ?? sampleGroups,
     });
     this.ctx = {
       log: this.log,
@@ -466,6 +473,16 @@ export class Master implements Handlers {
 
   workersChanged(): void {
     this.showStatus();
+  }
+
+  /** A worker over workers.maxMemory or past its age: its generation starts the replacement (if nothing changed meanwhile). */
+  recycle(e: EventOf<'recycle-due'>): void {
+    this.pool.get(e.id)?.recycle(e);
+  }
+
+  /** Not in this phase: the generation asks again at its next check. */
+  recycleLater(e: EventOf<'recycle-due'>): void {
+    this.log.debug(`worker ${e.slot} (pid ${e.pid}) of generation ${e.id} is due for recycling (${e.why}): not while ${this.loop.phase}`);
   }
 
   /** STATUS= says what the phase does ('starting generation N', 'upgrading; …', 'stopping') until it ends. */

@@ -45,6 +45,7 @@ export function statusReply(v: StatusView, now = Date.now()): StatusReply {
       state: g.state,
       count: g.count,
       watchdogKills: g.watchdogKills,
+      recycles: { ...g.recycles },
       workers: g.workers().map((w) => ({
         slot: w.slot,
         pid: w.pid,
@@ -53,6 +54,7 @@ export function statusReply(v: StatusView, now = Date.now()): StatusReply {
         uptimeMs: now - w.startedAt,
         status: w.status,
         watchdogMs: w.watchdog.periodMs || undefined,
+        recycling: w.recycling,
       })),
     })),
     watchdogKills: v.watchdogKills,

@@ -26,7 +26,8 @@ export type Handler =
   | 'reloadDone' | 'reloadFailed'
   | 'successorReady' | 'upgradeDone' | 'upgradeDoneWhileStopping' | 'upgradeFailed' | 'upgradeFailedWhileStopping'
   | 'successorGone' | 'successorGoneWhileReloading'
-  | 'finishStop' | 'workersChanged' | 'keepStatus';
+  | 'finishStop' | 'workersChanged' | 'keepStatus'
+  | 'recycle' | 'recycleLater';
 
 /** A refusal (its reason), or a handler with the phase it leads to: one, or the few it chooses from. */
 export type Row = string | { do: Handler; next?: Phase | readonly Phase[] };
@@ -39,6 +40,10 @@ const ALWAYS: { [K in EventKind]?: Row } = {
   status: stay('status'),
   'reopen-logs': stay('reopenLogs'),
 };
+
+// A worker over its memory or age limit is recycled in running and side-by-side only; elsewhere
+// it waits (its generation asks again at its next check).
+const LATER = stay('recycleLater');
 
 const NOT_CONFIRMED = 'this master is a successor its predecessor has not confirmed yet';
 const BACK = ['running', 'side-by-side'] as const;
@@ -58,6 +63,7 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     'generation-failed': go('stopping', 'startFailed'),
     aborted: go('stopping', 'aborted'),
     'workers-changed': stay('keepStatus'),
+    'recycle-due': LATER,
   },
   unconfirmed: {
     reload: NOT_CONFIRMED,
@@ -69,6 +75,7 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     aborted: go('stopping', 'aborted'),
     // systemd hears nothing from an unconfirmed successor
     'workers-changed': stay('keepStatus'),
+    'recycle-due': LATER,
   },
   running: {
     reload: go('reloading', 'reload'),
@@ -78,6 +85,7 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     stop: go('stopping', 'stop'),
     // STATUS= says the workers here; starting, upgrading and stopping keep what they set
     'workers-changed': stay('workersChanged'),
+    'recycle-due': stay('recycle'),
   },
   reloading: {
     reload: 'a reload is already under way',
@@ -92,6 +100,7 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     'workers-changed': stay('workersChanged'),
     // manual upgrade: the successor beside us exited while we reload
     'successor-gone': stay('successorGoneWhileReloading'),
+    'recycle-due': LATER,
   },
   upgrading: {
     reload: 'an upgrade is under way',
@@ -106,6 +115,7 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     // rolled back; or, once handed over, there is no going back: we drain and leave anyway
     'upgrade-failed': go(['running', 'stopping'], 'upgradeFailed'),
     'workers-changed': stay('keepStatus'),
+    'recycle-due': LATER,
   },
   'side-by-side': {
     reload: go('reloading', 'reload'),
@@ -116,6 +126,7 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     // the successor exited (QUIT to it): rolled back; with no workers left (WINCH), start some again
     'successor-gone': go(['running', 'reloading'], 'successorGone'),
     'workers-changed': stay('workersChanged'),
+    'recycle-due': stay('recycle'),
   },
   stopping: {
     reload: 'the master is stopping',
@@ -130,6 +141,7 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     'took-over': stay('upgradeDoneWhileStopping'),
     'upgrade-failed': stay('upgradeFailedWhileStopping'),
     'workers-changed': stay('keepStatus'),
+    'recycle-due': LATER,
   },
 };
 

@@ -13,6 +13,7 @@ import { KILL_GRACE_MS } from '../system/process-group';
 import { parseWatchdogUsec } from '../contract/watchdog';
 import { LineBudget } from '../log/line-budget';
 import { workerText } from '../log/safe-text';
+import { Recycler, type RecycleDue, type RecycleHost, type SampleMemory } from './recycle';
 
 /**
  * starting: its workers are coming up; it serves nothing the master counts on yet.
@@ -29,7 +30,9 @@ export type PoolEvent =
   /** A worker got ready, exited or was started: the status line may have changed. */
   | { kind: 'workers-changed' }
   /** Nothing of any generation runs any more. */
-  | { kind: 'pool-empty' };
+  | { kind: 'pool-empty' }
+  /** A worker is over workers.maxMemory or past its age: the master may have it recycled (Generation.recycle). */
+  | ({ kind: 'recycle-due' } & RecycleDue);
 
 /** The outside world of a generation, passed in. */
 export interface GenerationContext {
@@ -56,6 +59,10 @@ export interface GenerationContext {
   baseEnv: NodeJS.ProcessEnv;
   /** Called once the generation has no worker left and is draining or failed. */
   gone(g: Generation): void;
+  /** Uniform in [0, 1): each worker's age jitter. */
+  random(): number;
+  /** Reads workers' memory (system/proc-sample.ts); called only with workers.maxMemory. */
+  sample: SampleMemory;
 }
 
 /**
@@ -75,6 +82,7 @@ export class Generation {
   /** Crashes in a row per slot, for the restart backoff. */
   private readonly crashes = new Map<number, number>();
   private readonly restartTimers = new Map<number, { cancel(): void }>();
+  private readonly recycler: Recycler;
 
   constructor(
     readonly id: number,
@@ -84,24 +92,63 @@ export class Generation {
   ) {
     this.count = config.workers.count;
     this.startedAt = ctx.clock.now();
+    this.recycler = new Recycler(this.recycleHost());
     ctx.log.info(`starting generation ${id}: ${this.count} x ${JSON.stringify(config.workers.command)}`);
     for (let slot = 0; slot < this.count; slot++) this.spawn(slot, 0);
   }
 
-  /** Every worker still running, the leaving ones too. */
+  /** Every worker still running, the leaving ones and replacements starting too. */
   workers(): Worker[] {
-    return [...this.slots.values(), ...this.leaving].sort((a, b) => a.slot - b.slot);
+    return [...this.slots.values(), ...this.leaving, ...this.recycler.replacements()].sort((a, b) => a.slot - b.slot);
   }
 
   /** Asked for every notification a worker sends: no copy, no sort. */
   byPid(pid: number): Worker | undefined {
     for (const w of this.slots.values()) if (w.pid === pid) return w;
     for (const w of this.leaving) if (w.pid === pid) return w;
-    return undefined;
+    return this.recycler.replacements().find((w) => w.pid === pid);
   }
 
   get size(): number {
-    return this.slots.size + this.leaving.size;
+    return this.slots.size + this.leaving.size + this.recycler.replacements().length;
+  }
+
+  /** Workers recycled so far, by why. */
+  get recycles(): Readonly<Record<'memory' | 'age', number>> {
+    return this.recycler.counts;
+  }
+
+  /** The master's answer to recycle-due (a phase that allows it): the replacement starts, unless that is stale now. */
+  recycle(e: RecycleDue): void {
+    this.recycler.recycle(e);
+  }
+
+  private recycleHost(): RecycleHost {
+    const { clock, log } = this.ctx;
+    return {
+      id: this.id,
+      wc: this.wc,
+      clock,
+      log,
+      random: () => this.ctx.random(),
+      sample: (pgids) => this.ctx.sample(pgids),
+      serving: () => this.state === 'serving',
+      holders: () => this.slots.values(),
+      holder: (slot) => this.slots.get(slot),
+      launch: (slot, restarts) => this.start(new Worker(slot, this.id, restarts, clock.now())),
+      hand: (w) => {
+        const old = this.slots.get(w.slot);
+        this.slots.set(w.slot, w);
+        if (old) {
+          this.leaving.add(old);
+          this.stopWorker(old);
+        }
+        this.ctx.emit({ kind: 'workers-changed' });
+      },
+      stop: (w) => this.stopWorker(w),
+      name: (w) => this.name(w),
+      due: (e) => this.ctx.emit({ kind: 'recycle-due', ...e }),
+    };
   }
 
   private get wc() {
@@ -113,12 +160,19 @@ export class Generation {
   }
 
   private spawn(slot: number, restarts: number): void {
+    const w = new Worker(slot, this.id, restarts, this.ctx.clock.now());
+    this.slots.set(slot, w);
+    this.start(w);
+  }
+
+  /** Launches `w`'s process: a slot's worker, or a replacement (that holds no slot yet). */
+  private start(w: Worker): Worker {
     const { clock, run, log } = this.ctx;
     const wc = this.wc;
-    const w = new Worker(slot, this.id, restarts, clock.now());
+    const slot = w.slot;
     w.watchdog = new Watchdog(clock, wc.watchdogMs, () => this.onHang(w, `sent no WATCHDOG=1 within ${w.watchdog.periodMs} ms`));
     w.lines = new LineBudget(clock, (n) => log.warn(`${this.name(w)}: ${n} more log line(s) its notifications caused were not written (${w.lines.limit})`));
-    this.slots.set(slot, w);
+    this.recycler.started(w);
     const sockets = passedOn(this.listeners);
     const gated = this.ctx.gated();
     const { argv, env } = workerCommand(wc, this.ctx.baseEnv, sockets, {
@@ -146,6 +200,7 @@ export class Generation {
     const told = w.pid > 0 ? this.ctx.started(w.pid) : undefined;
     if (gated) void Promise.resolve(told).then(() => w.proc?.openGate?.());
     this.ctx.emit({ kind: 'workers-changed' });
+    return w;
   }
 
   /** READY=1 (or, for ready: spawn, the spawn itself). */
@@ -158,11 +213,14 @@ export class Generation {
     w.watchdog.arm();
     this.ctx.log.info(`${this.name(w)} ready in ${w.readyAt - w.startedAt} ms`);
     this.ctx.emit({ kind: 'workers-changed' });
+    const over = this.recycler.ready(w);
+    if (this.state === 'starting' && over) return this.fail(over);
     if (this.state === 'starting' && this.slots.size >= this.count && [...this.slots.values()].every((x) => x.state === 'ready')) {
       this.state = 'serving';
       this.readyAt = w.readyAt;
       this.ctx.log.info(`generation ${this.id} ready: ${this.count} worker(s) in ${this.readyAt - this.startedAt} ms`);
       this.ctx.emit({ kind: 'generation-ready', id: this.id });
+      this.recycler.begin();
     }
   }
 
@@ -223,6 +281,7 @@ export class Generation {
         ? " (the Node adapter sends it once the app's listen() takes one of baton's sockets; a listen on a host the socket is not bound to is left to the app, with a warning from the adapter)"
         : ' (a program that does not speak sd_notify needs "ready": "spawn")');
     if (this.state === 'starting') return this.fail(reason);
+    if (this.recycler.notReady(w, `did not send READY=1 within ${this.wc.readyTimeoutMs} ms`)) return;
     this.ctx.log.error(`${reason}: stopping it`);
     w.timedOut = true;
     this.stopWorker(w);
@@ -239,7 +298,14 @@ export class Generation {
     this.leaving.delete(w);
     if (w.pid > 0) this.ctx.exited(w.pid);
     const what = `${this.name(w)} ${describeExit(e)}${w.hung ? ' (watchdog)' : ''}`;
-    if (this.state === 'starting' && w.restarts === 0 && killedByMasterSignal(e.signal)) {
+    const replacement = this.recycler.exited(w, describeExit(e));
+    if (replacement === 'replacement') {
+      this.ctx.log.info(`${what} (the replacement of a recycle)`);
+    } else if (replacement) {
+      // the old worker of a recycle is gone before its replacement was ready: no restart, the replacement takes the slot
+      this.slots.set(w.slot, replacement);
+      this.ctx.log[crashed ? 'error' : 'info'](`${what}; its replacement (pid ${replacement.pid}), still starting, holds slot ${w.slot} now`);
+    } else if (this.state === 'starting' && w.restarts === 0 && killedByMasterSignal(e.signal)) {
       // libuv resets every signal to its default in the forked child; the shim's preloaded
       // guard ignores the master's signals only once sh is loaded. A burst such as systemctl
       // kill's (every process of the unit, then each new one) can land in that instant.
@@ -284,6 +350,7 @@ export class Generation {
   }
 
   private stopAll(fast: boolean): void {
+    this.recycler.end();
     for (const t of this.restartTimers.values()) t.cancel();
     this.restartTimers.clear();
     for (const w of this.workers()) this.stopWorker(w, fast);
@@ -314,6 +381,7 @@ export class Generation {
     const slot = --this.count;
     this.restartTimers.get(slot)?.cancel();
     this.restartTimers.delete(slot);
+    this.recycler.cancel(slot);
     const w = this.slots.get(slot);
     if (!w) return;
     this.slots.delete(slot);

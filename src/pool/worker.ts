@@ -1,5 +1,6 @@
 import type { LineBudget } from '../log/line-budget';
 import type { Timer } from '../system/clock';
+import type { RecycleWhy } from './recycle';
 import type { Watchdog } from './watchdog';
 import type { WorkerProcess } from './worker-process';
 
@@ -16,6 +17,16 @@ export class Worker {
   /** Signalled by its watchdog (no WATCHDOG=1 in time, or WATCHDOG=trigger): its exit counts as a crash. */
   hung = false;
   readyTimer?: Timer;
+  /** When its age recycles it (workers.maxAgeMs + its own jitter); undefined: no age limit. */
+  recycleAt?: number;
+  /** Its last memory reading (bytes; pss false: RSS stood in) and how many in a row were over workers.maxMemory. */
+  memory?: { bytes: number; pss: boolean };
+  overSamples = 0;
+  /** Over workers.maxMemory already when it got ready: a recycle would not help (see Recycler). */
+  overAtStart = false;
+  /** While its replacement starts; once ready, why this worker was stopped. */
+  recycling?: RecycleWhy;
+  recycled?: RecycleWhy;
   watchdog!: Watchdog;
   /** The log lines its notifications may cause. */
   lines!: LineBudget;

@@ -14,7 +14,7 @@ import type { UpgradeEnv } from '../../src/contract/upgrade-env';
 import type { Logger } from '../../src/log/logger';
 import type { MasterEvent } from '../../src/master/events';
 import { Master } from '../../src/master/master';
-import { FakeClock, FakeLaunch, FakeLaunchSuccessor, type FakeWorker } from './fake-world';
+import { FakeClock, FakeLaunch, FakeLaunchSuccessor, FakeMemory, FakeRandom, type FakeWorker } from './fake-world';
 import { FakeSystemd } from './fake-systemd';
 
 /** The signals the master listens to (src/master/inputs.ts SIGNALS): its handlers are removed after each test. */
@@ -29,6 +29,8 @@ export interface World {
   clock: FakeClock;
   launch: FakeLaunch;
   successors: FakeLaunchSuccessor;
+  memory: FakeMemory;
+  random: FakeRandom;
   /** With `systemd: true`: what the master told systemd. */
   systemd?: FakeSystemd;
   lines: string[];
@@ -51,6 +53,8 @@ export interface Options {
   systemd?: boolean;
   /** A successor master: what its predecessor gave it. */
   upgrade?: UpgradeEnv;
+  /** More workers keys (maxAgeMs, maxMemory, ...). */
+  workers?: Record<string, unknown>;
 }
 
 const worlds: World[] = [];
@@ -68,6 +72,7 @@ export function writeConfig(w: { configFile: string; runtimeDir: string; pidfile
       readyTimeoutMs: o.readyTimeoutMs ?? 5000,
       stopSignal: 'SIGTERM',
       stopTimeoutMs: 7000,
+      ...o.workers,
     },
     upgrade: { mode: o.upgradeMode ?? 'auto', timeoutMs: o.upgradeTimeoutMs ?? 60000 },
   };
@@ -100,9 +105,11 @@ export function createMaster(o: Options): World {
   const clock = new FakeClock();
   const launch = new FakeLaunch();
   const successors = new FakeLaunchSuccessor();
+  const memory = new FakeMemory();
+  const random = new FakeRandom();
   if (o.firstPid !== undefined) launch.nextPid = o.firstPid;
   // registered before anything that can fail, so afterEach cleans up whatever came to be
-  const w = { dir, ...files, clock, launch, successors, lines, signalHandlers } as World;
+  const w = { dir, ...files, clock, launch, successors, memory, random, lines, signalHandlers } as World;
   worlds.push(w);
   writeConfig(w, o);
   if (o.systemd) {
@@ -122,6 +129,8 @@ export function createMaster(o: Options): World {
       clock,
       launch: launch.fn,
       launchSuccessor: successors.fn,
+      sample: memory.fn,
+      random: random.fn,
     });
   } finally {
     delete process.env.NOTIFY_SOCKET;

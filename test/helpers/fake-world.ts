@@ -1,10 +1,12 @@
 // The outside world of the pool and the master, faked for unit tests: a clock whose time moves
 // only when the test says so, a Launch whose worker processes are objects the test makes
-// spawn and exit, and a LaunchSuccessor whose successor masters the test makes ready, fail,
-// take over and exit. No process is started.
+// spawn and exit, a LaunchSuccessor whose successor masters the test makes ready, fail,
+// take over and exit, workers' memory as the test sets it, and a random source that returns
+// what the test lists. No process is started.
 import type { Clock, Timer } from '../../src/system/clock';
 import type { WorkerExit } from '../../src/pool/exit';
 import type { Launch, LaunchSpec, WorkerProcess, WorkerProcessEvents } from '../../src/pool/worker-process';
+import type { MemoryReading, SampleMemory } from '../../src/pool/recycle';
 import { SuccessorHandle, type LaunchSuccessor, type SuccessorSpec } from '../../src/upgrade/successor';
 
 interface Pending {
@@ -210,4 +212,32 @@ export class FakeLaunchSuccessor {
     if (!s) throw new Error('no successor was started');
     return s;
   }
+}
+
+/** Workers' memory as the test sets it (PSS, or RSS alone with `pss` false); records every sample taken. */
+export class FakeMemory {
+  readonly bytes = new Map<number, number>();
+  readonly samples: number[][] = [];
+  pss = true;
+
+  readonly fn: SampleMemory = (pgids) => {
+    this.samples.push([...pgids]);
+    const out = new Map<number, MemoryReading>();
+    for (const p of pgids) {
+      const b = this.bytes.get(p);
+      if (b !== undefined) out.set(p, { rssBytes: b, pssBytes: this.pss ? b : null });
+    }
+    return out;
+  };
+
+  set(pid: number, bytes: number): void {
+    this.bytes.set(pid, bytes);
+  }
+}
+
+/** Returns the values listed, in order, then `otherwise`. */
+export class FakeRandom {
+  readonly values: number[] = [];
+  otherwise = 0;
+  readonly fn = (): number => this.values.shift() ?? this.otherwise;
 }

@@ -18,6 +18,8 @@ function problems(cfg: unknown, raw?: string): string[] {
   return [];
 }
 
+const MAX_MEMORY_UNIT = '/workers/maxMemory: must be a size with its unit, a number followed by K, M or G (1024-based), such as "512M"; a bare number is refused (bytes or megabytes?)';
+
 describe('config', () => {
   test('a minimal config gets every default; paths resolve against its folder', () => {
     const dir = tmpdir();
@@ -79,6 +81,15 @@ describe('config', () => {
     [{ workers: { command: ['./missing.sh'] } }, "/workers/command/0: './missing.sh' does not exist or is not an executable file"],
     [{ workers: { command: ['sh'], cwd: 'nowhere' } }, "/workers/cwd: '<dir>/nowhere' is not an existing folder"],
     [{ workers: { command: ['sh'] }, upgrade: { mode: 'magic' } }, '/upgrade/mode: must be one of "auto", "manual"'],
+    [{ workers: { command: ['sh'], maxMemory: 512 } }, MAX_MEMORY_UNIT],
+    [{ workers: { command: ['sh'], maxMemory: '536870912' } }, MAX_MEMORY_UNIT],
+    [{ workers: { command: ['sh'], maxMemory: '512MB' } }, MAX_MEMORY_UNIT],
+    [{ workers: { command: ['sh'], maxMemory: '0M' } }, "/workers/maxMemory: '0M' is no memory at all; leave the key out for no limit"],
+    [{ workers: { command: ['sh'], maxMemorySamples: 2 } }, '/workers/maxMemorySamples: only applies with workers.maxMemory'],
+    [{ workers: { command: ['sh'], maxAgeJitterMs: 1000 } }, "/workers/maxAgeJitterMs: only applies with workers.maxAgeMs (above 0): it is added to each worker's maximum age"],
+    [{ workers: { command: ['sh'], maxAgeMs: -1 } }, '/workers/maxAgeMs: must be >= 0'],
+    [{ workers: { command: ['sh'], sampleIntervalMs: 10 } }, '/workers/sampleIntervalMs: must be >= 100'],
+    [{ workers: { command: ['sh'], maxRecycling: 0 } }, '/workers/maxRecycling: must be >= 1'],
   ])('%j → %s', (cfg, expected) => {
     expect(problems(cfg)).toEqual([expected]);
   });
@@ -100,6 +111,17 @@ describe('config', () => {
       {},
     ]);
     expect(c.listeners!.map((l) => l.owner)).toEqual([undefined, undefined, { uid: process.getuid!(), gid: expect.any(Number) }, { uid: -1, gid: process.getgid!() }]);
+  });
+
+  test('recycling: maxMemory with its unit in bytes; no limit by default; the age jitter a tenth of the age unless given', () => {
+    const dir = tmpdir();
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, JSON.stringify({ workers: { command: ['sh'] } }));
+    expect(loadConfig(f).workers).toMatchObject({ maxMemory: undefined, maxMemorySamples: 3, sampleIntervalMs: 5000, maxAgeMs: 0, maxRecycling: 1 });
+    fs.writeFileSync(f, JSON.stringify({ workers: { command: ['sh'], maxMemory: '512M', maxAgeMs: 3600000 } }));
+    expect(loadConfig(f).workers).toMatchObject({ maxMemory: 512 * 2 ** 20, maxAgeMs: 3600000, maxAgeJitterMs: 360000 });
+    fs.writeFileSync(f, JSON.stringify({ workers: { command: ['sh'], maxMemory: '2G', maxAgeMs: 60000, maxAgeJitterMs: 0, maxRecycling: 2 } }));
+    expect(loadConfig(f).workers).toMatchObject({ maxMemory: 2 * 2 ** 30, maxAgeJitterMs: 0, maxRecycling: 2 });
   });
 
   test('every problem is reported at once', () => {

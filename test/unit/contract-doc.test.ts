@@ -27,7 +27,7 @@ describe('docs/contract.md, "Signals and phases"', () => {
   });
 
   // columns: the events each stands for
-  const columns: EventKind[][] = [['reload'], ['upgrade'], ['winch', 'resize'], ['stop']];
+  const columns: EventKind[][] = [['reload'], ['upgrade'], ['winch', 'resize'], ['stop'], ['recycle-due']];
   // how the table words what each handler of a request does (the start of its cell)
   const says: Partial<Record<Handler, RegExp>> = {
     reload: /^reload\b/,
@@ -39,8 +39,10 @@ describe('docs/contract.md, "Signals and phases"', () => {
     cancelUpgradeAndStop: /^stop; .*rolled back/,
     handOverAndStop: /^hand over\b/,
     stopAgain: /^nothing more\b/,
+    recycle: /^recycle\b/,
+    recycleLater: /^waits\b/,
   };
-  test.each(PHASES)('%s: each refusal is the table\'s own text; each accepted request says what its handler does', (phase: Phase) => {
+  test.each(PHASES)('%s: each refusal is the table\'s own text; each accepted request (and a worker due for recycling) says what its handler does', (phase: Phase) => {
     const cells = rows.get(phase)!;
     expect(cells).toHaveLength(columns.length);
     columns.forEach((kinds, i) => {

@@ -352,3 +352,71 @@ describe('WINCH, TTIN/TTOU, USR1, crashes', () => {
     expect(phase(w)).toBe('running');
   });
 });
+
+describe('recycling (workers.maxAgeMs, workers.maxMemory): recycle-due per phase', () => {
+  const ages = { maxAgeMs: 60_000, maxAgeJitterMs: 0, sampleIntervalMs: 1000 };
+  const rows = (s: StatusReply, id = 1) => s.generations.find((g) => g.id === id)!.workers.map((x) => [x.slot, x.pid, x.state, x.recycling]);
+
+  test('running: the generation recycles the worker, replacement first; the old one gets stopSignal once the replacement is ready; status counts it', async () => {
+    const w = await running({ count: 2, workers: ages });
+    const [a, b] = w.launch.of(1);
+    w.clock.advance(60_000);
+    const next = w.launch.of(1)[2];
+    expect(next.env.BATON_WORKER_ID).toBe('0');
+    expect(rows(status(w))).toEqual([[0, a.pid, 'ready', 'age'], [0, next.pid, 'starting', undefined], [1, b.pid, 'ready', undefined]]);
+    expect(a.stops).toEqual([]);
+    next.spawn();
+    expect(distinct(a.stops)).toEqual([['SIGTERM', 7000]]);
+    const s = status(w);
+    expect(s.generations[0].recycles).toEqual({ memory: 0, age: 1 });
+    expect(s.statusLine).toBe('generation 1: 2/2 workers ready');
+    // the one slot 1 asks for comes once the first is over (maxRecycling 1)
+    w.clock.advance(1000);
+    expect(w.launch.of(1)).toHaveLength(4);
+  });
+
+  test('memory, with the master\'s sampler: over maxMemory in maxMemorySamples checks in a row', async () => {
+    const w = await running({ count: 1, workers: { maxMemory: '100M', maxMemorySamples: 2, sampleIntervalMs: 1000 } });
+    const [a] = w.launch.of(1);
+    w.memory.set(a.pid, 101 * 2 ** 20);
+    w.clock.advance(1000);
+    expect(w.launch.of(1)).toHaveLength(1);
+    w.clock.advance(1000);
+    expect(w.launch.of(1)).toHaveLength(2);
+    expect(rows(status(w))[0]).toEqual([0, a.pid, 'ready', 'memory']);
+  });
+
+  test('reloading: recycle-due waits (logged at debug level); the reload fails, and the next check recycles', async () => {
+    const w = await running({ count: 1, workers: ages });
+    w.clock.advance(59_000);
+    reload(w);
+    await until('generation 2 to be launched', () => w.launch.of(2).length === 1);
+    w.clock.advance(2000);
+    expect(phase(w)).toBe('reloading');
+    expect(w.launch.of(1)).toHaveLength(1);
+    expect(w.lines).toContainEqual(`debug worker 0 (pid ${w.launch.of(1)[0].pid}) of generation 1 is due for recycling (age): not while reloading`);
+    w.launch.of(2)[0].exit({ code: 1, signal: null });
+    expect(phase(w)).toBe('running');
+    w.clock.advance(1000);
+    expect(w.launch.of(1)).toHaveLength(2);
+  });
+
+  test('a reload to a maxMemory without its unit is refused naming the key; the generation serves on', async () => {
+    const w = await running({ count: 1 });
+    writeConfig(w, { count: 1, workers: { maxMemory: 512 } });
+    const replies = reload(w);
+    await until('the reload to be answered', () => replies.length === 1);
+    expect(replies[0]).toEqual({ ok: false, error: expect.stringContaining('/workers/maxMemory: must be a size with its unit, a number followed by K, M or G (1024-based), such as "512M"') });
+    expect(phase(w)).toBe('running');
+    expect(w.launch.workers).toHaveLength(1);
+  });
+
+  test('stopping: nothing is recycled, the drained generation asks no more', async () => {
+    const w = await running({ count: 1, workers: ages });
+    stop(w);
+    w.clock.advance(120_000);
+    expect(w.launch.workers).toHaveLength(1);
+    exitAll(w.launch.workers);
+    expect(await exitCode(w)).toBe(0);
+  });
+});

@@ -3,11 +3,11 @@
 // moves time on, and the PoolEvents the pool emits are recorded.
 import type { Config, WorkersConfig } from '../../src/config/types';
 import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from '../../src/pool/backoff';
-import type { PoolEvent } from '../../src/pool/generation';
+import type { Generation, PoolEvent } from '../../src/pool/generation';
 import { Pool } from '../../src/pool/pool';
 import type { LaunchSpec } from '../../src/pool/worker-process';
 import type { Listener } from '../../src/sockets/listeners';
-import { FakeClock, FakeLaunch, type FakeWorker } from '../helpers/fake-world';
+import { FakeClock, FakeLaunch, FakeMemory, FakeRandom, type FakeWorker } from '../helpers/fake-world';
 
 // the signal guard every worker gets (contract/signal-guard.ts), preloaded first
 const GUARD = { LD_PRELOAD: expect.stringMatching(/\/baton_signal_guard\.node$/), BATON_SIGNAL_GUARD: expect.stringMatching(/^\d+,\d+,\d+$/) };
@@ -32,6 +32,11 @@ function config(workers: Partial<WorkersConfig> = {}): Config {
       stopTimeoutMs: 3000,
       watchdogMs: 0,
       watchdogSignal: 'SIGABRT',
+      maxMemorySamples: 3,
+      sampleIntervalMs: 5000,
+      maxAgeMs: 0,
+      maxAgeJitterMs: 0,
+      maxRecycling: 1,
       ...workers,
     },
     upgrade: { mode: 'auto', timeoutMs: 1000 },
@@ -42,6 +47,8 @@ function config(workers: Partial<WorkersConfig> = {}): Config {
 function setUp(baseEnv: NodeJS.ProcessEnv = {}) {
   const clock = new FakeClock();
   const launch = new FakeLaunch();
+  const memory = new FakeMemory();
+  const random = new FakeRandom();
   const events: PoolEvent[] = [];
   const started: number[] = [];
   const lines: string[] = [];
@@ -57,10 +64,12 @@ function setUp(baseEnv: NodeJS.ProcessEnv = {}) {
     gated: () => false,
     notifySocket: () => NOTIFY,
     baseEnv,
+    random: random.fn,
+    sample: memory.fn,
   });
   /** The events of interest: everything but the status-line nudges. */
   const reported = () => events.filter((e) => e.kind !== 'workers-changed');
-  return { clock, launch, events, reported, lines, pool, started };
+  return { clock, launch, memory, random, events, reported, lines, pool, started };
 }
 
 const READY = new Map([['READY', '1']]);
@@ -586,5 +595,243 @@ describe('the worker watchdog (workers.watchdogMs)', () => {
     launch.workers[0].exit({ code: null, signal: 'SIGABRT' });
     expect(pool.all()).toEqual([]);
     expect(pool.watchdogKills).toBe(1);
+  });
+});
+
+describe('recycling (workers.maxAgeMs, workers.maxMemory): the replacement first, the old worker drains once it is ready', () => {
+  const MiB = 2 ** 20;
+  type Due = Extract<PoolEvent, { kind: 'recycle-due' }>;
+  const HTTP: Listener[] = [{ name: 'http', fds: [10, 11], source: 'config' }];
+
+  /** A serving generation with limits; the random source gives `jitter` (in order) first. */
+  function limited(workers: Partial<WorkersConfig>, jitter: number[] = []) {
+    const t = setUp();
+    t.random.values.push(...jitter);
+    const g = t.pool.start(1, config({ ready: 'notify', count: 2, ...workers }), HTTP);
+    for (const w of t.launch.workers) t.pool.notified(sender(w.pid), READY);
+    expect(g.state).toBe('serving');
+    t.events.length = 0;
+    return { ...t, g };
+  }
+  const due = (events: PoolEvent[]) => events.filter((e): e is Due => e.kind === 'recycle-due');
+  /** What the master does in running: every recycle-due so far is answered (the events are cleared). */
+  function answer(t: { events: PoolEvent[]; pool: Pool }): Due[] {
+    const asked = due(t.events);
+    t.events.length = 0;
+    for (const e of asked) t.pool.get(e.id)!.recycle(e);
+    return asked;
+  }
+  const rows = (g: Generation) => g.workers().map((w) => [w.slot, w.pid, w.state, w.recycling ?? '-']);
+
+  test('age: due at start + maxAgeMs + its own jitter; a replacement for the slot with its sockets; the old one serves until the replacement is ready, then drains', () => {
+    // jitter: floor(random * (maxAgeJitterMs + 1)): 0 for slot 0, 500 for slot 1
+    const t = limited({ maxAgeMs: 10_000, maxAgeJitterMs: 1000, sampleIntervalMs: 250, readyTimeoutMs: 5000 }, [0, 0.5]);
+    const { g, launch, clock, pool, lines } = t;
+    const [a, b] = launch.workers;
+    clock.advance(9_999);
+    expect(due(t.events)).toEqual([]);
+    clock.advance(1);
+    expect(answer(t)).toEqual([{ kind: 'recycle-due', id: 1, slot: 0, pid: a.pid, why: 'age' }]);
+    const next = launch.workers[2];
+    expect(next.spec.env.BATON_WORKER_ID).toBe('0');
+    expect(next.spec.env.BATON_GENERATION).toBe('1');
+    expect(next.spec.fds).toEqual(a.spec.fds);
+    expect(next.spec.fds).toEqual([10, 11]);
+    // count + 1 while it starts; nothing stopped yet
+    expect(rows(g)).toEqual([[0, a.pid, 'ready', 'age'], [0, next.pid, 'starting', '-'], [1, b.pid, 'ready', '-']]);
+    expect(stopsOf([a, b])).toEqual([[], []]);
+    expect(lines).toContainEqual(`info recycling worker 0 (pid ${a.pid}) of generation 1 (age: up 10.0 s, past workers.maxAgeMs 10000 ms + its jitter 0 ms): its replacement is pid ${next.pid}; the old one serves until it is ready`);
+    // slot 1 is due at 10 500, but one recycle is under way (maxRecycling 1): not asked
+    clock.advance(1000);
+    expect(due(t.events)).toEqual([]);
+    expect(a.stops).toEqual([]);
+    pool.notified(sender(next.pid), READY);
+    expect(a.stops).toEqual([['SIGQUIT', 3000]]);
+    expect(g.recycles).toEqual({ memory: 0, age: 1 });
+    expect(rows(g)).toEqual([[0, next.pid, 'ready', '-'], [0, a.pid, 'stopping', '-'], [1, b.pid, 'ready', '-']]);
+    expect(lines).toContainEqual(
+      `info worker 0 (pid ${a.pid}) of generation 1 recycled (age: up 10.0 s, past workers.maxAgeMs 10000 ms + its jitter 0 ms): its replacement (pid ${next.pid}) ` +
+        'is ready after 1000 ms and holds slot 0; the old one drains (SIGQUIT, deadline 3000 ms)',
+    );
+    // its exit is no crash: no restart
+    a.exit({ code: 0, signal: null });
+    clock.advance(250);
+    expect(answer(t)).toEqual([{ kind: 'recycle-due', id: 1, slot: 1, pid: b.pid, why: 'age' }]);
+    expect(launch.workers.map((w) => w.spec.env.BATON_WORKER_ID)).toEqual(['0', '1', '0', '1']);
+    expect(g.workers().map((w) => w.slot)).toEqual([0, 1, 1]);
+  });
+
+  test('a replacement that does not get ready within readyTimeoutMs is stopped; the old worker serves on; the slot waits out a backoff', () => {
+    const t = limited({ maxAgeMs: 10_000, maxAgeJitterMs: 0, sampleIntervalMs: 250, readyTimeoutMs: 1000, count: 1 });
+    const { g, launch, clock, lines } = t;
+    const [a] = launch.workers;
+    clock.advance(10_000);
+    answer(t);
+    const next = launch.workers[1];
+    clock.advance(1000);
+    expect(next.stops).toEqual([['SIGQUIT', 3000]]);
+    expect(a.stops).toEqual([]);
+    expect(lines).toContainEqual(
+      `error recycling worker 0 (pid ${a.pid}) of generation 1 (age) failed: its replacement (pid ${next.pid}) did not send READY=1 within 1000 ms; ` +
+        "the old worker serves on, the slot's next recycle waits 1000 ms (1 failed in a row)",
+    );
+    // until the stopped replacement is gone it counts as under way
+    clock.advance(5000);
+    expect(due(t.events)).toEqual([]);
+    next.exit({ code: null, signal: 'SIGQUIT' });
+    expect(g.workers().map((w) => [w.pid, w.state])).toEqual([[a.pid, 'ready']]);
+    expect(g.recycles).toEqual({ memory: 0, age: 0 });
+    clock.advance(250);
+    expect(answer(t)).toEqual([expect.objectContaining({ slot: 0, pid: a.pid, why: 'age' })]);
+    // this one exits before it is ready: stopped, counted, the wait doubles
+    const again = launch.workers[2];
+    again.exit({ code: 1, signal: null });
+    expect(lines).toContainEqual(expect.stringMatching(/its replacement \(pid \d+\) exited with status 1 before it was ready; the old worker serves on, the slot's next recycle waits 2000 ms \(2 failed in a row\)$/));
+    expect(a.stops).toEqual([]);
+    clock.advance(1750);
+    expect(due(t.events)).toEqual([]);
+    clock.advance(250);
+    expect(due(t.events)).toHaveLength(1);
+    expect(g.state).toBe('serving');
+  });
+
+  test('memory: over workers.maxMemory in maxMemorySamples samples in a row; a sample under starts the count again; the log has the figures', () => {
+    const t = limited({ maxMemory: 100 * MiB, maxMemorySamples: 3, sampleIntervalMs: 1000 });
+    const { g, launch, clock, memory, lines } = t;
+    const [a, b] = launch.workers;
+    memory.set(b.pid, 50 * MiB);
+    memory.set(a.pid, 101 * MiB);
+    clock.advance(2000);
+    memory.set(a.pid, 99 * MiB);
+    clock.advance(1000);
+    memory.set(a.pid, 150 * MiB);
+    clock.advance(2000);
+    expect(due(t.events)).toEqual([]);
+    clock.advance(1000);
+    expect(answer(t)).toEqual([{ kind: 'recycle-due', id: 1, slot: 0, pid: a.pid, why: 'memory' }]);
+    // one pass for the generation's workers at each check, one for each worker as it gets ready
+    expect(memory.samples.slice(-2)).toEqual([[a.pid, b.pid], [a.pid, b.pid]]);
+    const next = launch.workers[2];
+    memory.set(next.pid, 40 * MiB);
+    t.pool.notified(sender(next.pid), READY);
+    expect(memory.samples.slice(-1)).toEqual([[next.pid]]);
+    expect(a.stops).toEqual([['SIGQUIT', 3000]]);
+    expect(g.recycles).toEqual({ memory: 1, age: 0 });
+    expect(lines).toContainEqual(expect.stringContaining(`info recycling worker 0 (pid ${a.pid}) of generation 1 (memory: PSS 150.0 MiB over workers.maxMemory 100.0 MiB in 3 samples in a row)`));
+    // RSS stands in where PSS cannot be read, and the log says which
+    memory.pss = false;
+    memory.set(b.pid, 200 * MiB);
+    clock.advance(3000);
+    expect(answer(t)).toEqual([expect.objectContaining({ slot: 1, why: 'memory' })]);
+    expect(lines.slice(-1)[0]).toContain('(memory: RSS 200.0 MiB over workers.maxMemory 100.0 MiB in 3 samples in a row)');
+  });
+
+  test('no limit: no timer, no sample', () => {
+    const t = limited({});
+    expect(t.clock.armed).toBe(0);
+    t.clock.advance(24 * 3600 * 1000);
+    expect(t.memory.samples).toEqual([]);
+    expect(due(t.events)).toEqual([]);
+  });
+
+  test('a worker over workers.maxMemory as it gets ready fails a starting generation, saying the limit is below what a worker needs', () => {
+    const { pool, launch, memory, reported } = setUp();
+    pool.start(1, config({ ready: 'notify', count: 2, maxMemory: 10 * MiB }), []);
+    const [a] = launch.workers;
+    memory.set(a.pid, 30 * MiB);
+    pool.notified(sender(a.pid), READY);
+    expect(reported()).toEqual([
+      {
+        kind: 'generation-failed',
+        id: 1,
+        reason: `worker 0 (pid ${a.pid}) of generation 1 uses PSS 30.0 MiB as it gets ready, over workers.maxMemory (10.0 MiB): the limit is below what a worker needs`,
+      },
+    ]);
+  });
+
+  test('a replacement over the limit from its start does not loop: each such recycle waits a longer backoff, logged', () => {
+    const t = limited({ maxMemory: 100 * MiB, maxMemorySamples: 1, sampleIntervalMs: 100, count: 1 });
+    const { launch, clock, memory, lines, pool } = t;
+    memory.set(launch.workers[0].pid, 200 * MiB);
+    const recycledAt: number[] = [];
+    // an hour of a limit no worker can meet: every replacement is over it as it gets ready
+    for (let ms = 0; ms < 3600_000; ms += 100) {
+      clock.advance(100);
+      for (const e of answer(t)) {
+        const next = launch.workers.at(-1)!;
+        memory.set(next.pid, 200 * MiB);
+        pool.notified(sender(next.pid), READY);
+        launch.workers.find((w) => w.pid === e.pid)!.exit({ code: 0, signal: null });
+        recycledAt.push(clock.now());
+      }
+    }
+    // backoff 1 s, 2 s, 4 s ... up to 5 min: about 18 recycles in an hour, not 36,000
+    expect(recycledAt.length).toBeGreaterThan(10);
+    expect(recycledAt.length).toBeLessThan(25);
+    const gaps = recycledAt.slice(1).map((x, i) => x - recycledAt[i]);
+    expect(gaps.slice(-3)).toEqual([300_100, 300_100, 300_100]);
+    expect(lines).toContainEqual(expect.stringMatching(/^error worker 0 \(pid \d+\) of generation 1 is over workers.maxMemory \(100.0 MiB\) since it got ready \(PSS 200.0 MiB now\): the limit is below what a worker needs; recycling slot 0 waits 300000 ms \(backoff: \d+ in a row\), it does not loop$/));
+  });
+
+  test('at most maxRecycling at once: four workers due together recycle one after another, in deadline order', () => {
+    // jitter of slots 0..3: 900, 100, 500, 300 ms: deadlines in the order 1, 3, 2, 0
+    const t = limited({ count: 4, maxAgeMs: 60_000, maxAgeJitterMs: 1000, sampleIntervalMs: 100 }, [0.9, 0.1, 0.5, 0.3]);
+    const { g, launch, clock, pool } = t;
+    const order: string[] = [];
+    let most = 0;
+    for (let ms = 0; ms < 65_000; ms += 100) {
+      clock.advance(100);
+      for (const e of answer(t)) order.push(`${e.slot}@${clock.now() - g.startedAt}`);
+      most = Math.max(most, g.workers().filter((w) => w.state === 'starting').length);
+      // each replacement gets ready 700 ms after it started: longer than the gaps between deadlines
+      for (const w of g.workers()) if (w.state === 'starting' && clock.now() - w.startedAt >= 700) pool.notified(sender(w.pid), READY);
+    }
+    expect(order).toEqual(['1@60100', '3@60900', '2@61700', '0@62500']);
+    expect(most).toBe(1);
+    expect(g.recycles.age).toBe(4);
+    expect(launch.workers).toHaveLength(8);
+  });
+
+  test('maxRecycling 2: two at once, never three', () => {
+    const t = limited({ count: 4, maxAgeMs: 60_000, maxAgeJitterMs: 0, sampleIntervalMs: 100, maxRecycling: 2 });
+    const { g, clock } = t;
+    clock.advance(60_000);
+    expect(answer(t).map((e) => e.slot)).toEqual([0, 1]);
+    expect(g.workers().filter((w) => w.state === 'starting')).toHaveLength(2);
+    // a stale or surplus answer changes nothing
+    const [a] = t.launch.workers;
+    g.recycle({ id: 1, slot: 2, pid: t.launch.workers[2].pid, why: 'age' });
+    g.recycle({ id: 1, slot: 0, pid: a.pid, why: 'age' });
+    expect(t.launch.workers).toHaveLength(6);
+  });
+
+  test('the old worker exiting while its replacement starts: the replacement holds the slot, no restart', () => {
+    const t = limited({ maxAgeMs: 1000, maxAgeJitterMs: 0, sampleIntervalMs: 100, count: 1 });
+    const { g, launch, clock, lines, pool } = t;
+    clock.advance(1000);
+    answer(t);
+    const [a, next] = launch.workers;
+    a.exit({ code: 1, signal: null });
+    clock.advance(0);
+    expect(launch.workers).toHaveLength(2);
+    expect(lines).toContainEqual(`error worker 0 (pid ${a.pid}) of generation 1 exited with status 1; its replacement (pid ${next.pid}), still starting, holds slot 0 now`);
+    pool.notified(sender(next.pid), READY);
+    expect(rows(g)).toEqual([[0, next.pid, 'ready', '-']]);
+    expect(g.recycles.age).toBe(0);
+  });
+
+  test('a drain stops the replacement too; pool-empty once both are gone', () => {
+    const t = limited({ maxAgeMs: 1000, maxAgeJitterMs: 0, sampleIntervalMs: 100, count: 1 });
+    const { g, launch, clock, reported } = t;
+    clock.advance(1000);
+    answer(t);
+    g.drain();
+    const [a, next] = launch.workers;
+    expect(stopsOf([a, next])).toEqual([[['SIGQUIT', 3000]], [['SIGQUIT', 3000]]]);
+    a.exit();
+    next.exit();
+    expect(reported()).toEqual([{ kind: 'pool-empty' }]);
+    clock.advance(10_000);
+    expect(launch.workers).toHaveLength(2);
   });
 });

@@ -24,6 +24,7 @@ const KINDS = [
   'successor-gone',
   'confirmed',
   'aborted',
+  'recycle-due',
 ] as const satisfies readonly EventKind[];
 
 /** Every phase of contract/control.ts, likewise. */
@@ -125,6 +126,8 @@ const EXPECTED: Record<EventKind, Partial<Record<Phase, string>>> = {
   'successor-gone': { reloading: 'successorGoneWhileReloading', 'side-by-side': 'successorGone -> running|reloading' },
   confirmed: { unconfirmed: 'confirmed -> running', stopping: 'confirmedWhileStopping' },
   aborted: { starting: 'aborted -> stopping', unconfirmed: 'aborted -> stopping' },
+  // a worker over its memory or age limit: recycled while the master serves with nothing else under way
+  'recycle-due': { ...everywhere('recycleLater'), running: 'recycle', 'side-by-side': 'recycle' },
 };
 
 function everywhere(handler: string): Record<Phase, string> {
