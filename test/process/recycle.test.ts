@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { StatusReply } from '../../src/contract/control';
 import { flowing, startLoad, type Load } from '../helpers/load';
-import { cleanup, FIXTURES, portOf, ready, startMaster, tmpdir, waitFor, writeConfig, type Master } from '../helpers/proc';
+import { baton, cleanup, FIXTURES, get, portOf, ready, startMaster, tmpdir, waitFor, writeConfig, type Master } from '../helpers/proc';
 
 const APP = (name: string) => [process.execPath, path.join(FIXTURES, 'unmodified', name)];
 
@@ -63,27 +63,28 @@ describe('recycling real workers under load', () => {
     await cleanup(m);
   });
 
-  test('memory: a Node app that keeps 200 KB per request is recycled at least 3 times, 0 failed; each replacement was ready before the old one stopped accepting', async () => {
-    const dir = tmpdir();
-    m = startMaster(
-      writeConfig(dir, {
-        name: 'recycle-memory',
-        listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
-        log: { level: 'debug' },
-        workers: { command: APP('leaking-app.js'), count: 2, maxMemory: '150M', maxMemorySamples: 2, sampleIntervalMs: 250, readyTimeoutMs: 15000, stopTimeoutMs: 10000 },
-      }),
-    );
+  const HTTP = [{ name: 'http', tcp: '127.0.0.1:0' }];
+
+  /** A master of the fixture app `app` with these workers keys, serving under keep-alive and new-connection load. */
+  async function underLoad(name: string, app: string, workers: Record<string, unknown>): Promise<Master> {
+    const cfg = { name, listeners: HTTP, log: { level: 'debug' }, workers: { command: APP(app), readyTimeoutMs: 15000, stopTimeoutMs: 10000, ...workers } };
+    m = startMaster(writeConfig(tmpdir(), cfg));
     const s0 = await ready(m);
     load = startLoad(portOf(s0), 4, 4);
     await flowing(load);
-    await waitFor('3 memory recycles', async () => recycles(await m!.status()).memory >= 3, 90000, 200);
+    return m;
+  }
+
+  test('memory: a Node app that keeps 200 KB per request is recycled at least 3 times, 0 failed; each replacement was ready before the old one stopped accepting', async () => {
+    const master = await underLoad('recycle-memory', 'leaking-app.js', { count: 2, maxMemory: '150M', maxMemorySamples: 2, sampleIntervalMs: 250 });
+    await waitFor('3 memory recycles', async () => recycles(await master.status()).memory >= 3, 90000, 200);
     // the last old workers finish what they hold while the load goes on
     await flowing(load!, 200);
     const stats = await load!.finish(100);
-    const told = recyclesInLog(m.output()).filter((r) => r.committed! >= 0);
+    const told = recyclesInLog(master.output()).filter((r) => r.committed! >= 0);
     console.log(
       `memory recycles: ${told.length} under load; ${stats.ok} requests answered (keep-alive ${stats.keepalive.ok}, new connections ${stats.fresh.ok}), ${stats.failed} failed\n` +
-        m.output().split('\n').filter((l) => / recycl/.test(l)).slice(0, 4).join('\n'),
+        master.output().split('\n').filter((l) => / recycl/.test(l)).slice(0, 4).join('\n'),
     );
     expect(told.length).toBeGreaterThanOrEqual(3);
     expect(told.every((r) => r.why === 'memory')).toBe(true);
@@ -98,18 +99,7 @@ describe('recycling real workers under load', () => {
   }, 150_000);
 
   test('age: 4 workers with maxAgeMs + jitter recycle one at a time, each replacement first, 0 failed', async () => {
-    const dir = tmpdir();
-    m = startMaster(
-      writeConfig(dir, {
-        name: 'recycle-age',
-        listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
-        log: { level: 'debug' },
-        workers: { command: APP('http-app.js'), count: 4, maxAgeMs: 4000, maxAgeJitterMs: 2000, sampleIntervalMs: 100, readyTimeoutMs: 15000, stopTimeoutMs: 10000 },
-      }),
-    );
-    const s0 = await ready(m);
-    load = startLoad(portOf(s0), 4, 4);
-    await flowing(load);
+    const master = await underLoad('recycle-age', 'http-app.js', { count: 4, maxAgeMs: 4000, maxAgeJitterMs: 2000, sampleIntervalMs: 100 });
     // the status on the way: never more than one worker recycling, never more than 4 + 1 starting or ready
     const since = Date.now();
     let mostRecycling = 0;
@@ -117,7 +107,7 @@ describe('recycling real workers under load', () => {
     await waitFor(
       '8 age recycles',
       async () => {
-        const s = await m!.status();
+        const s = await master.status();
         const g = s.generations.find((x) => x.id === s.generation)!;
         mostRecycling = Math.max(mostRecycling, g.workers.filter((w) => w.recycling).length);
         mostUp = Math.max(mostUp, g.workers.filter((w) => w.state !== 'stopping').length);
@@ -127,7 +117,7 @@ describe('recycling real workers under load', () => {
       50,
     );
     const stats = await load!.finish(100);
-    const told = recyclesInLog(m.output());
+    const told = recyclesInLog(master.output());
     console.log(
       `age recycles: ${told.length} of 4 workers in ${((Date.now() - since) / 1000).toFixed(1)} s; most under way at once: ${mostAtOnce(told)}; ` +
         `${stats.ok} requests answered (keep-alive ${stats.keepalive.ok}, new connections ${stats.fresh.ok}), ${stats.failed} failed`,
@@ -141,4 +131,26 @@ describe('recycling real workers under load', () => {
     // every slot was recycled
     expect(new Set(told.map((r) => r.slot))).toEqual(new Set([0, 1, 2, 3]));
   }, 150_000);
+
+  test('a limit below what a worker needs: a reload to it fails saying so, the workers serve on; `baton check` refuses a size without its unit', async () => {
+    const dir = tmpdir();
+    const workers = { command: APP('http-app.js'), count: 1 };
+    const cfg = writeConfig(dir, { name: 'recycle-limit', listeners: HTTP, workers });
+    m = startMaster(cfg);
+    const s0 = await ready(m);
+    writeConfig(dir, { name: 'recycle-limit', listeners: HTTP, workers: { ...workers, maxMemory: '1M' } });
+    const r = baton(['reload', '-c', cfg]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /reload failed: worker 0 \(pid \d+\) of generation 2 uses PSS \d+\.\d MiB as it gets ready, over workers\.maxMemory \(1\.0 MiB\): the limit is below what a worker needs/,
+    );
+    const s1 = await m.status();
+    expect(s1.generation).toBe(1);
+    expect(s1.generations.map((g) => [g.id, g.workers.map((w) => w.pid)])).toContainEqual([1, s0.generations[0].workers.map((w) => w.pid)]);
+    expect((await get(portOf(s0))).status).toBe(200);
+    const bare = writeConfig(dir, { workers: { ...workers, maxMemory: 512 } }, 'bare.json');
+    const c = baton(['check', '-c', bare]);
+    expect(c.code).toBe(78);
+    expect(c.stderr).toContain('/workers/maxMemory: must be a size with its unit, a number followed by K, M or G (1024-based), such as "512M"; a bare number is refused');
+  }, 60_000);
 });
