@@ -1,3 +1,4 @@
+import type { ExitWhy } from '../contract/control';
 import type { LineBudget } from '../log/line-budget';
 import type { Timer } from '../system/clock';
 import type { Watchdog } from './watchdog';
@@ -15,6 +16,8 @@ export class Worker {
   timedOut = false;
   /** Signalled by its watchdog (no WATCHDOG=1 in time, or WATCHDOG=trigger): its exit counts as a crash. */
   hung = false;
+  /** Why baton stopped it (its exit's why, unless it counts as a crash). */
+  stopWhy?: ExitWhy;
   readyTimer?: Timer;
   watchdog!: Watchdog;
   /** The log lines its notifications may cause. */
