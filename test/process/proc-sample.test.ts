@@ -1,22 +1,9 @@
 // src/system/proc-sample.ts against /proc read here: a worker-like process (node, its own
 // group) and a group of several processes, as `npm start` or a gunicorn arbiter makes.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { sampleGroups, TICKS_PER_SECOND } from '../../src/system/proc-sample';
 import { readProcStat } from '../../src/system/proc-stat';
-import { sleep, waitFor } from '../helpers/proc';
-
-const PAGE = Number(spawnSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).stdout);
-
-/** Resident bytes by statm, the kernel's own counter. */
-const statmRss = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE;
-/** The live processes of group `pgid`. */
-function members(pgid: number): number[] {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
-    const st = readProcStat(pid);
-    return st?.pgid === pgid && st.state !== 'Z';
-  });
-}
+import { groupMembers as members, PAGE_SIZE as PAGE, sleep, statmRss, waitFor } from '../helpers/proc';
 
 describe('sampleGroups', () => {
   const started: ChildProcess[] = [];

@@ -1,21 +1,10 @@
 // Issue 24 item 1: what `baton status` says each worker costs matches /proc, for a worker that
 // is one process and for an `npm start`-like group (sh -> node -> a child); a crash-looping
 // slot is shown waiting out its backoff, with its last exit; `baton top` piped repeats its table.
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import type { StatusReply, WorkerStatus } from '../../src/contract/control';
 import { readProcStat } from '../../src/system/proc-stat';
-import { baton, batonAsync, cleanupAll, ready, startMaster, tmpdir, waitFor, writeConfig, type Master } from '../helpers/proc';
-
-const PAGE = Number(spawnSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).stdout);
-const statmRss = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE;
-function members(pgid: number): number[] {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
-    const st = readProcStat(pid);
-    return st?.pgid === pgid && st.state !== 'Z';
-  });
-}
+import { baton, batonAsync, cleanupAll, groupMembers as members, PAGE_SIZE as PAGE, ready, startMaster, statmRss, tmpdir, waitFor, writeConfig, type Master } from '../helpers/proc';
 const ticks = (pids: number[]) => pids.reduce((n, p) => n + (readProcStat(p)?.cpuTicks ?? 0), 0);
 
 /** Slot 0: node alone (exec). Slot 1: sh that runs node, which starts a child and spins 0.6 s. Slot 2: crashes (at once after its first run). */
