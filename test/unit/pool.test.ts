@@ -588,3 +588,26 @@ describe('the worker watchdog (workers.watchdogMs)', () => {
     expect(pool.watchdogKills).toBe(1);
   });
 });
+
+describe("each slot's last exit (for status)", () => {
+  test('says why: watchdog, crash, stop; an exit in a newer generation is not an older one\'s past', () => {
+    const { g, launch, clock, pool } = serving({ ready: 'notify', count: 2 });
+    const [a, b] = launch.workers;
+    pool.notified(sender(a.pid), new Map([['WATCHDOG', 'trigger']]));
+    a.exit({ code: null, signal: 'SIGABRT' });
+    expect(g.lastExit(0)).toEqual({ code: null, signal: 'SIGABRT', at: clock.now(), why: 'watchdog', generation: 1 });
+    clock.advance(500);
+    b.exit({ code: 1, signal: null });
+    expect(g.lastExit(1)).toEqual({ code: 1, signal: null, at: clock.now(), why: 'crash', generation: 1 });
+    clock.advance(0); // both slots restarted
+    // generation 2 starts; one of its workers fails it: gen 1's workers keep their own past
+    const g2 = pool.start(2, config({ count: 2 }), []);
+    const [c] = launch.workers.filter((w) => w.env.BATON_GENERATION === '2');
+    c.exit({ code: 7, signal: null });
+    expect(g2.lastExit(0)).toEqual(expect.objectContaining({ code: 7, why: 'crash', generation: 2 }));
+    expect(g.lastExit(0)).toBeUndefined();
+    g.drain();
+    for (const w of launch.running().filter((x) => x.env.BATON_GENERATION === '1')) w.exit({ code: null, signal: 'SIGQUIT' });
+    expect([g.lastExit(0)?.why, g.lastExit(1)?.why]).toEqual(['stop', 'stop']);
+  });
+});
