@@ -90,7 +90,7 @@ function commands(y: Argv): void {
   } as const;
   const timeoutOpt = {
     type: 'string',
-    describe: "wait at most SECONDS for the master (default: status 10; reload, upgrade, stop: the config's own timeouts + 30)",
+    describe: "wait at most SECONDS for the master (default: status and top 10; reload, upgrade, stop: the config's own timeouts + 30)",
     coerce: (v: string | string[]) => {
       const last = [v].flat().pop();
       const s = seconds(last);

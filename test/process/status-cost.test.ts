@@ -79,3 +79,10 @@ describe("status: each worker's memory and CPU, as /proc says; slots in backoff"
     expect(top.stdout).toMatch(/^1 {3}2 {4}- +backoff .*crash 3 \d+s ago +next start in/m);
   });
 });
+
+test('baton top with no master running says so and exits 3, as status does', () => {
+  const dir = tmpdir();
+  const cfg = writeConfig(dir, { name: 'none', workers: { command: ['sleep', '100'] } });
+  const r = baton(['top', '-c', cfg]);
+  expect(r).toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(/^baton: no baton master is running for /) });
+});
