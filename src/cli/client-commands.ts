@@ -1,6 +1,6 @@
 import { askMaster, ClientTimeoutError, findMaster, NoMasterError, waitForExit, type Target } from '../control/client';
 import { identify, signalProcess, type ProcessId } from '../system/process';
-import type { ReplyTo, SocketOptionsStatus, StatusReply } from '../contract/control';
+import type { GenerationStatus, LastExit, ReplyTo, SocketOptionsStatus, StatusReply, WorkerStatus } from '../contract/control';
 import { locateMaster, type MasterLocation, type OperationTimeouts } from '../config/load';
 import { jsonForTerminal, terminalSafe, terminalSafeDeep } from './terminal-text';
 import { VERSION } from '../version';
@@ -206,7 +206,7 @@ function printVersionSkew(r: StatusReply): void {
   out(`             to run ${VERSION}: ${last && !last.ok ? 'fix that, then ' : ''}baton upgrade -c ${r.config}`);
 }
 
-function duration(ms: number): string {
+export function duration(ms: number): string {
   const s = Math.floor(ms / 1000);
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
@@ -224,12 +224,42 @@ function optionsText(o: SocketOptionsStatus): string {
   return parts.join(' ') || '(no options)';
 }
 
+/** Memory in binary units, as config sizes are written: 512K, 31.2M, 1.25G. */
+export function bytes(n: number): string {
+  if (n < 2 ** 20) return `${Math.round(n / 1024)}K`;
+  if (n < 2 ** 30) return `${(n / 2 ** 20).toFixed(1)}M`;
+  return `${(n / 2 ** 30).toFixed(2)}G`;
+}
+
+/** "crash, status 1, 3s ago" */
+export function exitText(e: LastExit, now = Date.now()): string {
+  const how = e.code !== null ? `status ${e.code}` : e.signal ?? 'not started';
+  return `${e.why}, ${how}, ${duration(Math.max(0, now - Date.parse(e.at)))} ago`;
+}
+
+/** A worker's cost columns: cpu, pss, rss, procs ('-' where an older master, or a group gone a moment ago, gave none). */
+export function costColumns(w: Pick<WorkerStatus, 'cpu' | 'memory'>): string[] {
+  const m = w.memory;
+  return [w.cpu ? `${w.cpu.percent.toFixed(1)}%` : '-', m?.pssBytes != null ? bytes(m.pssBytes) : '-', m ? bytes(m.rssBytes) : '-', m ? String(m.processes) : '-'];
+}
+
+/** A generation's rows: its workers, then its slots in backoff, by slot. */
+export function slotRows(g: GenerationStatus): Array<{ slot: number; worker?: WorkerStatus; nextStartAt?: string; lastExit?: LastExit }> {
+  const rows = [...g.workers.map((w) => ({ slot: w.slot, worker: w, lastExit: w.lastExit })), ...(g.backoff ?? []).map((b) => ({ slot: b.slot, nextStartAt: b.nextStartAt, lastExit: b.lastExit }))];
+  return rows.sort((a, b) => a.slot - b.slot);
+}
+
+const COST = ['cpu', 'pss', 'rss', 'procs'];
+const COST_WIDTHS = [8, 9, 9, 6];
+const cols = (cells: string[], widths: number[]) => cells.map((c, i) => c.padEnd(widths[i])).join('');
+
 function printStatus(reply: StatusReply): void {
   // a worker's STATUS= (and any other text) printed as is could drive the terminal
   const r = terminalSafeDeep(reply);
   out(`${r.name}: baton ${r.version}, master pid ${r.pid}, ${r.phase}, up ${duration(r.uptimeMs)}`);
   printVersionSkew(r);
   out(`  config     ${r.config}`);
+  if (r.master) out(`  master     rss ${bytes(r.master.rssBytes)}, cpu ${r.master.cpuPercent.toFixed(1)}% (${r.master.cpuSeconds.toFixed(2)} s in all)`);
   out(`  status     ${r.statusLine}`);
   for (const l of r.listeners) {
     out(`  listener   ${l.name}: ${l.addresses.join(', ')} (from ${l.source})`);
@@ -248,11 +278,16 @@ function printStatus(reply: StatusReply): void {
     // a watchdog column only where a worker has one
     const watched = g.workers.some((w) => w.watchdogMs);
     const wd = (text: string) => (watched ? text.padEnd(10) : '');
-    out(`    ${'slot'.padEnd(5)}${'pid'.padEnd(9)}${'state'.padEnd(10)}${'restarts'.padEnd(10)}${'uptime'.padEnd(9)}${wd('watchdog')}status`);
-    for (const w of g.workers) {
+    out(`    ${'slot'.padEnd(5)}${'pid'.padEnd(9)}${'state'.padEnd(10)}${'restarts'.padEnd(10)}${'uptime'.padEnd(9)}${wd('watchdog')}${cols(COST, COST_WIDTHS)}status`);
+    const now = Date.now();
+    for (const row of slotRows(g)) {
+      const w = row.worker;
       out(
-        `    ${String(w.slot).padEnd(5)}${String(w.pid).padEnd(9)}${w.state.padEnd(10)}${String(w.restarts).padEnd(10)}${duration(w.uptimeMs).padEnd(9)}${wd(w.watchdogMs ? period(w.watchdogMs) : '-')}${w.recycling ? `(recycling: ${w.recycling}, its replacement starting) ` : ''}${w.status ?? ''}`,
+        w
+          ? `    ${String(w.slot).padEnd(5)}${String(w.pid).padEnd(9)}${w.state.padEnd(10)}${String(w.restarts).padEnd(10)}${duration(w.uptimeMs).padEnd(9)}${wd(w.watchdogMs ? period(w.watchdogMs) : '-')}${cols(costColumns(w), COST_WIDTHS)}${w.recycling ? `(recycling: ${w.recycling}, its replacement starting) ` : ''}${w.status ?? ''}`
+          : `    ${String(row.slot).padEnd(5)}${'-'.padEnd(9)}${'backoff'.padEnd(10)}${'-'.padEnd(10)}${'-'.padEnd(9)}${wd('-')}${cols(['-', '-', '-', '-'], COST_WIDTHS)}next start in ${duration(Math.max(0, Date.parse(row.nextStartAt!) - now) + 999)}`,
       );
+      if (row.lastExit) out(`         last exit: ${exitText(row.lastExit, now)}`);
     }
   }
 }

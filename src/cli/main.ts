@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { run: (file: string, o: ClientOptions) => Promis
   reload: { waits: true, run: (file, o) => client().then((m) => m.reloadCommand(file, o)) },
   upgrade: { waits: true, run: (file, o) => client().then((m) => m.upgradeCommand(file, o)) },
   status: { waits: true, run: (file, o) => client().then((m) => m.statusCommand(file, o)) },
+  top: { waits: true, run: (file, o) => import('./top').then((m) => m.topCommand(file, o)) },
   stop: { waits: true, run: (file, o) => client().then((m) => m.stopCommand(file, o)) },
 };
 
@@ -89,7 +90,7 @@ function commands(y: Argv): void {
   } as const;
   const timeoutOpt = {
     type: 'string',
-    describe: "wait at most SECONDS for the master (default: status 10; reload, upgrade, stop: the config's own timeouts + 30)",
+    describe: "wait at most SECONDS for the master (default: status and top 10; reload, upgrade, stop: the config's own timeouts + 30)",
     coerce: (v: string | string[]) => {
       const last = [v].flat().pop();
       const s = seconds(last);
@@ -117,13 +118,14 @@ function commands(y: Argv): void {
       (y: Argv) => waits(y).option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
       run('status'),
     )
+    .command('top', "each worker's memory and CPU, refreshed every 2 s (q quits); plain lines when piped", waits, run('top'))
     .command(
       'stop',
       'stop gracefully and wait until the master has exited',
       (y: Argv) => waits(y).option('fast', { type: 'boolean', default: false, describe: 'no drain: kill the workers at once' }),
       run('stop'),
     )
-    .demandCommand(1, 'give a command: run, check, reload, upgrade, status or stop')
+    .demandCommand(1, 'give a command: run, check, reload, upgrade, status, top or stop')
     .strict()
     .version(VERSION)
     .help()

@@ -25,6 +25,35 @@ export type Phase =
   | 'side-by-side'
   | 'stopping';
 
+/** Why a worker exited: by itself (crash), hung (watchdog), recycled (memory, age), or stopped by baton (reload, stop, resize: TTOU). */
+export type ExitWhy = 'crash' | 'watchdog' | 'memory' | 'age' | 'reload' | 'stop' | 'resize';
+
+/** A worker's exit, as status shows it. */
+export interface LastExit {
+  /** Its exit status; null when a signal killed it (or it could not be started). */
+  code: number | null;
+  signal: string | null;
+  /** When (ISO 8601). */
+  at: string;
+  why: ExitWhy;
+}
+
+/** What a worker's whole process group holds now (its leader and everything it started that stayed in the group). */
+export interface WorkerMemory {
+  rssBytes: number;
+  /** Proportional set size (/proc/PID/smaps_rollup Pss:), shared pages split; null where smaps_rollup cannot be read. */
+  pssBytes: number | null;
+  /** Live processes in the group. */
+  processes: number;
+}
+
+export interface WorkerCpu {
+  /** Percent of one core since the previous status (at least a second before), or since the worker started. */
+  percent: number;
+  /** CPU time of the processes now in the group (user + system). */
+  seconds: number;
+}
+
 export interface WorkerStatus {
   slot: number;
   pid: number;
@@ -35,8 +64,21 @@ export interface WorkerStatus {
   status?: string;
   /** Its watchdog period (workers.watchdogMs, or the worker's own WATCHDOG_USEC=); absent when off. */
   watchdogMs?: number;
+  /** Absent when its process group could not be read (gone a moment ago), or from an older master. */
+  memory?: WorkerMemory;
+  cpu?: WorkerCpu;
+  /** The last exit of a worker in this slot (this generation's or an older one's). */
+  lastExit?: LastExit;
   /** Why it is being recycled, while its replacement (the same slot, state starting) gets ready. */
   recycling?: 'memory' | 'age';
+}
+
+/** A slot waiting out its crash backoff: no worker runs in it until nextStartAt. */
+export interface BackoffSlot {
+  slot: number;
+  /** ISO 8601. */
+  nextStartAt: string;
+  lastExit: LastExit;
 }
 
 export interface GenerationStatus {
@@ -49,6 +91,8 @@ export interface GenerationStatus {
   /** Workers recycled (workers.maxMemory, workers.maxAgeMs), replaced first (an older master has none). */
   recycles?: { memory: number; age: number };
   workers: WorkerStatus[];
+  /** Slots whose worker crashed, waiting to be started again (absent from an older master). */
+  backoff?: BackoffSlot[];
 }
 
 export interface ListenerStatus {
@@ -116,6 +160,8 @@ export interface StatusReply {
   config: string;
   phase: Phase;
   uptimeMs: number;
+  /** The master's own memory and CPU (absent from an older master). */
+  master?: { rssBytes: number; cpuPercent: number; cpuSeconds: number };
   /** The serving generation; null before the first is ready and after WINCH. */
   generation: number | null;
   generations: GenerationStatus[];

@@ -32,7 +32,7 @@ import { startListeners, successorPlan } from './inherited';
 import { Reload, type ReloadContext } from './reload';
 import { Stop, type StopContext } from './stop';
 import { Succession, type SuccessionContext } from './succession';
-import { statusLine, statusReply } from './status';
+import { CpuMeter, procSampler, statusLine, statusReply, type Sampler } from './status';
 import { listenToSignals, requestEvent } from './inputs';
 import { Loop, type Handlers } from './loop';
 import type { Phase } from './transitions';
@@ -52,7 +52,9 @@ export interface MasterOptions {
   clock?: Clock;
   launch?: Launch;
   launchSuccessor?: LaunchSuccessor;
-  /** How workers' memory is read, and the random source of their age jitter. */
+  /** Where status reads the workers' and the master's memory and CPU. */
+  sampler?: Sampler;
+  /** How the pool reads its workers' memory for workers.maxMemory, and the random source of their age jitter. */
   sample?: SampleMemory;
   random?: () => number;
 }
@@ -81,6 +83,7 @@ export class Master implements Handlers {
   private lastReload: LastReload | null = null;
   private lastUpgrade: LastUpgrade | null = null;
   private readonly startedAt: number;
+  private readonly cpu = new CpuMeter();
   /** The environment every worker starts from (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* removed). */
   private readonly baseEnv: NodeJS.ProcessEnv;
   /** What the operations (Reload, Upgrade, Stop, Succession) use of the master: each takes its context's part. */
@@ -264,7 +267,7 @@ export class Master implements Handlers {
     this.listeners = listeners;
     this.cfg = cfg;
     this.fdStore.sync(listeners, this.fdStore.on(cfg));
-    old?.drain();
+    old?.drain(false, 'reload');
     this.lastReload = r.done();
     return this.endReload({ ok: true, generation: generation.id, ms: this.lastReload.ms }, '');
   }
@@ -504,6 +507,8 @@ export class Master implements Handlers {
         successorPid: this.upgrading?.successor?.pid,
         notifyDropped: this.receiver?.dropped,
         log: this.log.sinkStatus(),
+        sampler: this.opts.sampler ?? procSampler,
+        cpu: this.cpu,
       }, this.clock.now()),
     );
   }

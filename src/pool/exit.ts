@@ -1,3 +1,5 @@
+import type { ExitWhy } from '../contract/control';
+
 export interface WorkerExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -5,6 +7,17 @@ export interface WorkerExit {
   error?: string;
   /** Still running a while after SIGKILL (another uid, or stuck in the kernel): given up on. */
   stuck?: true;
+}
+
+/** A slot's last exit, as the pool keeps it (for status). */
+export interface SlotExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** On the master's clock. */
+  at: number;
+  why: ExitWhy;
+  /** The generation of the worker that exited. */
+  generation: number;
 }
 
 export function describeExit(e: WorkerExit): string {

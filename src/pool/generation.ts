@@ -4,7 +4,8 @@ import { passedOn, type Listener } from '../sockets/listeners';
 import type { Clock } from '../system/clock';
 import { MAX_DELAY_MS, restartDelayMs, STABLE_AFTER_MS } from './backoff';
 import { adapted, workerCommand } from '../config/worker-command';
-import { describeExit, type WorkerExit } from './exit';
+import { describeExit, type SlotExit, type WorkerExit } from './exit';
+import type { ExitWhy } from '../contract/control';
 import { killedByMasterSignal } from '../contract/master-signals';
 import { Watchdog } from './watchdog';
 import { Worker } from './worker';
@@ -63,6 +64,8 @@ export interface GenerationContext {
   random(): number;
   /** Reads workers' memory (system/proc-sample.ts); called only with workers.maxMemory. */
   sample: SampleMemory;
+  /** Each slot's last exit, of every generation (the pool's). */
+  exits: Map<number, SlotExit>;
 }
 
 /**
@@ -81,7 +84,8 @@ export class Generation {
   private readonly leaving = new Set<Worker>();
   /** Crashes in a row per slot, for the restart backoff. */
   private readonly crashes = new Map<number, number>();
-  private readonly restartTimers = new Map<number, { cancel(): void }>();
+  /** Slots waiting out their crash backoff: the timer, when it fires (master's clock), the crash. */
+  private readonly restartTimers = new Map<number, { cancel(): void; at: number; exit: SlotExit }>();
   private readonly recycler: Recycler;
 
   constructor(
@@ -136,19 +140,30 @@ export class Generation {
       holders: () => this.slots.values(),
       holder: (slot) => this.slots.get(slot),
       launch: (slot, restarts) => this.start(new Worker(slot, this.id, restarts, clock.now())),
-      hand: (w) => {
+      hand: (w, why) => {
         const old = this.slots.get(w.slot);
         this.slots.set(w.slot, w);
         if (old) {
           this.leaving.add(old);
-          this.stopWorker(old);
+          this.stopWorker(old, why);
         }
         this.ctx.emit({ kind: 'workers-changed' });
       },
-      stop: (w) => this.stopWorker(w),
+      stop: (w, why) => this.stopWorker(w, why),
       name: (w) => this.name(w),
       due: (e) => this.ctx.emit({ kind: 'recycle-due', ...e }),
     };
+  }
+
+  /** The last exit in `slot` of a worker of this generation or an older one (a newer generation's is not this worker's past). */
+  lastExit(slot: number): SlotExit | undefined {
+    const e = this.ctx.exits.get(slot);
+    return e && e.generation <= this.id ? e : undefined;
+  }
+
+  /** Slots waiting out their crash backoff, and when each starts again. */
+  backoff(): Array<{ slot: number; at: number; lastExit: SlotExit }> {
+    return [...this.restartTimers].map(([slot, t]) => ({ slot, at: t.at, lastExit: t.exit })).sort((a, b) => a.slot - b.slot);
   }
 
   private get wc() {
@@ -284,7 +299,7 @@ export class Generation {
     if (this.recycler.notReady(w, `did not send READY=1 within ${this.wc.readyTimeoutMs} ms`)) return;
     this.ctx.log.error(`${reason}: stopping it`);
     w.timedOut = true;
-    this.stopWorker(w);
+    this.stopWorker(w, 'crash');
   }
 
   private onExit(w: Worker, e: WorkerExit): void {
@@ -297,6 +312,9 @@ export class Generation {
     if (this.slots.get(w.slot) === w) this.slots.delete(w.slot);
     this.leaving.delete(w);
     if (w.pid > 0) this.ctx.exited(w.pid);
+    const why: ExitWhy = w.hung ? 'watchdog' : crashed ? 'crash' : (w.stopWhy ?? 'stop');
+    const exit: SlotExit = { code: e.code, signal: e.signal, at: this.ctx.clock.now(), why, generation: this.id };
+    this.ctx.exits.set(w.slot, exit);
     const what = `${this.name(w)} ${describeExit(e)}${w.hung ? ' (watchdog)' : ''}`;
     const replacement = this.recycler.exited(w, describeExit(e));
     if (replacement === 'replacement') {
@@ -315,7 +333,7 @@ export class Generation {
       this.ctx.log.error(`${what} before it was ready`);
       this.fail(`${what} before it was ready`);
     } else if (this.state === 'serving' && crashed) {
-      this.scheduleRestart(w, what);
+      this.scheduleRestart(w, what, exit);
     } else {
       this.ctx.log.info(what);
     }
@@ -323,25 +341,24 @@ export class Generation {
     this.forgetIfGone();
   }
 
-  private scheduleRestart(w: Worker, what: string): void {
+  private scheduleRestart(w: Worker, what: string, exit: SlotExit): void {
     let n = this.crashes.get(w.slot) ?? 0;
     if (w.readyAt !== undefined && this.ctx.clock.now() - w.readyAt >= STABLE_AFTER_MS) n = 0;
     this.crashes.set(w.slot, ++n);
     const delay = restartDelayMs(n);
     const loop = delay >= MAX_DELAY_MS ? ' (crash loop: restarts slowed to the maximum)' : '';
     this.ctx.log.error(`${what}; restarting slot ${w.slot} in ${delay} ms, crash ${n} in a row${loop}`);
-    this.restartTimers.set(
-      w.slot,
-      this.ctx.clock.after(delay, () => {
-        this.restartTimers.delete(w.slot);
-        if (this.state === 'serving' && w.slot < this.count && !this.slots.has(w.slot)) this.spawn(w.slot, w.restarts + 1);
-      }),
-    );
+    const timer = this.ctx.clock.after(delay, () => {
+      this.restartTimers.delete(w.slot);
+      if (this.state === 'serving' && w.slot < this.count && !this.slots.has(w.slot)) this.spawn(w.slot, w.restarts + 1);
+    });
+    this.restartTimers.set(w.slot, { cancel: () => timer.cancel(), at: this.ctx.clock.now() + delay, exit });
   }
 
-  private stopWorker(w: Worker, fast = false): void {
+  private stopWorker(w: Worker, why: ExitWhy, fast = false): void {
     // asked once: a later graceful stop changes nothing (the first deadline stands)
     if (w.state === 'exited' || (w.state === 'stopping' && !fast)) return;
+    w.stopWhy ??= why;
     w.state = 'stopping';
     w.readyTimer?.cancel();
     w.watchdog.disarm();
@@ -349,30 +366,30 @@ export class Generation {
     else w.proc.stop(this.wc.stopSignal, this.wc.stopTimeoutMs);
   }
 
-  private stopAll(fast: boolean): void {
+  private stopAll(fast: boolean, why: ExitWhy): void {
     this.recycler.end();
     for (const t of this.restartTimers.values()) t.cancel();
     this.restartTimers.clear();
-    for (const w of this.workers()) this.stopWorker(w, fast);
+    for (const w of this.workers()) this.stopWorker(w, why, fast);
     this.forgetIfGone();
   }
 
   /** starting → failed: its workers are stopped gently (one that never said READY=1 may have accepted). */
-  fail(reason: string, fast = false): void {
+  fail(reason: string, fast = false, why: ExitWhy = 'reload'): void {
     if (this.state !== 'starting') return;
     this.state = 'failed';
     this.ctx.emit({ kind: 'generation-failed', id: this.id, reason });
-    this.stopAll(fast);
+    this.stopAll(fast, why);
   }
 
-  /** Stops every worker with stopSignal and the deadline (fast: SIGKILL now). */
-  drain(fast = false): void {
-    if (this.state === 'starting') return this.fail('the master is stopping', fast);
+  /** Stops every worker with stopSignal and the deadline (fast: SIGKILL now); `why`: a reload replaced it, or a stop (WINCH too). */
+  drain(fast = false, why: 'reload' | 'stop' = 'stop'): void {
+    if (this.state === 'starting') return this.fail('the master is stopping', fast, 'stop');
     if (this.state === 'serving') {
       this.state = 'draining';
       this.ctx.log.info(`stopping generation ${this.id} (${this.size} worker(s), ${this.wc.stopSignal}, deadline ${this.wc.stopTimeoutMs} ms)`);
     }
-    this.stopAll(fast);
+    this.stopAll(fast, why);
   }
 
   /** TTIN/TTOU: one worker more or fewer. */
@@ -386,7 +403,7 @@ export class Generation {
     if (!w) return;
     this.slots.delete(slot);
     this.leaving.add(w);
-    this.stopWorker(w);
+    this.stopWorker(w, 'resize');
   }
 
   private forgetIfGone(): void {

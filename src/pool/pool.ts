@@ -1,6 +1,7 @@
 import type { Config } from '../config/types';
 import type { Listener } from '../sockets/listeners';
 import type { NotifySender } from '../systemd/receiver';
+import type { SlotExit } from './exit';
 import { Generation, type GenerationContext } from './generation';
 
 /**
@@ -13,11 +14,13 @@ export class Pool {
   private readonly generations: Generation[] = [];
   /** Watchdog kills of the generations already gone. */
   private pastWatchdogKills = 0;
+  /** Each slot's last exit, whatever its generation (status shows it on the slot's next worker). */
+  private readonly exits = new Map<number, SlotExit>();
 
-  constructor(private readonly ctx: Omit<GenerationContext, 'gone'>) {}
+  constructor(private readonly ctx: Omit<GenerationContext, 'gone' | 'exits'>) {}
 
   start(id: number, config: Config, listeners: Listener[]): Generation {
-    const g = new Generation(id, config, listeners, { ...this.ctx, gone: (x) => this.forget(x) });
+    const g = new Generation(id, config, listeners, { ...this.ctx, gone: (x) => this.forget(x), exits: this.exits });
     this.generations.push(g);
     return g;
   }

@@ -5,6 +5,7 @@
 // (PoolEvent 'recycle-due'); the master's transition table says whether the phase allows it,
 // and the master answers with Generation.recycle(). Everything runs in the master's queue.
 import type { WorkersConfig } from '../config/types';
+import type { ExitWhy } from '../contract/control';
 import type { Logger } from '../log/logger';
 import type { Clock, Timer } from '../system/clock';
 import { recycleDelayMs } from './backoff';
@@ -44,9 +45,9 @@ export interface RecycleHost {
   holder(slot: number): Worker | undefined;
   /** Starts a worker for `slot` that holds no slot yet. */
   launch(slot: number, restarts: number): Worker;
-  /** `w` holds its slot from now on; the worker that held it drains (stopSignal, stopTimeoutMs). */
-  hand(w: Worker): void;
-  stop(w: Worker): void;
+  /** `w` holds its slot from now on; the worker that held it drains (stopSignal, stopTimeoutMs), its last exit's why `why`. */
+  hand(w: Worker, why: RecycleWhy): void;
+  stop(w: Worker, why: ExitWhy): void;
   name(w: Worker): string;
   due(e: RecycleDue): void;
 }
@@ -75,7 +76,7 @@ export class Recycle {
   commit(host: RecycleHost): void {
     this.old.recycling = undefined;
     this.old.recycled = this.why;
-    host.hand(this.next);
+    host.hand(this.next, this.why);
     const { stopSignal, stopTimeoutMs } = host.wc;
     host.log.info(
       `${host.name(this.old)} recycled (${this.why}: ${this.figures}): its replacement (pid ${this.next.pid}) is ready after ` +
@@ -83,11 +84,12 @@ export class Recycle {
     );
   }
 
-  abandon(host: RecycleHost, reason: string): void {
+  /** `why`: the replacement's exit, as its slot's last exit says it ('crash': it did not get ready). */
+  abandon(host: RecycleHost, reason: string, why: ExitWhy): void {
     if (this.abandoned !== undefined) return;
     this.abandoned = reason;
     this.old.recycling = undefined;
-    host.stop(this.next);
+    host.stop(this.next, why);
   }
 }
 
@@ -218,7 +220,7 @@ export class Recycler {
   cancel(slot: number): void {
     const r = this.inFlight.get(slot);
     if (!r || r.abandoned !== undefined) return;
-    r.abandon(this.host, 'its slot was removed (SIGTTOU)');
+    r.abandon(this.host, 'its slot was removed (SIGTTOU)', 'resize');
     this.host.log.info(`recycling ${this.host.name(r.old)} cancelled: its slot was removed; stopping its replacement (pid ${r.next.pid})`);
   }
 
@@ -255,7 +257,7 @@ export class Recycler {
 
   private failed(r: Recycle, reason: string): void {
     if (r.abandoned !== undefined) return;
-    r.abandon(this.host, reason);
+    r.abandon(this.host, reason, 'crash');
     const f = this.fail(r.old.slot);
     this.host.log.error(
       `recycling ${this.host.name(r.old)} (${r.why}) failed: its replacement (pid ${r.next.pid}) ${reason}; the old worker serves on, ` +

@@ -1,3 +1,4 @@
+import type { ExitWhy } from '../contract/control';
 import type { LineBudget } from '../log/line-budget';
 import type { Timer } from '../system/clock';
 import type { RecycleWhy } from './recycle';
@@ -16,6 +17,8 @@ export class Worker {
   timedOut = false;
   /** Signalled by its watchdog (no WATCHDOG=1 in time, or WATCHDOG=trigger): its exit counts as a crash. */
   hung = false;
+  /** Why baton stopped it (its exit's why, unless it counts as a crash). */
+  stopWhy?: ExitWhy;
   readyTimer?: Timer;
   /** When its age recycles it (workers.maxAgeMs + its own jitter); undefined: no age limit. */
   recycleAt?: number;

@@ -1,58 +1,73 @@
-// STAND-IN until i24-seen's src/system/proc-sample.ts is merged (same API, I24.md): take theirs.
+// What a worker costs: the memory and CPU of its whole process group (`npm start` -> sh ->
+// node, a gunicorn arbiter and its workers), read from /proc in one pass.
 import fs from 'node:fs';
-import { readProcStat } from './proc-stat';
+import { hasExited, readProcStat } from './proc-stat';
+
+export { TICKS_PER_SECOND } from './proc-stat';
 
 export interface GroupSample {
   pgid: number;
+  /** Live members (zombies not counted). */
   processes: number;
+  /** Resident memory, summed over the members: shared pages counted once per process. */
   rssBytes: number;
+  /**
+   * Proportional set size (smaps_rollup `Pss:`), summed: each shared page split between the
+   * processes mapping it, what a pool of forked workers really costs. null when the smaps_rollup
+   * of a member could not be read (a kernel before 4.14, another user's process): rssBytes then
+   * comes from /proc/PID/status.
+   */
   pssBytes: number | null;
-  /** utime + stime of all members, clock ticks */
+  /** CPU time of the live members (utime + stime), in clock ticks (TICKS_PER_SECOND). */
   cpuTicks: number;
 }
 
-export const TICKS_PER_SECOND = 100;
-const PAGE = 4096;
+const KB = 1024;
 
-function kB(text: string, field: string): number | undefined {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
-  return m ? Number(m[1]) * 1024 : undefined;
+/** A process's Rss and Pss in bytes; undefined once it has gone (or has no memory: exiting). */
+function memoryOf(pid: number): { rss: number; pss: number | null } | undefined {
+  let text: string | undefined;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
+  } catch {
+    // no smaps_rollup (before 4.14), or not ours to read (ptrace access): status is readable by anyone
+  }
+  if (text !== undefined) {
+    const rss = /^Rss:\s+(\d+) kB/m.exec(text);
+    const pss = /^Pss:\s+(\d+) kB/m.exec(text);
+    return rss && pss ? { rss: Number(rss[1]) * KB, pss: Number(pss[1]) * KB } : undefined;
+  }
+  try {
+    const rss = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return rss ? { rss: Number(rss[1]) * KB, pss: null } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-/** One pass over /proc: every process of each group, its memory (PSS where smaps_rollup reads) and CPU summed. */
+/**
+ * The groups `pgids` as they are now, each with at least one live member; a group with none
+ * is left out. One pass over /proc: the stat of every process, then smaps_rollup of the
+ * members only.
+ */
 export function sampleGroups(pgids: readonly number[]): Map<number, GroupSample> {
-  const out = new Map<number, GroupSample>();
-  const wanted = new Set(pgids);
-  let pids: string[] = [];
-  try {
-    pids = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n));
-  } catch {
-    return out;
-  }
-  for (const p of pids) {
-    const st = readProcStat(Number(p));
-    if (!st || !wanted.has(st.pgid)) continue;
-    const g = out.get(st.pgid) ?? { pgid: st.pgid, processes: 0, rssBytes: 0, pssBytes: 0, cpuTicks: 0 };
+  const groups = new Map<number, GroupSample>();
+  if (pgids.length === 0) return groups;
+  for (const pgid of pgids) groups.set(pgid, { pgid, processes: 0, rssBytes: 0, pssBytes: 0, cpuTicks: 0 });
+  for (const d of fs.readdirSync('/proc')) {
+    const c = d.charCodeAt(0);
+    if (c < 48 || c > 57) continue; // not a pid
+    const pid = Number(d);
+    const stat = readProcStat(pid); // undefined: exited meanwhile
+    const g = stat && groups.get(stat.pgid);
+    if (!g || hasExited(stat.state)) continue;
+    const mem = memoryOf(pid);
+    if (!mem) continue;
     g.processes++;
-    g.cpuTicks += st.cpuTicks;
-    let rollup: string | undefined;
-    try {
-      rollup = fs.readFileSync(`/proc/${p}/smaps_rollup`, 'utf8');
-    } catch {
-      /* another user's, or gone */
-    }
-    const pss = rollup === undefined ? undefined : kB(rollup, 'Pss');
-    let rss = rollup === undefined ? undefined : kB(rollup, 'Rss');
-    if (rss === undefined) {
-      try {
-        rss = Number(fs.readFileSync(`/proc/${p}/statm`, 'utf8').split(' ')[1]) * PAGE;
-      } catch {
-        rss = 0;
-      }
-    }
-    g.rssBytes += rss;
-    g.pssBytes = pss === undefined || g.pssBytes === null ? null : g.pssBytes + pss;
-    out.set(st.pgid, g);
+    g.cpuTicks += stat.cpuTicks;
+    g.rssBytes += mem.rss;
+    g.pssBytes = g.pssBytes === null || mem.pss === null ? null : g.pssBytes + mem.pss;
   }
-  return out;
+  for (const [pgid, g] of groups) if (g.processes === 0) groups.delete(pgid);
+  return groups;
 }

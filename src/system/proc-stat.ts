@@ -1,5 +1,8 @@
 import fs from 'node:fs';
 
+/** Clock ticks per second in /proc (USER_HZ, sysconf(_SC_CLK_TCK)): 100 on every Linux architecture node runs on. */
+export const TICKS_PER_SECOND = 100;
+
 /** The fields of /proc/<pid>/stat that baton reads (proc(5)). */
 export interface ProcStat {
   /** R, S, D, T, Z (zombie), X (dead), ... */
@@ -38,6 +41,5 @@ export const hasExited = (state: string): boolean => state === 'Z' || state === 
 /** When the process started, in ms since the epoch (to the kernel's tick). */
 export function startedAtMs(stat: ProcStat): number {
   const btime = Number(/^btime (\d+)/m.exec(fs.readFileSync('/proc/stat', 'utf8'))![1]);
-  // USER_HZ is 100 on every Linux architecture node runs on
-  return btime * 1000 + stat.startTicks * 10;
+  return btime * 1000 + (stat.startTicks * 1000) / TICKS_PER_SECOND;
 }

@@ -14,6 +14,7 @@ import type { UpgradeEnv } from '../../src/contract/upgrade-env';
 import type { Logger } from '../../src/log/logger';
 import type { MasterEvent } from '../../src/master/events';
 import { Master } from '../../src/master/master';
+import type { Sampler } from '../../src/master/status';
 import { FakeClock, FakeLaunch, FakeLaunchSuccessor, FakeMemory, FakeRandom, type FakeWorker } from './fake-world';
 import { FakeSystemd } from './fake-systemd';
 
@@ -55,6 +56,8 @@ export interface Options {
   upgrade?: UpgradeEnv;
   /** More workers keys (maxAgeMs, maxMemory, ...). */
   workers?: Record<string, unknown>;
+  /** What status reads of the workers' and the master's memory and CPU (default: nothing, as the fake pids have no /proc). */
+  sampler?: Sampler;
 }
 
 const worlds: World[] = [];
@@ -129,6 +132,7 @@ export function createMaster(o: Options): World {
       clock,
       launch: launch.fn,
       launchSuccessor: successors.fn,
+      sampler: o.sampler ?? { groups: () => new Map(), self: () => ({ rssBytes: 0, cpuSeconds: 0 }) },
       sample: memory.fn,
       random: random.fn,
     });

@@ -230,6 +230,19 @@ export function childrenOf(pid: number): number[] {
   return out;
 }
 
+/** The live processes (zombies left out) of process group `pgid`. */
+export function groupMembers(pgid: number): number[] {
+  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
+    const st = readProcStat(pid); // undefined: exited meanwhile
+    return st?.pgid === pgid && st.state !== 'Z';
+  });
+}
+
+export const PAGE_SIZE = Number(spawnSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).stdout);
+
+/** A process's resident bytes by /proc/PID/statm, the kernel's own counter. */
+export const statmRss = (pid: number): number => Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE_SIZE;
+
 export function fdCount(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }

@@ -96,6 +96,8 @@ describe('recycling real workers under load', () => {
     }
     // the replacements served: requests were answered by more pids than the first two
     expect(Object.keys(stats.pids).length).toBeGreaterThan(2);
+    // status: the slots' last exits say why (once the old workers are gone)
+    await waitFor('the recycled workers to exit', async () => (await master.status()).generations[0].workers.some((w) => w.lastExit?.why === 'memory'), 20000);
   }, 150_000);
 
   test('age: 4 workers with maxAgeMs + jitter recycle one at a time, each replacement first, 0 failed', async () => {

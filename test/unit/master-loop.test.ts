@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import { controlSocketPath, type StatusReply } from '../../src/contract/control';
 import { request } from '../../src/control/client';
 import { native } from '../../src/native';
+import type { Sampler } from '../../src/master/status';
+import type { GroupSample } from '../../src/system/proc-sample';
 import {
   ask, connect, createMaster, distinct, exitAll, exitCode, gone, phase, portOf, reload, running, spawnAll, startMaster, status, stop, takenPort, until, useFakeMasters, writeConfig,
 } from '../helpers/fake-master';
@@ -300,6 +302,84 @@ describe('status', () => {
     expect(status(w).generations[0].workers[0].uptimeMs).toBe(0);
     w.clock.advance(5000);
     expect(status(w).generations[0].workers[0].uptimeMs).toBe(5000);
+  });
+});
+
+describe("status: what each worker costs, its slot's last exit, slots in backoff", () => {
+  /** A fake /proc: each pid's group figures, set by the test; the master's own likewise. */
+  function fakeSampler() {
+    const groups = new Map<number, GroupSample>();
+    const self = { rssBytes: 40 * 2 ** 20, cpuSeconds: 0 };
+    const sampler: Sampler = { groups: (pgids) => new Map(pgids.filter((p) => groups.has(p)).map((p) => [p, groups.get(p)!])), self: () => self };
+    const set = (pid: number, cpuTicks: number, processes = 2) => groups.set(pid, { pgid: pid, processes, rssBytes: 30 * 2 ** 20, pssBytes: 12 * 2 ** 20, cpuTicks });
+    return { sampler, groups, self, set };
+  }
+
+  test("memory and processes of the worker's group; CPU percent since its start, then since the previous status at least 1 s before", async () => {
+    const f = fakeSampler();
+    const w = await running({ count: 1, sampler: f.sampler });
+    const pid = w.launch.of(1)[0].pid;
+    f.set(pid, 100);
+    w.clock.advance(2000);
+    let s = status(w).generations[0].workers[0];
+    expect(s.memory).toEqual({ rssBytes: 30 * 2 ** 20, pssBytes: 12 * 2 ** 20, processes: 2 });
+    // 1 s of CPU in its 2 s
+    expect(s.cpu).toEqual({ percent: 50, seconds: 1 });
+    f.set(pid, 190);
+    w.clock.advance(500);
+    // 0.9 s in 0.5 s since the last baseline, which stays (too recent to replace)
+    expect(status(w).generations[0].workers[0].cpu).toEqual({ percent: 180, seconds: 1.9 });
+    w.clock.advance(500);
+    expect(status(w).generations[0].workers[0].cpu).toEqual({ percent: 90, seconds: 1.9 });
+    f.set(pid, 215);
+    w.clock.advance(1000);
+    expect(status(w).generations[0].workers[0].cpu).toEqual({ percent: 25, seconds: 2.15 });
+    // a group gone a moment ago: no figures rather than zeros
+    f.groups.clear();
+    s = status(w).generations[0].workers[0];
+    expect(s.memory).toBeUndefined();
+    expect(s.cpu).toBeUndefined();
+  });
+
+  test("the master's own memory and CPU", async () => {
+    const f = fakeSampler();
+    const w = await running({ count: 1, sampler: f.sampler });
+    w.clock.advance(10_000);
+    f.self.cpuSeconds = 0.5;
+    expect(status(w).master).toEqual({ rssBytes: 40 * 2 ** 20, cpuPercent: 5, cpuSeconds: 0.5 });
+  });
+
+  test('a slot waiting out its crash backoff is shown with its next start and last exit; its next worker shows that exit', async () => {
+    const w = await running({ count: 2 });
+    w.clock.advance(1000);
+    // the first crash restarts at once; the second in a row waits 100 ms
+    w.launch.of(1)[0].exit({ code: 1, signal: null });
+    w.clock.advance(0);
+    const crashedAt = w.clock.now();
+    w.launch.of(1)[2].exit({ code: null, signal: 'SIGSEGV' });
+    const g = status(w).generations[0];
+    expect(g.workers.map((x) => x.slot)).toEqual([1]);
+    const lastExit = { code: null, signal: 'SIGSEGV', at: new Date(crashedAt).toISOString(), why: 'crash' };
+    expect(g.backoff).toEqual([{ slot: 0, nextStartAt: new Date(crashedAt + 100).toISOString(), lastExit }]);
+    w.clock.advance(100);
+    const after = status(w).generations[0];
+    expect(after.backoff).toEqual([]);
+    expect(after.workers.map((x) => [x.slot, x.restarts, x.lastExit])).toEqual([[0, 2, lastExit], [1, 0, undefined]]);
+  });
+
+  test('why: a TTOU stop is resize; a reload is reload, shown on the next generation\'s worker of the slot', async () => {
+    const w = await running({ count: 1 });
+    w.master.post({ kind: 'resize', delta: 1 });
+    w.launch.of(1)[1].spawn();
+    w.master.post({ kind: 'resize', delta: -1 });
+    w.launch.of(1)[1].exit({ code: null, signal: 'SIGTERM' });
+    w.master.post({ kind: 'resize', delta: 1 });
+    expect(status(w).generations[0].workers[1].lastExit).toEqual(expect.objectContaining({ why: 'resize', signal: 'SIGTERM' }));
+    reload(w);
+    await until('generation 2 to be launched', () => w.launch.of(2).length === 1);
+    spawnAll(w.launch.of(2));
+    exitAll(w.launch.of(1));
+    expect(status(w).generations.map((g) => g.workers.map((x) => x.lastExit?.why))).toEqual([['reload']]);
   });
 });
 

@@ -653,8 +653,9 @@ describe('recycling (workers.maxAgeMs, workers.maxMemory): the replacement first
       `info worker 0 (pid ${a.pid}) of generation 1 recycled (age: up 10.0 s, past workers.maxAgeMs 10000 ms + its jitter 0 ms): its replacement (pid ${next.pid}) ` +
         'is ready after 1000 ms and holds slot 0; the old one drains (SIGQUIT, deadline 3000 ms)',
     );
-    // its exit is no crash: no restart
+    // its exit is no crash: no restart; the slot's last exit says why
     a.exit({ code: 0, signal: null });
+    expect(g.lastExit(0)).toEqual({ code: 0, signal: null, at: clock.now(), why: 'age', generation: 1 });
     clock.advance(250);
     expect(answer(t)).toEqual([{ kind: 'recycle-due', id: 1, slot: 1, pid: b.pid, why: 'age' }]);
     expect(launch.workers.map((w) => w.spec.env.BATON_WORKER_ID)).toEqual(['0', '1', '0', '1']);
@@ -717,6 +718,8 @@ describe('recycling (workers.maxAgeMs, workers.maxMemory): the replacement first
     expect(memory.samples.slice(-1)).toEqual([[next.pid]]);
     expect(a.stops).toEqual([['SIGQUIT', 3000]]);
     expect(g.recycles).toEqual({ memory: 1, age: 0 });
+    a.exit({ code: 0, signal: null });
+    expect(g.lastExit(0)?.why).toBe('memory');
     expect(lines).toContainEqual(expect.stringContaining(`info recycling worker 0 (pid ${a.pid}) of generation 1 (memory: PSS 150.0 MiB over workers.maxMemory 100.0 MiB in 3 samples in a row)`));
     // RSS stands in where PSS cannot be read, and the log says which
     memory.pss = false;
@@ -833,5 +836,28 @@ describe('recycling (workers.maxAgeMs, workers.maxMemory): the replacement first
     expect(reported()).toEqual([{ kind: 'pool-empty' }]);
     clock.advance(10_000);
     expect(launch.workers).toHaveLength(2);
+  });
+});
+
+describe("each slot's last exit (for status)", () => {
+  test('says why: watchdog, crash, stop; an exit in a newer generation is not an older one\'s past', () => {
+    const { g, launch, clock, pool } = serving({ ready: 'notify', count: 2 });
+    const [a, b] = launch.workers;
+    pool.notified(sender(a.pid), new Map([['WATCHDOG', 'trigger']]));
+    a.exit({ code: null, signal: 'SIGABRT' });
+    expect(g.lastExit(0)).toEqual({ code: null, signal: 'SIGABRT', at: clock.now(), why: 'watchdog', generation: 1 });
+    clock.advance(500);
+    b.exit({ code: 1, signal: null });
+    expect(g.lastExit(1)).toEqual({ code: 1, signal: null, at: clock.now(), why: 'crash', generation: 1 });
+    clock.advance(0); // both slots restarted
+    // generation 2 starts; one of its workers fails it: gen 1's workers keep their own past
+    const g2 = pool.start(2, config({ count: 2 }), []);
+    const [c] = launch.workers.filter((w) => w.env.BATON_GENERATION === '2');
+    c.exit({ code: 7, signal: null });
+    expect(g2.lastExit(0)).toEqual(expect.objectContaining({ code: 7, why: 'crash', generation: 2 }));
+    expect(g.lastExit(0)).toBeUndefined();
+    g.drain();
+    for (const w of launch.running().filter((x) => x.env.BATON_GENERATION === '1')) w.exit({ code: null, signal: 'SIGQUIT' });
+    expect([g.lastExit(0)?.why, g.lastExit(1)?.why]).toEqual(['stop', 'stop']);
   });
 });
