@@ -68,6 +68,7 @@ describe('workers.count "auto"', () => {
     expect(after.generation).toBe(2);
     expect(after.generations.find((g) => g.id === 2)!.count).toBe(NPROC);
     expect(after.workers).toMatchObject({ count: 'auto', resolved: NPROC });
+    expect(m.output()).toMatch(new RegExp(`starting generation 2: ${NPROC} x \\["sleep","1000"\\] \\(workers\\.count "auto": ${NPROC} CPUs, affinity 0-${NPROC - 1}, `));
     m.proc.kill('SIGTTIN');
     await waitFor('TTIN', async () => (await m!.status()).generations.find((g) => g.id === 2)!.count === NPROC + 1);
   });
