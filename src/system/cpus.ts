@@ -59,7 +59,8 @@ export function autoCount(affinityCpus: number, quotaCpus: number | null): numbe
 }
 
 /** The tightest cpu.max from the cgroup `cgroup` (a path under the v2 mount) up to the mount itself. */
-export function tightestQuota(cgroup: string, read: ReadText = readText, root = CGROUP_ROOT): AvailableCpus['quota'] {
+function tightestQuota(cgroup: string, read: ReadText): AvailableCpus['quota'] {
+  const root = CGROUP_ROOT;
   try {
     read(path.join(root, 'cgroup.controllers'));
   } catch {
