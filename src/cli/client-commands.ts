@@ -231,6 +231,7 @@ function printStatus(reply: StatusReply): void {
   printVersionSkew(r);
   out(`  config     ${r.config}`);
   out(`  status     ${r.statusLine}`);
+  if (r.workers?.auto) out(`  workers    count: ${r.workers.resolved} (auto: ${r.workers.auto})`);
   for (const l of r.listeners) {
     out(`  listener   ${l.name}: ${l.addresses.join(', ')} (from ${l.source})`);
     for (const o of l.options ?? []) out(`             ${optionsText(o)}`);

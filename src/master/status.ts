@@ -2,6 +2,7 @@ import type { Config } from '../config/types';
 import type { LastReload, LastUpgrade, LogSinkStatus, NotifyDropped, Phase, StatusReply } from '../contract/control';
 import type { Generation } from '../pool/generation';
 import { describeListener, type Listener } from '../sockets/listeners';
+import { describeCpus } from '../system/cpus';
 import { VERSION } from '../version';
 
 /** STATUS= for systemd and the status line of `baton status`. */
@@ -55,6 +56,7 @@ export function statusReply(v: StatusView, now = Date.now()): StatusReply {
         watchdogMs: w.watchdog.periodMs || undefined,
       })),
     })),
+    workers: workersCount(v.cfg),
     watchdogKills: v.watchdogKills,
     listeners: v.listeners.map(describeListener),
     lastReload: v.lastReload,
@@ -64,4 +66,9 @@ export function statusReply(v: StatusView, now = Date.now()): StatusReply {
     // lines a failing log sink (closed pipe, full disk, journald gone) dropped
     log: v.log,
   };
+}
+
+function workersCount(cfg: Config): StatusReply['workers'] {
+  const { count, countAuto } = cfg.workers;
+  return countAuto ? { count: 'auto', resolved: count, auto: describeCpus(countAuto) } : { count, resolved: count };
 }
