@@ -1,6 +1,7 @@
 import { configOrExit } from './config-or-exit';
 import { ConfigError, type Config } from '../config/types';
 import { refusedOptions } from '../sockets/options';
+import { describeCpus } from '../system/cpus';
 
 export async function checkCommand(file: string): Promise<number> {
   const cfg = configOrExit(file);
@@ -11,8 +12,9 @@ export async function checkCommand(file: string): Promise<number> {
     return e.exitCode;
   }
   const listeners = cfg.listeners === undefined ? 'every inherited socket' : cfg.listeners.map((l) => `${l.name}=${l.bind?.text ?? '(inherited)'}`).join(', ');
+  const auto = cfg.workers.countAuto ? ` (workers.count "auto": ${describeCpus(cfg.workers.countAuto)})` : '';
   process.stdout.write(
-    `baton: config ${cfg.file} is valid: ${cfg.workers.count} x ${JSON.stringify(cfg.workers.command)}, listeners: ${listeners || 'none'}\n`,
+    `baton: config ${cfg.file} is valid: ${cfg.workers.count} x ${JSON.stringify(cfg.workers.command)}${auto}, listeners: ${listeners || 'none'}\n`,
   );
   return 0;
 }

@@ -261,6 +261,7 @@ function printStatus(reply: StatusReply): void {
   out(`  config     ${r.config}`);
   if (r.master) out(`  master     rss ${bytes(r.master.rssBytes)}, cpu ${r.master.cpuPercent.toFixed(1)}% (${r.master.cpuSeconds.toFixed(2)} s in all)`);
   out(`  status     ${r.statusLine}`);
+  if (r.workers?.auto) out(`  workers    count: ${r.workers.resolved} (auto: ${r.workers.auto})`);
   for (const l of r.listeners) {
     out(`  listener   ${l.name}: ${l.addresses.join(', ')} (from ${l.source})`);
     for (const o of l.options ?? []) out(`             ${optionsText(o)}`);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { controlSocketPath } from '../contract/control';
 import { parseTcp } from './tcp-address';
+import { availableCpus } from '../system/cpus';
 import { appendFileProblem } from '../system/trusted-path';
 import { execProblems } from './exec-limits';
 import { findExecutable } from './executable';
@@ -36,7 +37,7 @@ export function parseConfig(text: string, abs: string): Config {
     throw new ConfigError(abs, [`invalid JSON: ${jsonErrorWhere(text, (e as Error).message)}`]);
   }
   if (!validate(raw)) {
-    throw new ConfigError(abs, dedupe((validate.errors || []).filter((e) => !e.propertyName).map(describeAjvError)));
+    throw new ConfigError(abs, dedupe((validate.errors || []).filter((e) => !e.propertyName && e.keyword !== 'if').map(describeAjvError)));
   }
   const valid = raw as unknown as RawConfig;
   const rawProblems = [...listenerProblems(valid), ...recycleProblems(valid)];
@@ -46,6 +47,11 @@ export function parseConfig(text: string, abs: string): Config {
   const id = resolveIdentity(valid.workers.user, valid.workers.group);
   if (Array.isArray(id)) problems.push(...id);
   else cfg.workers.user = id;
+  if (valid.workers.count === 'auto') {
+    const cpus = availableCpus();
+    if (typeof cpus === 'string') problems.push(`/workers/count: "auto": cannot tell how many CPUs baton may run on (${cpus}); write a number of workers (1 to 1024) instead`);
+    else [cfg.workers.count, cfg.workers.countAuto] = [cpus.count, cpus];
+  }
   valid.listeners?.forEach((l, i) => {
     const owner = resolveSocketOwner(l.user, l.group, `/listeners/${i}`);
     if (Array.isArray(owner)) problems.push(...owner);
@@ -63,7 +69,7 @@ interface RawConfig {
   listeners?: RawListener[];
   workers: {
     command: string[];
-    count?: number;
+    count?: number | 'auto';
     cwd?: string;
     env?: Record<string, string>;
     adapt?: 'auto' | 'node' | 'off';
@@ -193,7 +199,8 @@ function resolve(raw: RawConfig, abs: string): Config {
     listeners,
     workers: {
       command: w.command,
-      count: w.count ?? 1,
+      // "auto": resolved by parseConfig
+      count: typeof w.count === 'number' ? w.count : 1,
       cwd: rel(w.cwd ?? '.'),
       env: w.env ?? {},
       adapt: w.adapt ?? 'auto',
@@ -284,6 +291,7 @@ function describeAjvError(e: ErrorObject): string {
   if (/^\/(workers|listeners\/\d+)\/(user|group)$/.test(at)) return `${at}: must be a name or a numeric id`;
   if (at === '/workers/maxMemory') return `${at}: must be a size with its unit, a number followed by K, M or G (1024-based), such as "512M"; a bare number is refused (bytes or megabytes?)`;
   if (/^\/listeners\/\d+\/(receiveBuffer|sendBuffer)$/.test(at)) return `${at}: must be a size in bytes from 1 to 1073741823, or a number with K, M or G (1024-based) such as "256K"`;
+  if (at === '/workers/count' && (e.keyword === 'type' || e.keyword === 'const')) return `${at}: must be an integer from 1 to 1024, or "auto" (one worker per CPU baton may run on)`;
   if (/^\/listeners\/\d+\/ipTOS$/.test(at)) return `${at}: must be 0-255 or one of "low-delay", "throughput", "reliability", "low-cost"`;
   switch (e.keyword) {
     case 'additionalProperties':

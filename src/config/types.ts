@@ -1,4 +1,5 @@
 import type { SocketOptions } from '../contract/socket-options';
+import type { AvailableCpus } from '../system/cpus';
 
 // The resolved configuration: every default filled in, every path absolute.
 
@@ -30,7 +31,10 @@ export type AdaptMode = 'auto' | 'node' | 'off';
 
 export interface WorkersConfig {
   command: string[];
+  /** Workers per generation: workers.count, or what "auto" resolved to when the config was loaded. */
   count: number;
+  /** What workers.count "auto" found (count above is its `count`); undefined: a number was configured. */
+  countAuto?: AvailableCpus;
   cwd: string;
   env: Record<string, string>;
   /** The Node adapter (contract/node-adapter.ts): preloaded into Node workers. */

@@ -165,6 +165,8 @@ export interface StatusReply {
   /** The serving generation; null before the first is ready and after WINCH. */
   generation: number | null;
   generations: GenerationStatus[];
+  /** workers.count as configured, and the number it gave when the config was loaded (TTIN/TTOU change a generation's own count); a 0.1.x master has none. */
+  workers?: { count: number | 'auto'; resolved: number; /** How "auto" found it: "4 CPUs, affinity 0-3, cgroup quota none". */ auto?: string };
   /** Workers signalled as hung by their watchdog since this master started, in every generation (a 0.1.0 master has none). */
   watchdogKills?: number;
   listeners: ListenerStatus[];

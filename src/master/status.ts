@@ -5,6 +5,7 @@ import type { Generation } from '../pool/generation';
 import type { Worker } from '../pool/worker';
 import { sampleGroups, TICKS_PER_SECOND, type GroupSample } from '../system/proc-sample';
 import { describeListener, type Listener } from '../sockets/listeners';
+import { describeCpus } from '../system/cpus';
 import { VERSION } from '../version';
 
 /** STATUS= for systemd and the status line of `baton status`. */
@@ -115,6 +116,7 @@ export function statusReply(v: StatusView, now = Date.now()): StatusReply {
       workers: g.workers().map((w) => worker(g, w)),
       backoff: g.backoff().map((b) => ({ slot: b.slot, nextStartAt: new Date(b.at).toISOString(), lastExit: lastExit(b.lastExit) })),
     })),
+    workers: workersCount(v.cfg),
     watchdogKills: v.watchdogKills,
     listeners: v.listeners.map(describeListener),
     lastReload: v.lastReload,
@@ -124,4 +126,9 @@ export function statusReply(v: StatusView, now = Date.now()): StatusReply {
     // lines a failing log sink (closed pipe, full disk, journald gone) dropped
     log: v.log,
   };
+}
+
+function workersCount(cfg: Config): StatusReply['workers'] {
+  const { count, countAuto } = cfg.workers;
+  return countAuto ? { count: 'auto', resolved: count, auto: describeCpus(countAuto) } : { count, resolved: count };
 }

@@ -10,6 +10,7 @@ import { killedByMasterSignal } from '../contract/master-signals';
 import { Watchdog } from './watchdog';
 import { Worker } from './worker';
 import type { Launch } from './worker-process';
+import { describeCpus } from '../system/cpus';
 import { KILL_GRACE_MS } from '../system/process-group';
 import { parseWatchdogUsec } from '../contract/watchdog';
 import { LineBudget } from '../log/line-budget';
@@ -97,7 +98,8 @@ export class Generation {
     this.count = config.workers.count;
     this.startedAt = ctx.clock.now();
     this.recycler = new Recycler(this.recycleHost());
-    ctx.log.info(`starting generation ${id}: ${this.count} x ${JSON.stringify(config.workers.command)}`);
+    const auto = config.workers.countAuto && ` (workers.count "auto": ${describeCpus(config.workers.countAuto)})`;
+    ctx.log.info(`starting generation ${id}: ${this.count} x ${JSON.stringify(config.workers.command)}${auto || ''}`);
     for (let slot = 0; slot < this.count; slot++) this.spawn(slot, 0);
   }
 

@@ -355,7 +355,8 @@ describe('binary upgrade (USR2)', () => {
     process.kill(next, 'SIGQUIT');
     await waitFor('successor gone', () => !isAlive(next));
     await svc.m.waitForOutput(/the successor \(pid \d+\) exited before the upgrade was finished: rolled back/);
-    await waitFor('pidfile back', () => svc!.master() === old);
+    // (no pidfile for a moment: the successor removed its own, the old master renames .oldbin back)
+    await waitFor('pidfile back', () => readPidfile(svc!.pidfile) === old);
     expect(fs.existsSync(`${svc.pidfile}.oldbin`)).toBe(false);
     expect(svc.sd.with('MAINPID')).toHaveLength(0);
     await flowing(load);

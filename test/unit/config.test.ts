@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, locateMaster } from '../../src/config/load';
 import { ConfigError } from '../../src/config/types';
+import * as cpus from '../../src/system/cpus';
+import { availableCpus, type AvailableCpus } from '../../src/system/cpus';
 import { tmpdir } from '../helpers/proc';
 
 /** The config's problems, with the folder it is written to shown as <dir>, and $PATH as <PATH>. */
@@ -48,7 +50,10 @@ describe('config', () => {
 
   test.each([
     [{ workers: { command: ['sh'], count: 0 } }, '/workers/count: must be >= 1'],
-    [{ workers: { command: ['sh'], count: 'two' } }, '/workers/count: must be integer'],
+    [{ workers: { command: ['sh'], count: 1025 } }, '/workers/count: must be <= 1024'],
+    [{ workers: { command: ['sh'], count: 'two' } }, '/workers/count: must be an integer from 1 to 1024, or "auto" (one worker per CPU baton may run on)'],
+    [{ workers: { command: ['sh'], count: 'max' } }, '/workers/count: must be an integer from 1 to 1024, or "auto" (one worker per CPU baton may run on)'],
+    [{ workers: { command: ['sh'], count: 2.5 } }, '/workers/count: must be an integer from 1 to 1024, or "auto" (one worker per CPU baton may run on)'],
     [{ workers: { command: ['sh'] }, colour: 'blue' }, '/colour: unknown key'],
     [{ workers: { command: ['sh'], cmd: ['x'] } }, '/workers/cmd: unknown key'],
     [{ workers: {} }, '/workers/command: is required'],
@@ -122,6 +127,28 @@ describe('config', () => {
     expect(loadConfig(f).workers).toMatchObject({ maxMemory: 512 * 2 ** 20, maxAgeMs: 3600000, maxAgeJitterMs: 360000 });
     fs.writeFileSync(f, JSON.stringify({ workers: { command: ['sh'], maxMemory: '2G', maxAgeMs: 60000, maxAgeJitterMs: 0, maxRecycling: 2 } }));
     expect(loadConfig(f).workers).toMatchObject({ maxMemory: 2 * 2 ** 30, maxAgeJitterMs: 0, maxRecycling: 2 });
+  });
+
+  test('workers.count "auto": what system/cpus.ts finds, kept for status; a number is kept as it is', () => {
+    const dir = tmpdir();
+    const f = path.join(dir, 'svc.json');
+    fs.writeFileSync(f, JSON.stringify({ workers: { command: ['sh'], count: 'auto' } }));
+    const found = availableCpus() as AvailableCpus;
+    expect(loadConfig(f).workers).toMatchObject({ count: found.count, countAuto: found });
+    fs.writeFileSync(f, JSON.stringify({ workers: { command: ['sh'], count: 3 } }));
+    const fixed = loadConfig(f).workers;
+    expect([fixed.count, fixed.countAuto]).toEqual([3, undefined]);
+  });
+
+  test('workers.count "auto" where the CPUs cannot be found: a config error naming the key and what to write instead', () => {
+    const spy = jest.spyOn(cpus, 'availableCpus').mockReturnValue('cannot read /proc/self/status: EACCES');
+    try {
+      expect(problems({ workers: { command: ['sh'], count: 'auto' } })).toEqual([
+        '/workers/count: "auto": cannot tell how many CPUs baton may run on (cannot read /proc/self/status: EACCES); write a number of workers (1 to 1024) instead',
+      ]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   test('every problem is reported at once', () => {
