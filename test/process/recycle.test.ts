@@ -127,7 +127,7 @@ describe('recycling real workers under load', () => {
     expect(told.filter((r) => r.committed! >= 0).length).toBeGreaterThanOrEqual(8);
     expect(told.every((r) => r.why === 'age')).toBe(true);
     expect(mostAtOnce(told)).toBe(1);
-    expect(mostRecycling).toBe(1);
+    expect(mostRecycling).toBeLessThanOrEqual(1);
     expect(mostUp).toBeLessThanOrEqual(5);
     for (const r of told.filter((x) => x.committed! >= 0)) expect(r.oldStopping!).toBeGreaterThan(r.nextReady!);
     // every slot was recycled
