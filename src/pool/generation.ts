@@ -112,11 +112,11 @@ export class Generation {
   byPid(pid: number): Worker | undefined {
     for (const w of this.slots.values()) if (w.pid === pid) return w;
     for (const w of this.leaving) if (w.pid === pid) return w;
-    return this.recycler.replacements().find((w) => w.pid === pid);
+    return this.recycler.byPid(pid);
   }
 
   get size(): number {
-    return this.slots.size + this.leaving.size + this.recycler.replacements().length;
+    return this.slots.size + this.leaving.size + this.recycler.size;
   }
 
   /** Workers recycled so far, by why. */

@@ -113,6 +113,17 @@ export class Recycler {
     return [...this.inFlight.values()].map((r) => r.next);
   }
 
+  /** How many replacements are starting. */
+  get size(): number {
+    return this.inFlight.size;
+  }
+
+  /** The replacement with this pid (no copy: asked for every notification). */
+  byPid(pid: number): Worker | undefined {
+    for (const r of this.inFlight.values()) if (r.next.pid === pid) return r.next;
+    return undefined;
+  }
+
   /** A worker was started: its own deadline, maxAgeMs + a uniform jitter in [0, maxAgeJitterMs]. */
   started(w: Worker): void {
     const { maxAgeMs, maxAgeJitterMs } = this.wc;

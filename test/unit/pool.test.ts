@@ -823,6 +823,25 @@ describe('recycling (workers.maxAgeMs, workers.maxMemory): the replacement first
     expect(g.recycles.age).toBe(0);
   });
 
+  test('TTOU takes the slot of a recycle under way: the replacement and the old worker stop, with no backoff for anyone', () => {
+    // jitter: slot 0 900 ms, slot 1 0 ms: slot 1 first
+    const t = limited({ maxAgeMs: 1000, maxAgeJitterMs: 1000, sampleIntervalMs: 100 }, [0.9, 0]);
+    const { g, launch, clock, lines } = t;
+    const [a, b] = launch.workers;
+    clock.advance(1000);
+    expect(answer(t).map((e) => e.slot)).toEqual([1]);
+    const next = launch.workers[2];
+    g.resize(-1);
+    expect(stopsOf([a, b, next])).toEqual([[], [['SIGQUIT', 3000]], [['SIGQUIT', 3000]]]);
+    expect(lines).toContainEqual(`info recycling worker 1 (pid ${b.pid}) of generation 1 cancelled: its slot was removed; stopping its replacement (pid ${next.pid})`);
+    next.exit();
+    b.exit();
+    expect(g.lastExit(1)?.why).toBe('resize');
+    clock.advance(900);
+    expect(answer(t)).toEqual([expect.objectContaining({ slot: 0, pid: a.pid, why: 'age' })]);
+    expect(g.workers().map((w) => [w.slot, w.state])).toEqual([[0, 'ready'], [0, 'starting']]);
+  });
+
   test('a drain stops the replacement too; pool-empty once both are gone', () => {
     const t = limited({ maxAgeMs: 1000, maxAgeJitterMs: 0, sampleIntervalMs: 100, count: 1 });
     const { g, launch, clock, reported } = t;
