@@ -249,6 +249,11 @@ export function slotRows(g: GenerationStatus): Array<{ slot: number; worker?: Wo
   return rows.sort((a, b) => a.slot - b.slot);
 }
 
+/** A slot in backoff: "next start in 3s" (rounded up: never "in 0s" before it). */
+export function nextStartText(nextStartAt: string, now = Date.now()): string {
+  return `next start in ${duration(Math.max(0, Date.parse(nextStartAt) - now) + 999)}`;
+}
+
 const COST = ['cpu', 'pss', 'rss', 'procs'];
 const COST_WIDTHS = [8, 9, 9, 6];
 const cols = (cells: string[], widths: number[]) => cells.map((c, i) => c.padEnd(widths[i])).join('');
@@ -286,7 +291,7 @@ function printStatus(reply: StatusReply): void {
       out(
         w
           ? `    ${String(w.slot).padEnd(5)}${String(w.pid).padEnd(9)}${w.state.padEnd(10)}${String(w.restarts).padEnd(10)}${duration(w.uptimeMs).padEnd(9)}${wd(w.watchdogMs ? period(w.watchdogMs) : '-')}${cols(costColumns(w), COST_WIDTHS)}${w.recycling ? `(recycling: ${w.recycling}, its replacement starting) ` : ''}${w.status ?? ''}`
-          : `    ${String(row.slot).padEnd(5)}${'-'.padEnd(9)}${'backoff'.padEnd(10)}${'-'.padEnd(10)}${'-'.padEnd(9)}${wd('-')}${cols(['-', '-', '-', '-'], COST_WIDTHS)}next start in ${duration(Math.max(0, Date.parse(row.nextStartAt!) - now) + 999)}`,
+          : `    ${String(row.slot).padEnd(5)}${'-'.padEnd(9)}${'backoff'.padEnd(10)}${'-'.padEnd(10)}${'-'.padEnd(9)}${wd('-')}${cols(['-', '-', '-', '-'], COST_WIDTHS)}${nextStartText(row.nextStartAt!, now)}`,
       );
       if (row.lastExit) out(`         last exit: ${exitText(row.lastExit, now)}`);
     }

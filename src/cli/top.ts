@@ -7,7 +7,7 @@ import { locateMaster, type MasterLocation } from '../config/load';
 import type { StatusReply } from '../contract/control';
 import { workerText, WORKER_TEXT_MAX } from '../log/safe-text';
 import { VERSION } from '../version';
-import { bytes, costColumns, duration, EX_TEMPFAIL, slotRows, type ClientOptions } from './client-commands';
+import { bytes, costColumns, duration, EX_TEMPFAIL, nextStartText, slotRows, type ClientOptions } from './client-commands';
 import type { LastExit } from '../contract/control';
 import { terminalSafe, terminalSafeDeep } from './terminal-text';
 
@@ -49,7 +49,7 @@ export function topLines(reply: StatusReply, now: number, width = Infinity): str
           ? row([String(g.id), String(w.slot), String(w.pid), w.state, ...costColumns(w), duration(w.uptimeMs), String(w.restarts), last]) +
               (raw && statusMax > 0 ? workerText(raw, statusMax) : '')
           : row([String(g.id), String(x.slot), '-', 'backoff', '-', '-', '-', '-', '-', '-', last]) +
-              `next start in ${duration(Math.max(0, Date.parse(x.nextStartAt!) - now) + 999)}`,
+              nextStartText(x.nextStartAt!, now),
       );
     }
   }

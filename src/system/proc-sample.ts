@@ -1,7 +1,7 @@
 // What a worker costs: the memory and CPU of its whole process group (`npm start` -> sh ->
 // node, a gunicorn arbiter and its workers), read from /proc in one pass.
 import fs from 'node:fs';
-import { hasExited, readProcStat } from './proc-stat';
+import { hasExited, parseProcStat } from './proc-stat';
 
 export { TICKS_PER_SECOND } from './proc-stat';
 
@@ -24,25 +24,38 @@ export interface GroupSample {
 
 const KB = 1024;
 
+// stat and smaps_rollup are short (a few hundred bytes): one read into a buffer kept between
+// samples, no fstat, no chunks (readFileSync's way), and nothing to allocate but the text
+const buf = Buffer.alloc(16 * 1024);
+
+/** A short /proc file's text; undefined when it cannot be read (the process is gone, or not ours to read). */
+function readShort(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    return buf.toString('latin1', 0, fs.readSync(fd, buf, 0, buf.length, null));
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** A process's Rss and Pss in bytes; undefined once it has gone (or has no memory: exiting). */
 function memoryOf(pid: number): { rss: number; pss: number | null } | undefined {
-  let text: string | undefined;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
-  } catch {
-    // no smaps_rollup (before 4.14), or not ours to read (ptrace access): status is readable by anyone
-  }
+  // undefined: no smaps_rollup (before 4.14), or not ours to read (ptrace access): status is readable by anyone
+  const text = readShort(`/proc/${pid}/smaps_rollup`);
   if (text !== undefined) {
     const rss = /^Rss:\s+(\d+) kB/m.exec(text);
     const pss = /^Pss:\s+(\d+) kB/m.exec(text);
     return rss && pss ? { rss: Number(rss[1]) * KB, pss: Number(pss[1]) * KB } : undefined;
   }
-  try {
-    const rss = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
-    return rss ? { rss: Number(rss[1]) * KB, pss: null } : undefined;
-  } catch {
-    return undefined;
-  }
+  const rss = /^VmRSS:\s+(\d+) kB/m.exec(readShort(`/proc/${pid}/status`) ?? '');
+  return rss ? { rss: Number(rss[1]) * KB, pss: null } : undefined;
 }
 
 /**
@@ -58,7 +71,8 @@ export function sampleGroups(pgids: readonly number[]): Map<number, GroupSample>
     const c = d.charCodeAt(0);
     if (c < 48 || c > 57) continue; // not a pid
     const pid = Number(d);
-    const stat = readProcStat(pid); // undefined: exited meanwhile
+    const text = readShort(`/proc/${d}/stat`); // undefined: exited meanwhile
+    const stat = text === undefined ? undefined : parseProcStat(text);
     const g = stat && groups.get(stat.pgid);
     if (!g || hasExited(stat.state)) continue;
     const mem = memoryOf(pid);

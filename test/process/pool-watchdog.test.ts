@@ -55,7 +55,9 @@ describe('the worker watchdog', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('watchdog   1 hung worker(s) killed since the master started');
     expect(text.stdout).toContain('generation 1 (serving, 1 wanted, 1 killed by the watchdog)');
-    expect(text.stdout).toMatch(new RegExp(`\\n    0    ${pid} +ready +1 +\\S+ +500ms +serving http`));
+    // then cpu, pss, rss, processes
+    expect(text.stdout).toMatch(new RegExp(`\\n    0    ${pid} +ready +1 +\\S+ +500ms +\\S+% +\\S+ +\\S+ +1 +serving http\\n`));
+    expect(text.stdout).toMatch(/\n {9}last exit: watchdog, SIGABRT, \d+s ago\n/);
   });
 
   test('a worker that never pings and ignores SIGABRT gets SIGKILL at stopTimeoutMs; it sees WATCHDOG_USEC and WATCHDOG_PID = its pid', async () => {
