@@ -122,6 +122,41 @@ load_stop; zero_failed "serving through the refused reload" "$LOADED"
 [ "$(prop ActiveState)" = active ] && ok "still active" || bad "state $(prop ActiveState)"
 cp /tmp/good.json "$CFG"
 
+# ---- workers.maxMemory under real systemd (issue 24): an unmodified Node app that keeps 200 KB
+# per request, in an instance of its own (DynamicUser, ProtectProc=invisible: the master reads
+# its own workers' smaps_rollup), under load: recycled by memory, replacement first, 0 failed ----
+LU=baton@leak.service
+mkdir -p /opt/leak && cp /e2e/leaking-app.js /opt/leak/app.js
+cat >/etc/baton/leak.json <<JSON
+{
+  "listeners": [{ "name": "http", "tcp": "127.0.0.1:8096" }],
+  "workers": {
+    "command": ["/usr/bin/node", "/opt/leak/app.js"],
+    "count": 2,
+    "maxMemory": "150M",
+    "maxMemorySamples": 2,
+    "sampleIntervalMs": 250,
+    "stopTimeoutMs": 10000
+  }
+}
+JSON
+memory_recycles() { baton status -c /etc/baton/leak.json --json 2>/dev/null | node -e 'const s=JSON.parse(require("fs").readFileSync(0)); const g=s.generations.find((x) => x.id === s.generation); console.log(g && g.recycles ? g.recycles.memory : 0)'; }
+three_recycles() { [ "$(memory_recycles)" -ge 3 ]; }
+lcursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
+if systemctl start "$LU" && until_true 20 sh -c 'curl -s -m 2 http://127.0.0.1:8096/ | grep -q leaking'; then
+  ok "$LU serves the leaking app"
+  PORT=8096 load_start
+  until_true 120 three_recycles && ok "maxMemory: $(memory_recycles) memory recycles under load" || bad "maxMemory: $(memory_recycles) memory recycles in 120 s (3 expected)"
+  load_stop; zero_failed "memory recycles under load" "$LOADED"
+  # each replacement was ready before its old worker was told to drain: the commit line says so
+  n=$(since "$lcursor" -u "$LU" | grep -c 'recycled (memory: .*): its replacement (pid [0-9]*) is ready after [0-9]* ms and holds slot')
+  [ "$n" -ge 3 ] && ok "journal: $n recycles committed once the replacement was ready" || bad "journal: $n recycle commits: $(since "$lcursor" -u "$LU" | grep -i recycl | head -5 | tr '\n' '|')"
+else
+  bad "$LU did not start: $(systemctl status "$LU" --no-pager 2>&1 | tail -5 | tr '\n' '|')"
+fi
+systemctl stop "$LU"
+[ "$(systemctl show -p ActiveState --value "$LU")" = inactive ] && ok "$LU stopped" || bad "$LU: $(systemctl show -p ActiveState --value "$LU")"
+
 # ---- binary upgrade with systemctl kill (all processes) ----
 load_start
 m1=$(prop MainPID)
