@@ -14,12 +14,10 @@ import { ControlServer } from '../control/server';
 import type { Logger } from '../log/logger';
 import type { Generation } from '../pool/generation';
 import { Pool } from '../pool/pool';
-import type { SampleMemory } from '../pool/recycle';
 import { launchWorker, type Launch } from '../pool/worker-process';
 import { closeListener, describeAll, type Listener } from '../sockets/listeners';
 import { queuedClock, realClock, type Clock } from '../system/clock';
 import { removePidfile, writePidfile } from '../system/pidfile';
-import { sampleGroups } from '../system/proc-sample';
 import { identify } from '../system/process';
 import { preparePidfileFolder, prepareRuntimeDir } from '../system/runtime-dir';
 import { SystemdNotifier } from '../systemd/notifier';
@@ -52,10 +50,9 @@ export interface MasterOptions {
   clock?: Clock;
   launch?: Launch;
   launchSuccessor?: LaunchSuccessor;
-  /** Where status reads the workers' and the master's memory and CPU. */
+  /** Where status and workers.maxMemory read the workers' memory and CPU (and status the master's). */
   sampler?: Sampler;
-  /** How the pool reads its workers' memory for workers.maxMemory, and the random source of their age jitter. */
-  sample?: SampleMemory;
+  /** The random source of the workers' age jitter. */
   random?: () => number;
 }
 
@@ -115,7 +112,7 @@ export class Master implements Handlers {
       notifySocket: () => this.receiver!.address,
       baseEnv: this.baseEnv,
       random: opts.random ?? Math.random,
-      sample: opts.sample ?? sampleGroups,
+      sample: (pgids) => (opts.sampler ?? procSampler).groups(pgids),
     });
     this.ctx = {
       log: this.log,

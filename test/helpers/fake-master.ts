@@ -132,8 +132,8 @@ export function createMaster(o: Options): World {
       clock,
       launch: launch.fn,
       launchSuccessor: successors.fn,
-      sampler: o.sampler ?? { groups: () => new Map(), self: () => ({ rssBytes: 0, cpuSeconds: 0 }) },
-      sample: memory.fn,
+      // one sampler, as the real master has: the test's own, or the memory it sets (w.memory)
+      sampler: o.sampler ?? memory.sampler,
       random: random.fn,
     });
   } finally {

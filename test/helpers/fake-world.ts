@@ -7,6 +7,7 @@ import type { Clock, Timer } from '../../src/system/clock';
 import type { WorkerExit } from '../../src/pool/exit';
 import type { Launch, LaunchSpec, WorkerProcess, WorkerProcessEvents } from '../../src/pool/worker-process';
 import type { MemoryReading, SampleMemory } from '../../src/pool/recycle';
+import type { Sampler } from '../../src/master/status';
 import { SuccessorHandle, type LaunchSuccessor, type SuccessorSpec } from '../../src/upgrade/successor';
 
 interface Pending {
@@ -233,6 +234,12 @@ export class FakeMemory {
   set(pid: number, bytes: number): void {
     this.bytes.set(pid, bytes);
   }
+
+  /** The same readings as the master's sampler (status and workers.maxMemory): one process a group, no CPU; the master at 0. */
+  readonly sampler: Sampler = {
+    groups: (pgids) => new Map([...this.fn(pgids)].map(([pgid, m]) => [pgid, { pgid, processes: 1, cpuTicks: 0, ...m }])),
+    self: () => ({ rssBytes: 0, cpuSeconds: 0 }),
+  };
 }
 
 /** Returns the values listed, in order, then `otherwise`. */
