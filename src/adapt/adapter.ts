@@ -3,6 +3,7 @@ import net from 'node:net';
 import { native } from '../native';
 import { ENV_ADAPT_OWNER, withoutAdapter } from '../contract/node-adapter';
 import { LISTEN_ENV, maxBacklog, offeredListenFds } from '../contract/listen-fds';
+import { stderrLog } from '../contract/worker-stderr';
 import { formatSockAddr } from '../system/socket-address';
 import { attribute } from '../systemd/receiver';
 import { Drain } from '../serve/drain';
@@ -28,7 +29,7 @@ interface Wanted {
   host?: string;
 }
 
-const log = (m: string) => process.stderr.write(`[baton adapter ${process.pid}] ${m}\n`);
+const log = stderrLog(`[baton adapter ${process.pid}]`);
 
 /**
  * Whether the sockets in LISTEN_FDS are this process's. As sd_listen_fds(3) has it, when

@@ -11,6 +11,7 @@
 import net from 'node:net';
 import { maxBacklog, takeListenFds } from '../contract/listen-fds';
 import { IGNORED_BY_WORKERS } from '../contract/master-signals';
+import { stderrLog, stderrSafe } from '../contract/worker-stderr';
 import { Drain } from './drain';
 import { notify, notifyIfAny, pingWatchdog, stopOnSignals } from './lifecycle';
 
@@ -44,7 +45,9 @@ export interface Served {
 }
 
 export async function serve(server: net.Server, opts: ServeOptions = {}): Promise<Served> {
-  const log = opts.log ?? ((m: string) => process.stderr.write(`[worker ${process.pid}] ${m}\n`));
+  // the app's own stderr too: a reader gone never kills the worker (contract/worker-stderr.ts)
+  stderrSafe();
+  const log = opts.log ?? stderrLog(`[worker ${process.pid}]`);
   const idleGraceMs = opts.idleGraceMs ?? 2000;
   const backlog = opts.backlog ?? maxBacklog();
   const drain = new Drain(idleGraceMs);

@@ -220,6 +220,22 @@ describe('a failing log sink', () => {
     await expectStopsOnSigterm(r, workersOf(s));
   });
 
+  test("the workers' stderr reader gone (the master's, closed): their own lines never kill them: a request in flight across a reload is answered", async () => {
+    const r = startOnSocket();
+    await waitFor('generation 1 ready', () => /generation 1 ready/.test(r.output()));
+    const s1 = await status(r);
+    r.closeReader();
+    // the worker says on stderr that it holds the request, and on SIGTERM that it stops: both EPIPE
+    const slow = get(portOf(s1), '/?delay=1500');
+    await sleep(300);
+    const s2 = await reloadTo(r, 2);
+    const answer = await slow.catch((e: Error) => ({ status: 0, body: e.message }));
+    expect(answer.status).toBe(200);
+    await waitFor('generation 1 drained and gone', () => !workersOf(s1).some(isAlive));
+    expect((await get(portOf(s2))).status).toBe(200);
+    await expectStopsOnSigterm(r, workersOf(s2));
+  });
+
   test('a stderr reader that stalls: lines dropped (EAGAIN), never waited for; once it reads again the log says how many were dropped', async () => {
     const r = startOnFifo({}, 4096);
     await waitFor('generation 1 ready', () => /generation 1 ready/.test(r.output()));
