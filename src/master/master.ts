@@ -83,6 +83,8 @@ export class Master implements Handlers {
   private readonly cpu = new CpuMeter();
   /** The environment every worker starts from (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* removed). */
   private readonly baseEnv: NodeJS.ProcessEnv;
+  /** Where status and workers.maxMemory read what the workers cost (and status the master). */
+  private readonly sampler: Sampler;
   /** What the operations (Reload, Upgrade, Stop, Succession) use of the master: each takes its context's part. */
   private readonly ctx: ReloadContext & UpgradeContext & StopContext & SuccessionContext;
   private unlisten?: () => void;
@@ -98,6 +100,7 @@ export class Master implements Handlers {
     this.systemd = new SystemdNotifier(process.env, (m) => this.log.warn(m));
     this.fdStore = new FdStore((fields, fds) => this.systemd.send(fields, fds), this.log, this.systemd.fdStoreMax);
     this.baseEnv = { ...process.env };
+    this.sampler = opts.sampler ?? procSampler;
     if (opts.upgrade) this.nextGeneration = opts.upgrade.nextGeneration;
     this.pool = new Pool({
       clock: this.clock,
@@ -112,7 +115,7 @@ export class Master implements Handlers {
       notifySocket: () => this.receiver!.address,
       baseEnv: this.baseEnv,
       random: opts.random ?? Math.random,
-      sample: (pgids) => (opts.sampler ?? procSampler).groups(pgids),
+      sample: (pgids) => this.sampler.groups(pgids),
     });
     this.ctx = {
       log: this.log,
@@ -504,7 +507,7 @@ export class Master implements Handlers {
         successorPid: this.upgrading?.successor?.pid,
         notifyDropped: this.receiver?.dropped,
         log: this.log.sinkStatus(),
-        sampler: this.opts.sampler ?? procSampler,
+        sampler: this.sampler,
         cpu: this.cpu,
       }, this.clock.now()),
     );

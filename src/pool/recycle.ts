@@ -75,7 +75,6 @@ export class Recycle {
 
   commit(host: RecycleHost): void {
     this.old.recycling = undefined;
-    this.old.recycled = this.why;
     host.hand(this.next, this.why);
     const { stopSignal, stopTimeoutMs } = host.wc;
     host.log.info(

@@ -27,9 +27,8 @@ export class Worker {
   overSamples = 0;
   /** Over workers.maxMemory already when it got ready: a recycle would not help (see Recycler). */
   overAtStart = false;
-  /** While its replacement starts; once ready, why this worker was stopped. */
+  /** While its replacement starts (once it is ready, stopWhy says why this worker stopped). */
   recycling?: RecycleWhy;
-  recycled?: RecycleWhy;
   watchdog!: Watchdog;
   /** The log lines its notifications may cause. */
   lines!: LineBudget;
