@@ -18,8 +18,11 @@ for so in baton_native baton_signal_guard; do
   install -m 0644 "dist/native/$so.node" "$lib/dist/native/$so.node"
   strip --strip-unneeded "$lib/dist/native/$so.node"
 done
-# the system's node, not whichever `env` finds first
-sed '1s|^#!/usr/bin/env node$|#!/usr/bin/node|' bin/baton > "$lib/bin/baton"
+# the system's node, not whichever `env` finds first; node's flags (bin/baton's first line) go
+# to /usr/bin/baton, as a shebang can carry one argument only
+flags=$(sed -n '1s|^#!/usr/bin/env -S node \(.*\)$|\1|p' bin/baton)
+[ -n "$flags" ] || { echo "stage.sh: bin/baton's first line is not '#!/usr/bin/env -S node FLAGS'" >&2; exit 1; }
+sed '1s|^.*$|#!/usr/bin/node|' bin/baton > "$lib/bin/baton"
 chmod 0755 "$lib/bin/baton"
 install -m 0755 packaging/instances "$lib/instances"
 cat > "$lib/package.json" <<JSON
@@ -32,7 +35,8 @@ cat > "$lib/package.json" <<JSON
   "exports": { "./worker": "./dist/bundle/worker.js", "./package.json": "./package.json" }
 }
 JSON
-install -m 0755 packaging/baton-wrapper "$dest/usr/bin/baton"
+sed "s|@NODE_FLAGS@|$flags|" packaging/baton-wrapper > "$dest/usr/bin/baton"
+chmod 0755 "$dest/usr/bin/baton"
 # `require('baton/worker')` from a worker: upstream node searches <prefix>/lib/node;
 # Debian's and Fedora's node builds search other folders, so the unit sets NODE_PATH to it
 ln -s ../baton "$dest/usr/lib/node/baton"

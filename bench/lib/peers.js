@@ -13,7 +13,8 @@ const { waitFor, alive, serving, descendantsOf } = require('./sys');
 
 const SERVER_CPU = process.env.BENCH_SERVER_CPU || '0';
 const ROOT = path.join(__dirname, '../..');
-const BATON = path.join(ROOT, 'bin/baton');
+// BENCH_BATON: another launcher of the same bundle (e.g. with other node flags), to compare
+const BATON = process.env.BENCH_BATON || path.join(ROOT, 'bin/baton');
 const HELLO = path.join(__dirname, '../app/hello.js');
 const UNMODIFIED = path.join(__dirname, '../app/unmodified.js');
 const CLUSTER = path.join(__dirname, '../app/cluster.js');

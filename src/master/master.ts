@@ -17,6 +17,7 @@ import { Pool } from '../pool/pool';
 import { launchWorker, type Launch } from '../pool/worker-process';
 import { closeListener, describeAll, type Listener } from '../sockets/listeners';
 import { queuedClock, realClock, type Clock } from '../system/clock';
+import { Tidy } from '../system/tidy';
 import { removePidfile, writePidfile } from '../system/pidfile';
 import { identify } from '../system/process';
 import { preparePidfileFolder, prepareRuntimeDir } from '../system/runtime-dir';
@@ -54,6 +55,8 @@ export interface MasterOptions {
   sampler?: Sampler;
   /** The random source of the workers' age jitter. */
   random?: () => number;
+  /** A full garbage collection (node's --expose-gc `gc`), run a second after workers exit; none: never. */
+  collectGarbage?: () => void;
 }
 
 /** Its handlers are the methods transitions.ts names (`implements Handlers`: a missing or misnamed one does not compile); only the loop calls them. */
@@ -85,6 +88,7 @@ export class Master implements Handlers {
   private readonly baseEnv: NodeJS.ProcessEnv;
   /** Where status and workers.maxMemory read what the workers cost (and status the master). */
   private readonly sampler: Sampler;
+  private readonly tidy: Tidy;
   /** What the operations (Reload, Upgrade, Stop, Succession) use of the master: each takes its context's part. */
   private readonly ctx: ReloadContext & UpgradeContext & StopContext & SuccessionContext;
   private unlisten?: () => void;
@@ -101,6 +105,7 @@ export class Master implements Handlers {
     this.fdStore = new FdStore((fields, fds) => this.systemd.send(fields, fds), this.log, this.systemd.fdStoreMax);
     this.baseEnv = { ...process.env };
     this.sampler = opts.sampler ?? procSampler;
+    this.tidy = new Tidy(this.clock, opts.collectGarbage ?? (globalThis as { gc?: () => void }).gc);
     if (opts.upgrade) this.nextGeneration = opts.upgrade.nextGeneration;
     this.pool = new Pool({
       clock: this.clock,
@@ -111,7 +116,10 @@ export class Master implements Handlers {
       // right after spawn(), before the child can have been reaped: its start time is surely its own
       started: (pid) => this.succession?.send({ t: 'worker', pid, startTicks: identify(pid)?.startTicks }),
       gated: () => this.succession?.gated ?? false,
-      exited: (pid) => void this.succession?.send({ t: 'worker-gone', pid }),
+      exited: (pid) => {
+        this.tidy.soon();
+        void this.succession?.send({ t: 'worker-gone', pid });
+      },
       notifySocket: () => this.receiver!.address,
       baseEnv: this.baseEnv,
       random: opts.random ?? Math.random,
@@ -450,6 +458,7 @@ export class Master implements Handlers {
   }
 
   private cleanUp(): void {
+    this.tidy.stop();
     this.unlisten?.();
     this.systemd.stopExtending();
     this.systemd.stopWatchdog();

@@ -38,6 +38,8 @@ export interface World {
   exited: Promise<number>;
   code?: number;
   signalHandlers: Map<string, Array<(...a: unknown[]) => void>>;
+  /** Full garbage collections the master asked for (its collectGarbage). */
+  collections: number;
 }
 
 export interface Options {
@@ -112,7 +114,7 @@ export function createMaster(o: Options): World {
   const random = new FakeRandom();
   if (o.firstPid !== undefined) launch.nextPid = o.firstPid;
   // registered before anything that can fail, so afterEach cleans up whatever came to be
-  const w = { dir, ...files, clock, launch, successors, memory, random, lines, signalHandlers } as World;
+  const w = { dir, ...files, clock, launch, successors, memory, random, lines, signalHandlers, collections: 0 } as World;
   worlds.push(w);
   writeConfig(w, o);
   if (o.systemd) {
@@ -135,6 +137,7 @@ export function createMaster(o: Options): World {
       // one sampler, as the real master has: the test's own, or the memory it sets (w.memory)
       sampler: o.sampler ?? memory.sampler,
       random: random.fn,
+      collectGarbage: () => void w.collections++,
     });
   } finally {
     delete process.env.NOTIFY_SOCKET;

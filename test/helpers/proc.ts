@@ -12,6 +12,8 @@ import { readProcStat } from '../../src/system/proc-stat';
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BATON = path.join(ROOT, 'bin', 'baton');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+/** node's flags from bin/baton's first line (`#!/usr/bin/env -S node FLAGS`): a master here runs as bin/baton and /usr/bin/baton start one. */
+export const NODE_FLAGS = /^#!\/usr\/bin\/env -S node (.*)$/m.exec(fs.readFileSync(BATON, 'utf8').split('\n')[0])?.[1].split(' ') ?? [];
 
 /** The unprivileged account the tests that act as a second user run as (uid and gid). */
 export const NOBODY = 65534;
@@ -95,7 +97,7 @@ export interface Master {
 
 /** Starts `baton run -c config` (optionally through a wrapper command such as systemd-socket-activate or setpriv: then with forAnyone()'s node and baton). */
 export function startMaster(config: string, opts: { env?: NodeJS.ProcessEnv; wrapper?: string[]; node?: string; baton?: string } = {}): Master {
-  const argv = [...(opts.wrapper ?? []), opts.node ?? process.execPath, opts.baton ?? BATON, 'run', '-c', config];
+  const argv = [...(opts.wrapper ?? []), opts.node ?? process.execPath, ...NODE_FLAGS, opts.baton ?? BATON, 'run', '-c', config];
   const proc = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -120,6 +120,25 @@ describe('reload', () => {
     expect(status(w).lastReload).toEqual(expect.objectContaining({ ok: true, generation: 2 }));
   });
 
+  test("memory: one full collection a second after the old generation's workers exit, none while idle", async () => {
+    const w = await running({ count: 2 });
+    w.clock.advance(60_000);
+    expect(w.collections).toBe(0);
+    const old = w.launch.of(1);
+    const done = reload(w);
+    await until('generation 2 to be launched', () => w.launch.of(2).length === 2);
+    spawnAll(w.launch.of(2));
+    expect(done).toEqual([{ ok: true, generation: 2, ms: expect.any(Number) }]);
+    exitAll(old);
+    w.clock.advance(999);
+    expect(w.collections).toBe(0);
+    w.clock.advance(1);
+    // both exits, one collection
+    expect(w.collections).toBe(1);
+    w.clock.advance(60_000);
+    expect(w.collections).toBe(1);
+  });
+
   test('its generation fails: running again, the old one keeps serving untouched', async () => {
     const w = await running({ count: 2, tcp: true });
     const before = status(w).listeners;
