@@ -83,8 +83,8 @@ class Bare {
 
 /** baton run, under the harness's NOTIFY_SOCKET; ready, reloaded and upgraded are its own READY=1 and MAINPID=. */
 class Baton {
-  /** `command`: the workers' (default: node app/hello.js); `options`: added to every listener (noDelay ...). */
-  constructor({ port, workers = 2, listeners = 1, hub, command = ['node', HELLO], options = {} }) {
+  /** `command`: the workers' (default: node app/hello.js); `options`: added to every listener (noDelay ...); `more`: more workers keys. */
+  constructor({ port, workers = 2, listeners = 1, hub, command = ['node', HELLO], options = {}, more = {} }) {
     Object.assign(this, { name: 'baton', port, workers, listeners, hub });
     this.id = `bench${++serial}`;
     this.dir = path.join(WORK, this.id);
@@ -96,7 +96,7 @@ class Baton {
         name: this.id,
         runtimeDir: path.join(this.dir, 'run'),
         listeners: Array.from({ length: listeners }, (_, i) => ({ name: `http${i}`, tcp: `127.0.0.1:${port + i}`, ...options })),
-        workers: { command, count: workers, ready: 'notify', readyTimeoutMs: 60000, stopTimeoutMs: 10000 },
+        workers: { command, count: workers, ready: 'notify', readyTimeoutMs: 60000, stopTimeoutMs: 10000, ...more },
         upgrade: { timeoutMs: 60000 },
         log: { level: 'warn' },
       }),

@@ -69,4 +69,28 @@ describe('baton/worker: stopping without losing a keep-alive request', () => {
     expect(silent.closedAt! - stopAt).toBeGreaterThanOrEqual(1000);
     await m.waitForOutput(/generation 1 has stopped/);
   });
+
+  test('a connection idle for longer than idleGraceMs when the stop begins still gets the grace: a request sent then is answered', async () => {
+    const dir = tmpdir();
+    const cfg = writeConfig(dir, {
+      name: 'ka-idle',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      workers: { command: nodeWorker(), count: 1, env: { WORKER_IDLE_GRACE_MS: '1000' } },
+    });
+    m = startMaster(cfg);
+    const port = portOf(await ready(m));
+    const c = new RawClient(port);
+    await c.connected();
+    const oldPid = JSON.parse((await c.request()).body).pid;
+    // idle for twice the grace before the stop
+    await sleep(2000);
+    m.proc.kill('SIGHUP');
+    await m.waitForOutput(/stopping generation 1/);
+    await sleep(300);
+    expect(c.closedAt).toBeUndefined();
+    const last = await c.request();
+    expect(JSON.parse(last.body).pid).toBe(oldPid);
+    expect(last.headers).toMatch(/connection: close/i);
+    await m.waitForOutput(/generation 1 has stopped/);
+  });
 });
