@@ -9,10 +9,13 @@
 // BENCH_RELOAD_ROUNDS (reloads under load), BENCH_TIMING_ROUNDS, BENCH_SCALE_WORKERS,
 // BENCH_SCALE_LISTENERS, BENCH_SCALE_ROUNDS, BENCH_NODELAY_ROUNDS; BENCH_GOAL_ROUNDS,
 // BENCH_GOAL_LOAD_UPGRADES, BENCH_GOAL_RELOADS, BENCH_GOAL_UPGRADES (section 7); BENCH_SERVER_CPU,
-// BENCH_LOAD_CPU, BENCH_CONNECTIONS, BENCH_UNMODIFIED_ROUNDS. BENCH_ONLY=nodelay runs section 6
-// alone, BENCH_ONLY=upgrade section 7 (issue 12's goals), BENCH_ONLY=unmodified section 8 (an
-// unmodified Node app under baton and PM2), and writes it into bench/results.md and results.json beside the
-// rest (a quick pass: build/bench-quick/).
+// BENCH_LOAD_CPU, BENCH_CONNECTIONS, BENCH_UNMODIFIED_ROUNDS; BENCH_RESOURCE_WORKERS,
+// BENCH_RESOURCE_SAMPLES, BENCH_RESOURCE_WINDOW_S, BENCH_RESOURCE_RELOADS, BENCH_RESOURCE_ROUNDS
+// (section 9). BENCH_ONLY=nodelay runs section 6 alone, BENCH_ONLY=upgrade section 7 (issue 12's
+// goals), BENCH_ONLY=unmodified section 8 (an unmodified Node app under baton and PM2),
+// BENCH_ONLY=resources section 9 (issue 24: sampling, the master's RSS across reloads, the Node
+// adapter's cost), and writes it into bench/results.md and results.json beside the rest (a quick
+// pass: build/bench-quick/).
 const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -22,6 +25,7 @@ const { startWrk, actionsUnderLoad, LOAD_CPU, CONNECTIONS } = require('./lib/wrk
 const { sleep, rssKiB, cpuMs, alive, descendantsOf } = require('./lib/sys');
 const { goals } = require('./lib/goals');
 const unmodified = require('./lib/unmodified');
+const resources = require('./lib/resources');
 const { machine, writeSection, writeReport } = require('./lib/report');
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -43,6 +47,11 @@ const cfg = {
   goalLoadUpgrades: num('BENCH_GOAL_LOAD_UPGRADES', 10, 3),
   goalReloads: num('BENCH_GOAL_RELOADS', 1000, 50),
   goalUpgrades: num('BENCH_GOAL_UPGRADES', 100, 10),
+  resourceWorkers: list('BENCH_RESOURCE_WORKERS', '1,8,64', '1,8'),
+  resourceSamples: num('BENCH_RESOURCE_SAMPLES', 200, 50),
+  resourceWindowS: num('BENCH_RESOURCE_WINDOW_S', 20, 5),
+  resourceReloads: num('BENCH_RESOURCE_RELOADS', 1000, 50),
+  resourceRounds: num('BENCH_RESOURCE_ROUNDS', 5, 1),
   connections: CONNECTIONS,
   serverCpu: SERVER_CPU,
   loadCpu: LOAD_CPU,
@@ -241,8 +250,16 @@ const goalsRun = () => goals({ cfg, hub, ports, log, measure, modes: MODES });
 // ---- 8: an unmodified Node app under baton (the adapter) and PM2 (issue 14) ----
 const unmodifiedRun = () => unmodified.run({ cfg: { ...cfg, quick }, hub, ports, log, measure, modes: MODES });
 
+// ---- 9: issue 24: sampling, the master's RSS across reloads, the Node adapter's cost ----
+const resourcesRun = () => resources.run({ cfg, hub, ports, log, measure, modes: MODES });
+
 /** BENCH_ONLY's sections: the key their samples have in results.json. */
-const ONLY = { nodelay: { key: 'nodelay', run: nodelay }, upgrade: { key: 'goals', run: goalsRun }, unmodified: { key: 'unmodified', run: unmodifiedRun } };
+const ONLY = {
+  nodelay: { key: 'nodelay', run: nodelay },
+  upgrade: { key: 'goals', run: goalsRun },
+  unmodified: { key: 'unmodified', run: unmodifiedRun },
+  resources: { key: 'resources', run: resourcesRun },
+};
 
 function leftBehind() {
   const left = descendantsOf(process.pid).filter((p) => alive(p));
@@ -269,6 +286,7 @@ async function main() {
   results.nodelay = await nodelay();
   results.goals = await goalsRun();
   results.unmodified = await unmodifiedRun();
+  results.resources = await resourcesRun();
   results.durationS = (Date.now() - started.getTime()) / 1000;
   leftBehind();
   const written = writeReport(results);

@@ -13,10 +13,10 @@ const { waitFor, alive, serving, descendantsOf } = require('./sys');
 
 const SERVER_CPU = process.env.BENCH_SERVER_CPU || '0';
 const ROOT = path.join(__dirname, '../..');
-// BENCH_BATON: another launcher of the same bundle (e.g. with other node flags), to compare
-const BATON = process.env.BENCH_BATON || path.join(ROOT, 'bin/baton');
+const BATON = path.join(ROOT, 'bin/baton');
 const HELLO = path.join(__dirname, '../app/hello.js');
 const UNMODIFIED = path.join(__dirname, '../app/unmodified.js');
+const UNMODIFIED_FD3 = path.join(__dirname, '../app/unmodified-fd3.js');
 const CLUSTER = path.join(__dirname, '../app/cluster.js');
 const PM2 = path.join(__dirname, '../node_modules/.bin/pm2');
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-bench-'));
@@ -30,8 +30,9 @@ const SERVICE_ENV = { PATH: process.env.PATH, ...(process.env.LANG ? { LANG: pro
 let serial = 0;
 const logFile = (name) => fs.openSync(path.join(WORK, `${name}.log`), 'a');
 
-function pinned(cmd, args, opts = {}) {
-  return spawn('taskset', ['-c', SERVER_CPU, cmd, ...args], { stdio: ['ignore', 'ignore', 'ignore'], ...opts });
+/** `cpus`: where the servers may run (SERVER_CPU by default; "0,1" leaves them free on both cores). */
+function pinned(cmd, args, opts = {}, cpus = SERVER_CPU) {
+  return spawn('taskset', ['-c', cpus, cmd, ...args], { stdio: ['ignore', 'ignore', 'ignore'], ...opts });
 }
 
 function run(cmd, args, env) {
@@ -54,8 +55,9 @@ const ms = (t0) => performance.now() - t0;
  * workers' own boot time, the floor for a reload.
  */
 class Bare {
-  constructor({ port, workers = 2, listeners = 1, hub }) {
-    Object.assign(this, { name: 'bare', port, workers, listeners, hub });
+  /** `script`: the workers' (app/hello.js by default); `cpus`: see pinned(). */
+  constructor({ port, workers = 2, listeners = 1, hub, script = HELLO, cpus = SERVER_CPU }) {
+    Object.assign(this, { name: 'bare', port, workers, listeners, hub, script, cpus });
   }
   /** Resolves to ms from spawning the workers to the last one's READY=1. */
   async start() {
@@ -66,7 +68,7 @@ class Bare {
     const t0 = performance.now();
     this.children = [];
     for (let i = 0; i < this.workers; i++) {
-      this.children.push(pinned('sh', ['-c', 'LISTEN_PID=$$ exec node "$0"', HELLO], { env, stdio: ['ignore', 'ignore', logFile('bare'), ...this.fds] }));
+      this.children.push(pinned('sh', ['-c', 'LISTEN_PID=$$ exec node "$0"', this.script], { env, stdio: ['ignore', 'ignore', logFile('bare'), ...this.fds] }, this.cpus));
     }
     const last = await this.hub.allReady('READY=1 from the bare workers', mark, new Set(this.children.map((c) => c.pid)));
     return last.at - t0;
@@ -83,9 +85,13 @@ class Bare {
 
 /** baton run, under the harness's NOTIFY_SOCKET; ready, reloaded and upgraded are its own READY=1 and MAINPID=. */
 class Baton {
-  /** `command`: the workers' (default: node app/hello.js); `options`: added to every listener (noDelay ...); `more`: more workers keys. */
-  constructor({ port, workers = 2, listeners = 1, hub, command = ['node', HELLO], options = {}, more = {} }) {
-    Object.assign(this, { name: 'baton', port, workers, listeners, hub });
+  /**
+   * `command`: the workers' (default: node app/hello.js); `options`: added to every listener
+   * (noDelay ...); `more`: more workers keys; `cpus`: see pinned(); `nodeArgs`: run bin/baton
+   * as `node ...nodeArgs bin/baton` (without: as bin/baton, its own shebang's flags).
+   */
+  constructor({ port, workers = 2, listeners = 1, hub, command = ['node', HELLO], options = {}, more = {}, cpus = SERVER_CPU, nodeArgs }) {
+    Object.assign(this, { name: 'baton', port, workers, listeners, hub, cpus, nodeArgs });
     this.id = `bench${++serial}`;
     this.dir = path.join(WORK, this.id);
     fs.mkdirSync(this.dir);
@@ -106,10 +112,16 @@ class Baton {
   async start() {
     const mark = this.hub.mark;
     const t0 = performance.now();
-    const child = pinned(BATON, ['run', '-c', this.config], {
-      env: { ...SERVICE_ENV, NOTIFY_SOCKET: this.hub.address },
-      stdio: ['ignore', 'ignore', logFile(this.id)],
-    });
+    const [cmd, ...args] = [...(this.nodeArgs ? ['node', ...this.nodeArgs] : []), BATON, 'run', '-c', this.config];
+    const child = pinned(
+      cmd,
+      args,
+      {
+        env: { ...SERVICE_ENV, NOTIFY_SOCKET: this.hub.address },
+        stdio: ['ignore', 'ignore', logFile(this.id)],
+      },
+      this.cpus,
+    );
     this.pid = child.pid;
     const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve(`baton run exited (${sig || code}) before READY=1`)));
     const ready = this.hub.next('READY=1 from baton', mark, (m) => m.pid === child.pid && m.fields.get('READY') === '1');
@@ -242,4 +254,4 @@ class Pm2 {
   }
 }
 
-module.exports = { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU, UNMODIFIED };
+module.exports = { Bare, Baton, Cluster, Naive, Pm2, WORK, SERVER_CPU, UNMODIFIED, UNMODIFIED_FD3 };

@@ -8,6 +8,7 @@ const { execFileSync } = require('node:child_process');
 const { summary, fmt, head } = require('./stats');
 const { GOALS_TITLE, goalsSection } = require('./report-goals');
 const unmodified = require('./unmodified');
+const resources = require('./resources');
 const { barChart, lineChart } = require('./svg');
 
 const BENCH = path.join(__dirname, '..');
@@ -302,6 +303,7 @@ function render(r) {
     ...(r.nodelay ? [...nodelaySection(r), ''] : []),
     ...(r.goals ? [...goalsSection(r), ''] : []),
     ...(r.unmodified ? [...unmodified.render(r), ''] : []),
+    ...(r.resources ? [...resources.render(r), ''] : []),
   ].join('\n');
 }
 
@@ -340,6 +342,7 @@ const SECTIONS = {
   nodelay: { title: NODELAY_TITLE, render: nodelaySection },
   goals: { title: GOALS_TITLE, render: goalsSection },
   unmodified: { title: unmodified.TITLE, render: unmodified.render },
+  resources: { title: resources.TITLE, render: resources.render },
 };
 
 /**
