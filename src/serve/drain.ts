@@ -3,119 +3,89 @@
 //
 // The listeners close; a request in flight finishes; an open keep-alive connection's next
 // request is answered with `Connection: close` (the client then knows not to send another on
-// it); a connection that sends nothing is closed only once it has been idle for idleGraceMs.
+// it); a connection that sends nothing is closed once idleGraceMs have passed since the stop.
 // Closing an idle keep-alive connection at once, as http.Server#close does since Node 19,
 // loses the request a client is sending on it at that moment.
+//
+// Until the stop, a new connection costs a set's add and delete, and a request nothing:
+// the Node adapter puts this in every unmodified app, where a state per connection and a
+// listener per request and per socket cost 9 % of a hello-world's new-connection throughput
+// (bench section 9). Node's servers count their connections, and HTTP servers (Node >= 18.2)
+// know which connections have a request in flight; the set is for those that never sent one.
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 
-interface ConnState {
-  /** Requests begun on it: the sweep sees activity as a change of this count. */
-  requests: number;
-  /** The response to its latest request (HTTP/1 answers in order: when it is finished, all are). */
-  res: http.ServerResponse | null;
-  /** While draining: since when the sweeps have seen it idle; NaN until one has. */
-  idleSince: number;
-  /** `requests` at the last sweep. */
-  seen: number;
-}
+type Http1 = http.Server | https.Server;
+const isHttp1 = (s: net.Server): s is Http1 => s instanceof http.Server || s instanceof https.Server;
 
-/**
- * The per-request work is a map lookup and two stores (the Node adapter runs this in every
- * request of an unmodified app: bench section 9 has its cost against the same app on fd 3);
- * what is expensive (clock reads, the idle sweeps) happens only while draining.
- */
 export class Drain {
   private readonly servers = new Set<net.Server>();
-  private readonly conns = new Map<net.Socket, ConnState>();
-  private draining = false;
+  /** The HTTP connections open. */
+  private readonly sockets = new Set<net.Socket>();
   private stopped: Promise<void> | null = null;
-  private finish: () => void = () => undefined;
-  // one function each for every connection and request, not a closure apiece
-  private readonly onConnection = (sock: net.Socket) => this.track(sock);
-  private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const st = this.conns.get(req.socket);
-    if (st) {
-      st.requests++;
-      st.res = res;
-    }
-    if (this.draining && !res.headersSent) res.setHeader('Connection', 'close');
-  };
-  private readonly onClose: (this: net.Socket) => void;
+  private readonly onConnection: (sock: net.Socket) => void;
 
   constructor(private readonly idleGraceMs = 2000) {
-    const drain = this;
-    // called with the socket as `this`
-    this.onClose = function (this: net.Socket) {
-      drain.conns.delete(this);
-      if (drain.draining) drain.maybeDone();
+    // one function for every socket, not a closure each; a socket kept after it closed would
+    // outlive the young generation (measured: slower than removing it at once)
+    const sockets = this.sockets;
+    function onClose(this: net.Socket): void {
+      sockets.delete(this);
+    }
+    this.onConnection = (sock) => {
+      sockets.add(sock);
+      sock.on('close', onClose);
     };
   }
 
-  /** Tracks `server`'s connections from now on (call it before the server listens). */
+  /** Stops `server` too when the time comes (call it before the server listens). */
   add(server: net.Server): void {
     if (this.servers.has(server)) return;
     this.servers.add(server);
-    server.on('connection', this.onConnection);
-    // prepended, so the header is set before the application's handler writes anything
-    if (server instanceof http.Server || server instanceof https.Server) server.prependListener('request', this.onRequest);
+    // an HTTP server's only (serve() hands the connections of its other sockets to it)
+    if (isHttp1(server)) server.on('connection', this.onConnection);
   }
 
-  /** Connections open now. */
+  /** Connections open now (net.Server's own count: `getConnections()` answers only on the next tick). */
   get open(): number {
-    return this.conns.size;
+    let n = 0;
+    for (const s of this.servers) n += (s as unknown as { _connections?: number })._connections ?? 0;
+    return n;
   }
 
   get stopping(): boolean {
-    return this.draining;
+    return this.stopped !== null;
   }
 
   /** Stops every server added; resolves once no connection is left. */
   stop(): Promise<void> {
     if (this.stopped) return this.stopped;
-    this.draining = true;
-    this.stopped = new Promise<void>((resolve) => (this.finish = resolve));
-    let http1 = false;
-    for (const s of this.servers) {
-      // net.Server#close: http.Server#close would also close the idle keep-alive connections
-      if (s.listening) net.Server.prototype.close.call(s);
-      if (s instanceof http.Server || s instanceof https.Server) http1 = true;
+    const http1 = [...this.servers].filter(isHttp1);
+    for (const s of http1) {
+      // prepended, so the header is set before the application's handler writes anything
+      s.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+        if (!res.headersSent) res.setHeader('Connection', 'close');
+      });
     }
+    // net.Server#close: http.Server#close would also close the idle keep-alive connections;
+    // its callback runs once the last connection is gone (at once when the server was closed)
+    const closed = [...this.servers].map((s) => new Promise<void>((resolve) => net.Server.prototype.close.call(s, () => resolve())));
     let sweeper: NodeJS.Timeout | null = null;
-    if (http1) {
-      this.sweepIdle();
-      sweeper = setInterval(() => this.sweepIdle(), Math.max(10, Math.min(250, this.idleGraceMs / 4)));
-    }
-    this.maybeDone();
-    return this.stopped.then(() => {
+    const grace = setTimeout(() => {
+      // from now on, a connection with no request in flight is closed: it had the grace to send
+      // one. Node's idle list has only connections that sent a request; the others: bytesRead
+      const sweep = () => {
+        http1.forEach((s) => s.closeIdleConnections());
+        for (const sock of this.sockets) if (sock.bytesRead === 0) sock.end();
+      };
+      sweep();
+      sweeper = setInterval(sweep, Math.max(10, Math.min(250, this.idleGraceMs / 4)));
+    }, this.idleGraceMs);
+    this.stopped = Promise.all(closed).then(() => {
+      clearTimeout(grace);
       if (sweeper) clearInterval(sweeper);
     });
-  }
-
-  private track(sock: net.Socket): void {
-    if (this.conns.has(sock)) return;
-    this.conns.set(sock, { requests: 0, res: null, idleSince: NaN, seen: 0 });
-    sock.on('close', this.onClose);
-  }
-
-  /**
-   * Ends the connections idle for idleGraceMs, as the sweeps saw them: no request begun since
-   * the last sweep and the latest answered. The grace counts from the first sweep that saw a
-   * connection idle (the first runs when draining begins), so a client about to send on a
-   * connection idle for long still has it: its request gets `Connection: close`.
-   */
-  private sweepIdle(): void {
-    const now = Date.now();
-    for (const [sock, st] of this.conns) {
-      const busy = st.requests !== st.seen || (st.res !== null && !st.res.writableFinished && !st.res.destroyed);
-      st.seen = st.requests;
-      if (busy || Number.isNaN(st.idleSince)) st.idleSince = busy ? NaN : now;
-      else if (now - st.idleSince >= this.idleGraceMs) sock.end();
-    }
-  }
-
-  private maybeDone(): void {
-    if (this.conns.size === 0) this.finish();
+    return this.stopped;
   }
 }
