@@ -34,9 +34,9 @@ function defaultWaitMs(cmd: ClientCommand, t: OperationTimeouts): number {
   switch (cmd) {
     case 'status':
       return 10_000;
-    // a new worker killed before it was ready by a signal burst is started again once
+    // a new worker killed before it was ready by a signal burst is started again once; then the soak
     case 'reload':
-      return 2 * t.readyMs + MARGIN_MS;
+      return 2 * t.readyMs + t.soakMs + MARGIN_MS;
     // the successor ready within upgrade.timeoutMs of its start, in control within as long of its confirmation
     case 'upgrade':
       return 2 * t.upgradeMs + MARGIN_MS;
@@ -272,7 +272,7 @@ function printStatus(reply: StatusReply): void {
     for (const o of l.options ?? []) out(`             ${optionsText(o)}`);
   }
   const lr = r.lastReload;
-  if (lr) out(`  last reload ${lr.at}: ${lr.ok ? `generation ${lr.generation} in ${lr.ms} ms` : `failed: ${lr.error}`}`);
+  if (lr) out(`  last reload ${lr.at}: ${lr.ok ? `generation ${lr.generation} in ${lr.ms} ms` : `${lr.reverted ? 'reverted' : 'failed'}: ${lr.error}`}`);
   const lg = r.log;
   if (lg?.dropped) out(`  log        ${lg.target}: ${lg.failing ? `failing since ${lg.failing.since}: ${lg.failing.error}, ${lg.failing.dropped} line(s) dropped` : 'writing'}; ${lg.dropped} line(s) dropped in all`);
   if (r.watchdogKills) out(`  watchdog   ${r.watchdogKills} hung worker(s) killed since the master started`);

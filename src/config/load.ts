@@ -88,6 +88,7 @@ interface RawConfig {
     maxAgeJitterMs?: number;
     maxRecycling?: number;
   };
+  reload?: { soakMs?: number };
   upgrade?: { mode?: 'auto' | 'manual'; timeoutMs?: number };
   log?: { level?: Config['log']['level']; format?: Config['log']['format']; file?: string };
   fdStore?: boolean;
@@ -140,9 +141,10 @@ export interface OperationTimeouts {
   readyMs: number;
   stopMs: number;
   upgradeMs: number;
+  soakMs: number;
 }
 
-const DEFAULT_TIMEOUTS: OperationTimeouts = { readyMs: 30000, stopMs: 30000, upgradeMs: 60000 };
+const DEFAULT_TIMEOUTS: OperationTimeouts = { readyMs: 30000, stopMs: 30000, upgradeMs: 60000, soakMs: 0 };
 
 /**
  * Where the master of a config file keeps its control socket and pidfile, and its timeouts
@@ -171,6 +173,7 @@ export function locateMaster(file: string): MasterLocation & { timeouts: Operati
     readyMs: ms(w.readyTimeoutMs, DEFAULT_TIMEOUTS.readyMs),
     stopMs: ms(w.stopTimeoutMs, DEFAULT_TIMEOUTS.stopMs),
     upgradeMs: ms(obj(r.upgrade).timeoutMs, DEFAULT_TIMEOUTS.upgradeMs),
+    soakMs: ms(obj(r.reload).soakMs, DEFAULT_TIMEOUTS.soakMs),
   };
   return { ...locate(r, abs), timeouts };
 }
@@ -217,6 +220,7 @@ function resolve(raw: RawConfig, abs: string): Config {
       maxAgeJitterMs: w.maxAgeJitterMs ?? Math.round((w.maxAgeMs ?? 0) / 10),
       maxRecycling: w.maxRecycling ?? 1,
     },
+    reload: { soakMs: raw.reload?.soakMs ?? DEFAULT_TIMEOUTS.soakMs },
     upgrade: { mode: raw.upgrade?.mode ?? 'auto', timeoutMs: raw.upgrade?.timeoutMs ?? DEFAULT_TIMEOUTS.upgradeMs },
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text', file: raw.log?.file && rel(raw.log.file) },
     fdStore: raw.fdStore,

@@ -83,6 +83,8 @@ export interface Config {
   /** undefined: no `listeners` key, use every inherited socket in inherited order. */
   listeners?: ListenerConfig[];
   workers: WorkersConfig;
+  /** soakMs: how long the old generation serves beside a new one that is ready (0: it drains at once). */
+  reload: { soakMs: number };
   upgrade: { mode: 'auto' | 'manual'; timeoutMs: number };
   log: LogConfig;
   /** Keep the sockets baton binds in systemd's FD store; undefined: when systemd says it has one ($FDSTORE). */

@@ -116,6 +116,8 @@ export interface LastReload {
   ok: boolean;
   generation?: number;
   error?: string;
+  /** The new generation was ready and failed inside reload.soakMs: stopped, the old one kept serving. */
+  reverted?: boolean;
   ms: number;
 }
 

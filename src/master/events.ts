@@ -21,6 +21,8 @@ export type MasterEvent =
   | PoolEvent
   // reported by an operation under way
   | { kind: 'reload-failed'; reason: string }
+  /** The soak of the reload's generation `id` is over: it commits. */
+  | { kind: 'soak-over'; id: number }
   | { kind: 'successor-ready' }
   | { kind: 'took-over' }
   | { kind: 'upgrade-failed'; reason: string }

@@ -267,7 +267,16 @@ export class Master implements Handlers {
     this.systemd.extendFor((this.reloading.cfg ?? this.cfg).workers.readyTimeoutMs);
   }
 
-  reloadDone(e: EventOf<'generation-ready'>): Phase {
+  /** Its generation is ready: commit now, or (reload.soakMs) serve beside the old one first. */
+  reloadReady(e: EventOf<'generation-ready'>): Phase {
+    const soakMs = this.reloading!.cfg!.reload.soakMs;
+    if (soakMs === 0) return this.reloadDone(e);
+    this.reloading!.soak(e, soakMs);
+    this.showStatus();
+    return 'reloading';
+  }
+
+  reloadDone(e: EventOf<'generation-ready' | 'soak-over'>): Phase {
     const r = this.reloading!;
     const { cfg, listeners, generation } = r.commit(e);
     const old = this.current;
@@ -287,6 +296,30 @@ export class Master implements Handlers {
     this.log.error(`reload failed, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
     // READY=1 ends the reload for systemd (Type=notify-reload) even when it failed
     return this.endReload({ ok: false, error: `reload failed: ${e.reason}` }, `reload failed: ${e.reason}; `);
+  }
+
+  /** A worker failed: the soaking generation's reverts the reload (the old generation never stopped serving). */
+  soakFault(e: EventOf<'worker-failed'>): Phase {
+    if (!this.reloading!.soaking(e.id)) return 'reloading';
+    return this.revert(e.reason);
+  }
+
+  recycleWhileSoaking(e: EventOf<'recycle-due'>): Phase {
+    if (!this.reloading!.soaking(e.id) || e.why !== 'memory') {
+      this.recycleLater(e);
+      return 'reloading';
+    }
+    return this.revert(`worker ${e.slot} (pid ${e.pid}) of generation ${e.id} is over workers.maxMemory`);
+  }
+
+  private revert(reason: string): Phase {
+    const r = this.reloading!;
+    const into = Math.max(0, r.cfg!.reload.soakMs - (r.soakUntil! - this.clock.now()));
+    const why = `${reason}, ${into} ms into the ${r.cfg!.reload.soakMs} ms soak`;
+    r.abandon(why);
+    this.lastReload = { ...r.outcome(why), reverted: true };
+    this.log.error(`reload reverted: ${why}; generation ${r.generation!.id} is stopped, generation ${this.current?.id ?? '-'} kept serving throughout`);
+    return this.endReload({ ok: false, error: `reload reverted: ${why}` }, `reload reverted: ${why}; `);
   }
 
   private endReload(reply: ControlReply, statusPrefix: string): Phase {

@@ -3,13 +3,13 @@ import type { Config } from '../config/types';
 import type { ControlReply, LastReload } from '../contract/control';
 import type { Logger, LoggerChange } from '../log/logger';
 import type { Generation } from '../pool/generation';
-import type { Clock } from '../system/clock';
+import type { Clock, Timer } from '../system/clock';
 import { applyRetunes, closeListener, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
 import type { MasterEvent, Reply } from './events';
 
 export interface ReloadContext {
   log: Logger;
-  clock: Pick<Clock, 'now'>;
+  clock: Pick<Clock, 'now' | 'after'>;
   /** Runs a step in the master's queue. */
   run(fn: () => void): void;
   post(e: MasterEvent): void;
@@ -19,7 +19,9 @@ export interface ReloadContext {
 /**
  * HUP: the config from disk, the listeners it asks for (bound now, kept, or dropped later), a
  * new generation on them. Steps: load and plan, then the generation reports ready or failed
- * (generation-ready / generation-failed), or a step fails (reload-failed). The master then
+ * (generation-ready / generation-failed), or a step fails (reload-failed). With reload.soakMs
+ * the ready generation then serves beside the old one until soak-over; a worker of it that
+ * fails meanwhile (worker-failed, or due for memory) reverts the reload. The master then
  * commits or abandons it. Nothing changes for the serving generation before the commit.
  */
 export class Reload {
@@ -29,6 +31,9 @@ export class Reload {
   generation?: Generation;
   private logChange?: LoggerChange;
   private abandoned = false;
+  private soakTimer?: Timer;
+  /** When the soak ends (ms on the master's clock); undefined when not soaking. */
+  soakUntil?: number;
 
   constructor(
     private readonly ctx: ReloadContext,
@@ -66,6 +71,19 @@ export class Reload {
     this.generation = this.ctx.startGeneration(this.cfg!, plan.active);
   }
 
+  /** Its generation is ready: it serves beside the old one for `ms`, then soak-over commits. */
+  soak(ready: { id: number }, ms: number): void {
+    this.assertOwn(ready);
+    this.soakUntil = this.ctx.clock.now() + ms;
+    this.soakTimer = this.ctx.clock.after(ms, () => this.ctx.post({ kind: 'soak-over', id: ready.id }));
+    this.ctx.log.info(`generation ${ready.id} ready: it serves beside the old generation for ${ms} ms (reload.soakMs) before the reload commits`);
+  }
+
+  /** Whether `id` is the generation this reload is soaking. */
+  soaking(id: number): boolean {
+    return this.soakUntil !== undefined && id === this.generation?.id;
+  }
+
   /** A generation's report must be of the generation this reload started. */
   private assertOwn(e: { id: number }): void {
     if (e.id !== this.generation?.id) throw new Error(`a report of generation ${e.id}, not of the one under way (${this.generation?.id ?? 'none'})`);
@@ -95,8 +113,11 @@ export class Reload {
     if (failed) this.assertOwn(failed);
     if (this.abandoned) return;
     this.abandoned = true;
+    this.soakTimer?.cancel();
     this.logChange?.discard();
     this.plan?.added.forEach(closeListener);
-    this.generation?.fail(reason);
+    // ready and soaking: its workers serve, and drain as a replaced generation does
+    if (this.generation?.state === 'serving') this.generation.drain(false, 'reload');
+    else this.generation?.fail(reason);
   }
 }

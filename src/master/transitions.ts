@@ -23,7 +23,7 @@ export type Handler =
   | 'reload' | 'upgrade' | 'stop' | 'stopAgain' | 'cancelReloadAndStop' | 'cancelUpgradeAndStop' | 'handOverAndStop'
   | 'winch' | 'resize' | 'reopenLogs' | 'status'
   | 'startDone' | 'startFailed' | 'confirmed' | 'confirmedWhileStopping' | 'aborted'
-  | 'reloadDone' | 'reloadFailed'
+  | 'reloadReady' | 'reloadDone' | 'reloadFailed' | 'soakFault' | 'recycleWhileSoaking'
   | 'successorReady' | 'upgradeDone' | 'upgradeDoneWhileStopping' | 'upgradeFailed' | 'upgradeFailedWhileStopping'
   | 'successorGone' | 'successorGoneWhileReloading'
   | 'finishStop' | 'workersChanged' | 'keepStatus'
@@ -94,13 +94,18 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     resize: 'a reload is under way',
     // the reload fails; one in side-by-side: the stop finishes the upgrade as it does there
     stop: go('stopping', 'cancelReloadAndStop'),
-    'generation-ready': go(BACK, 'reloadDone'),
+    // with reload.soakMs the new generation serves beside the old one first (still reloading)
+    'generation-ready': go(['reloading', ...BACK], 'reloadReady'),
+    'soak-over': go(BACK, 'reloadDone'),
     'generation-failed': go(BACK, 'reloadFailed'),
     'reload-failed': go(BACK, 'reloadFailed'),
+    // a worker of the soaking generation crashed or hung: the reload reverts; any other's: nothing more
+    'worker-failed': go(['reloading', ...BACK], 'soakFault'),
     'workers-changed': stay('workersChanged'),
     // manual upgrade: the successor beside us exited while we reload
     'successor-gone': stay('successorGoneWhileReloading'),
-    'recycle-due': LATER,
+    // the soaking generation's worker over workers.maxMemory reverts the reload; others wait
+    'recycle-due': go(['reloading', ...BACK], 'recycleWhileSoaking'),
   },
   upgrading: {
     reload: 'an upgrade is under way',

@@ -56,6 +56,8 @@ export interface Options {
   systemd?: boolean;
   /** A successor master: what its predecessor gave it. */
   upgrade?: UpgradeEnv;
+  /** reload.soakMs. */
+  soakMs?: number;
   /** More workers keys (maxAgeMs, maxMemory, ...). */
   workers?: Record<string, unknown>;
   /** What status reads of the workers' and the master's memory and CPU (default: nothing, as the fake pids have no /proc). */
@@ -80,6 +82,7 @@ export function writeConfig(w: { configFile: string; runtimeDir: string; pidfile
       ...o.workers,
     },
     upgrade: { mode: o.upgradeMode ?? 'auto', timeoutMs: o.upgradeTimeoutMs ?? 60000 },
+    ...(o.soakMs !== undefined ? { reload: { soakMs: o.soakMs } } : {}),
   };
   fs.writeFileSync(w.configFile, JSON.stringify(cfg));
 }

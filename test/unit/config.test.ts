@@ -172,7 +172,7 @@ describe('config', () => {
       runtimeDir: path.join(dir, 'rt'),
       pidfile: path.join(dir, 'rt', 'baton.pid'),
       // the defaults: the client's deadlines cannot be read from it either
-      timeouts: { readyMs: 30000, stopMs: 30000, upgradeMs: 60000 },
+      timeouts: { readyMs: 30000, stopMs: 30000, upgradeMs: 60000, soakMs: 0 },
     });
   });
 });

@@ -88,6 +88,69 @@ describe('start-up', () => {
   });
 });
 
+describe('reload with a soak (reload.soakMs)', () => {
+  /** A master of 2 workers whose reload to generation 2 is ready, soaking 10 s; the reply so far. */
+  async function soaking() {
+    const w = await running({ count: 2, soakMs: 10_000 });
+    const reply = reload(w);
+    await until('generation 2 to be launched', () => w.launch.of(2).length === 2);
+    spawnAll(w.launch.of(2));
+    return { w, reply, old: w.launch.of(1), next: w.launch.of(2) };
+  }
+
+  test('ready: both generations serve until the soak is over, then the old one drains and the reload answers', async () => {
+    const { w, reply, old } = await soaking();
+    expect(reply).toEqual([]);
+    expect(phase(w)).toBe('reloading');
+    expect(status(w).generations.map((g) => [g.id, g.state])).toEqual([
+      [1, 'serving'],
+      [2, 'serving'],
+    ]);
+    expect(old.map((x) => x.stops)).toEqual([[], []]);
+    w.clock.advance(9_999);
+    expect(reply).toEqual([]);
+    w.clock.advance(1);
+    expect(reply).toEqual([{ ok: true, generation: 2, ms: expect.any(Number) }]);
+    expect(phase(w)).toBe('running');
+    expect(old.map((x) => x.stops)).toEqual([[['SIGTERM', 7000]], [['SIGTERM', 7000]]]);
+    expect(status(w).generation).toBe(2);
+  });
+
+  test('a new worker crashes in the soak: reverted; the new generation drains, the old one never stopped', async () => {
+    const { w, reply, old, next } = await soaking();
+    w.clock.advance(3_000);
+    next[1].exit({ code: 1, signal: null });
+    expect(reply).toEqual([{ ok: false, error: expect.stringMatching(/^reload reverted: worker 1 \(pid \d+\) of generation 2 exited with status 1, 3000 ms into the 10000 ms soak$/) }]);
+    expect(phase(w)).toBe('running');
+    expect(old.map((x) => x.stops)).toEqual([[], []]);
+    expect(next[0].stops).toEqual([['SIGTERM', 7000]]);
+    const s = status(w);
+    expect(s.generation).toBe(1);
+    expect(s.lastReload).toEqual(expect.objectContaining({ ok: false, reverted: true, generation: 2 }));
+    expect(w.lines).toContainEqual(expect.stringMatching(/^error reload reverted: .*generation 1 kept serving throughout/));
+    // the soak's timer is gone with it: no late commit
+    w.clock.advance(60_000);
+    expect(status(w).generation).toBe(1);
+    expect(old.map((x) => x.stops)).toEqual([[], []]);
+  });
+
+  test("an old worker's crash in the soak changes nothing: the reload commits at the end", async () => {
+    const { w, reply, old } = await soaking();
+    old[0].exit({ code: 1, signal: null });
+    expect(reply).toEqual([]);
+    w.clock.advance(10_000);
+    expect(reply).toEqual([{ ok: true, generation: 2, ms: expect.any(Number) }]);
+  });
+
+  test('stopped in the soak: the reload fails, both generations drain', async () => {
+    const { w, reply, old, next } = await soaking();
+    w.master.post({ kind: 'stop', source: 'test', fast: false });
+    expect(reply).toEqual([{ ok: false, error: 'reload failed: the master is stopping' }]);
+    expect(phase(w)).toBe('stopping');
+    expect([...old, ...next].map((x) => x.stops.length)).toEqual([1, 1, 1, 1]);
+  });
+});
+
 describe('reload', () => {
   test('accepted: reloading; a second reload is refused with its reason; ready: running, the old generation drained', async () => {
     const w = await running({ count: 2 });

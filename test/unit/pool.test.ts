@@ -68,7 +68,8 @@ function setUp(baseEnv: NodeJS.ProcessEnv = {}) {
     sample: memory.fn,
   });
   /** The events of interest: everything but the status-line nudges. */
-  const reported = () => events.filter((e) => e.kind !== 'workers-changed');
+  // (worker-failed: its own test below)
+  const reported = () => events.filter((e) => e.kind !== 'workers-changed' && e.kind !== 'worker-failed');
   return { clock, launch, memory, random, events, reported, lines, pool, started };
 }
 
@@ -196,6 +197,20 @@ function serving(workers: Partial<WorkersConfig> = {}) {
 }
 
 describe('a serving generation', () => {
+  test("a worker's crash and its hang are each reported as worker-failed (a reload's soak reverts on it); a stop is not", () => {
+    const { g, launch, clock, events } = serving({ ready: 'notify', count: 2, watchdogMs: 1000 });
+    const failed = () => events.filter((e) => e.kind === 'worker-failed');
+    launch.workers[0].exit({ code: 1, signal: null });
+    expect(failed()).toEqual([{ kind: 'worker-failed', id: g.id, reason: `worker 0 (pid ${launch.workers[0].pid}) of generation ${g.id} exited with status 1` }]);
+    events.length = 0;
+    clock.advance(1000);
+    expect(failed()).toEqual([{ kind: 'worker-failed', id: g.id, reason: expect.stringMatching(/^worker 1 .* no WATCHDOG=1 .*: hung$/) }]);
+    events.length = 0;
+    g.drain();
+    for (const w of launch.workers.filter((x) => !x.exited)) w.exit({ code: 0, signal: null });
+    expect(failed()).toEqual([]);
+  });
+
   test('ready timeout of a restarted worker: that worker is stopped and restarted, the generation keeps serving', () => {
     const { g, launch, clock, reported, pool } = serving({ ready: 'notify', count: 2 });
     launch.workers[0].exit({ code: 1, signal: null });

@@ -18,6 +18,8 @@ const KINDS = [
   'workers-changed',
   'pool-empty',
   'reload-failed',
+  'soak-over',
+  'worker-failed',
   'successor-ready',
   'took-over',
   'upgrade-failed',
@@ -112,8 +114,11 @@ const EXPECTED: Record<EventKind, Partial<Record<Phase, string>>> = {
   },
   'generation-ready': {
     starting: 'startDone -> running|unconfirmed|stopping',
-    reloading: 'reloadDone -> running|side-by-side',
+    reloading: 'reloadReady -> reloading|running|side-by-side',
   },
+  'soak-over': { reloading: 'reloadDone -> running|side-by-side' },
+  // a worker of a serving generation crashed or hung: only a reload's soak cares
+  'worker-failed': { reloading: 'soakFault -> reloading|running|side-by-side' },
   'generation-failed': {
     starting: 'startFailed -> stopping',
     reloading: 'reloadFailed -> running|side-by-side',
@@ -127,7 +132,13 @@ const EXPECTED: Record<EventKind, Partial<Record<Phase, string>>> = {
   confirmed: { unconfirmed: 'confirmed -> running', stopping: 'confirmedWhileStopping' },
   aborted: { starting: 'aborted -> stopping', unconfirmed: 'aborted -> stopping' },
   // a worker over its memory or age limit: recycled while the master serves with nothing else under way
-  'recycle-due': { ...everywhere('recycleLater'), running: 'recycle', 'side-by-side': 'recycle' },
+  // (in a reload's soak, the new generation's worker over its memory reverts the reload)
+  'recycle-due': {
+    ...everywhere('recycleLater'),
+    running: 'recycle',
+    'side-by-side': 'recycle',
+    reloading: 'recycleWhileSoaking -> reloading|running|side-by-side',
+  },
 };
 
 function everywhere(handler: string): Record<Phase, string> {
