@@ -39,6 +39,7 @@ function config(workers: Partial<WorkersConfig> = {}): Config {
       maxRecycling: 1,
       ...workers,
     },
+    reload: { soakMs: 0 },
     upgrade: { mode: 'auto', timeoutMs: 1000 },
     log: { level: 'debug', format: 'text' },
   };
