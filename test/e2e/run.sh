@@ -32,7 +32,7 @@ if command -v rpmbuild >/dev/null && command -v rpmlint >/dev/null; then
 else
   echo "rpmbuild or rpmlint is not installed (test/e2e/prereqs.sh installs them)" >"$work/rpm-posttrans.skip"
 fi
-cp "$here/checks.sh" "$top/test/helpers/load-client.js" "$top/test/fixtures/unmodified/leaking-app.js" "$work/"
+cp "$here/checks.sh" "$top/test/helpers/load-client.js" "$top/test/fixtures/unmodified/leaking-app.js" "$top/test/fixtures/unmodified/first-use-crash-app.js" "$work/"
 # the recipes (docs/recipes.md) as an operator ships them: the Express app with its
 # node_modules installed where it is built (the containers have no network)
 cp -a examples/recipes "$work/recipes"

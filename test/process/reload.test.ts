@@ -194,11 +194,15 @@ describe('reload (HUP, baton reload)', () => {
     const port = portOf(s0);
     const oldPids = workerPids(s0);
     const load = startLoad(port, 4, 4);
-    await flowing(load);
-    const r = await batonAsync(['reload', '-c', cfg]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/reload reverted: worker \d \(pid \d+\) of generation 2 exited with status 1, \d+ ms into the 4000 ms soak/);
-    const during = await load.stop();
+    let during;
+    let r;
+    try {
+      await flowing(load);
+      r = await batonAsync(['reload', '-c', cfg]);
+    } finally {
+      during = await load.stop();
+    }
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/reload reverted: worker \d \(pid \d+\) of generation 2 exited with status 1, \d+ ms into the 4000 ms soak/) });
     // what failed is what a crashing worker held: at most one request per client in flight on it, two of them
     console.log(`soak revert under load: ${during.ok} answered, ${during.failed} failed (held by the crashing workers) ${JSON.stringify(during.errors)}`);
     expect(during.failed).toBeLessThanOrEqual(16);
@@ -209,8 +213,11 @@ describe('reload (HUP, baton reload)', () => {
     expect(baton(['status', '-c', cfg]).stdout).toMatch(/last reload .*: reverted: worker \d \(pid \d+\) of generation 2 exited with status 1/);
     // and it goes on serving: nothing fails now
     const after = startLoad(port, 4, 4);
-    await flowing(after);
-    await after.finish();
+    try {
+      await flowing(after);
+    } finally {
+      await after.finish();
+    }
     await waitFor('generation 2 to be gone', async () => (await m!.status()).generations.length === 1, 20000);
   });
 });
