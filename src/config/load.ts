@@ -88,7 +88,7 @@ interface RawConfig {
     maxAgeJitterMs?: number;
     maxRecycling?: number;
   };
-  reload?: { soakMs?: number };
+  reload?: { soakMs?: number; maxDraining?: number };
   upgrade?: { mode?: 'auto' | 'manual'; timeoutMs?: number };
   log?: { level?: Config['log']['level']; format?: Config['log']['format']; file?: string };
   fdStore?: boolean;
@@ -220,7 +220,7 @@ function resolve(raw: RawConfig, abs: string): Config {
       maxAgeJitterMs: w.maxAgeJitterMs ?? Math.round((w.maxAgeMs ?? 0) / 10),
       maxRecycling: w.maxRecycling ?? 1,
     },
-    reload: { soakMs: raw.reload?.soakMs ?? DEFAULT_TIMEOUTS.soakMs },
+    reload: { soakMs: raw.reload?.soakMs ?? DEFAULT_TIMEOUTS.soakMs, maxDraining: raw.reload?.maxDraining ?? 4 },
     upgrade: { mode: raw.upgrade?.mode ?? 'auto', timeoutMs: raw.upgrade?.timeoutMs ?? DEFAULT_TIMEOUTS.upgradeMs },
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text', file: raw.log?.file && rel(raw.log.file) },
     fdStore: raw.fdStore,

@@ -285,6 +285,7 @@ export class Master implements Handlers {
     this.cfg = cfg;
     this.fdStore.sync(listeners, this.fdStore.on(cfg));
     old?.drain(false, 'reload');
+    this.pool.capDraining(cfg.reload.maxDraining);
     this.lastReload = r.done();
     return this.endReload({ ok: true, generation: generation.id, ms: this.lastReload.ms }, '');
   }

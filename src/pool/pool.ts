@@ -53,6 +53,20 @@ export class Pool {
     }
   }
 
+  /**
+   * At most `max` generations draining (reload.maxDraining): beyond it the oldest are stopped
+   * now, SIGKILL. Long-lived connections (WebSockets, SSE) keep a generation draining until
+   * stopTimeoutMs; reloads in quick succession would pile them up (HAProxy caps the same with
+   * mworker-max-reloads).
+   */
+  capDraining(max: number): void {
+    const draining = this.generations.filter((g) => g.state === 'draining');
+    for (const g of draining.slice(0, Math.max(0, draining.length - max))) {
+      this.ctx.log.warn(`generation ${g.id}: more than reload.maxDraining (${max}) generations are draining; its ${g.size} worker(s) are stopped now (SIGKILL), the oldest first`);
+      g.drain(true);
+    }
+  }
+
   /** Stops every generation (fast: SIGKILL now, also to what is already stopping). */
   stopAll(fast: boolean): void {
     // an empty pool says so now; otherwise the last generation to go says it

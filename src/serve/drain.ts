@@ -26,7 +26,11 @@ export class Drain {
   private stopped: Promise<void> | null = null;
   private readonly onConnection: (sock: net.Socket) => void;
 
-  constructor(private readonly idleGraceMs = 2000) {
+  /** `report`: told the connections still open when the stop begins and every second after (the worker's STATUS=). */
+  constructor(
+    private readonly idleGraceMs = 2000,
+    private readonly report: (open: number) => void = () => undefined,
+  ) {
     // one function for every socket, not a closure each; a socket kept after it closed would
     // outlive the young generation (measured: slower than removing it at once)
     const sockets = this.sockets;
@@ -82,8 +86,11 @@ export class Drain {
       sweep();
       sweeper = setInterval(sweep, Math.max(10, Math.min(250, this.idleGraceMs / 4)));
     }, this.idleGraceMs);
+    this.report(this.open);
+    const reporter = setInterval(() => this.report(this.open), 1000);
     this.stopped = Promise.all(closed).then(() => {
       clearTimeout(grace);
+      clearInterval(reporter);
       if (sweeper) clearInterval(sweeper);
     });
     return this.stopped;

@@ -56,8 +56,9 @@ export interface Options {
   systemd?: boolean;
   /** A successor master: what its predecessor gave it. */
   upgrade?: UpgradeEnv;
-  /** reload.soakMs. */
+  /** reload.soakMs, reload.maxDraining. */
   soakMs?: number;
+  maxDraining?: number;
   /** More workers keys (maxAgeMs, maxMemory, ...). */
   workers?: Record<string, unknown>;
   /** What status reads of the workers' and the master's memory and CPU (default: nothing, as the fake pids have no /proc). */
@@ -82,7 +83,7 @@ export function writeConfig(w: { configFile: string; runtimeDir: string; pidfile
       ...o.workers,
     },
     upgrade: { mode: o.upgradeMode ?? 'auto', timeoutMs: o.upgradeTimeoutMs ?? 60000 },
-    ...(o.soakMs !== undefined ? { reload: { soakMs: o.soakMs } } : {}),
+    reload: { ...(o.soakMs !== undefined ? { soakMs: o.soakMs } : {}), ...(o.maxDraining !== undefined ? { maxDraining: o.maxDraining } : {}) },
   };
   fs.writeFileSync(w.configFile, JSON.stringify(cfg));
 }

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import { flowing, startLoad } from '../helpers/load';
 import { baton, batonAsync, cleanup, get, isAlive, nodeWorker, portOf, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from '../helpers/proc';
 
@@ -219,6 +220,56 @@ describe('reload (HUP, baton reload)', () => {
       await after.finish();
     }
     await waitFor('generation 2 to be gone', async () => (await m!.status()).generations.length === 1, 20000);
+  });
+
+  test('reload.maxDraining under long requests: a draining worker shows its open connections in status; one generation too many, the oldest is stopped now', async () => {
+    const dir = tmpdir();
+    const cfg = writeConfig(dir, {
+      name: 'drain-cap',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      reload: { maxDraining: 1 },
+      workers: { command: nodeWorker(), count: 1, readyTimeoutMs: 10000, stopTimeoutMs: 60000 },
+    });
+    m = startMaster(cfg);
+    const port = portOf(await ready(m));
+    /** A request that takes a minute: it holds its worker's generation draining. */
+    const longRequest = () => {
+      const sock = net.connect(port, '127.0.0.1', () => sock.write('GET /?delay=60000 HTTP/1.1\r\nHost: x\r\n\r\n'));
+      const done = { closed: false };
+      sock.on('close', () => (done.closed = true));
+      sock.on('error', () => undefined);
+      return { sock, done };
+    };
+    const a = longRequest();
+    try {
+      await m.waitForOutput(/request in flight, answered in 60000 ms/);
+      expect(baton(['reload', '-c', cfg]).code).toBe(0);
+      const s1 = await m.status();
+      const g1 = s1.generations.find((g) => g.id === 1)!;
+      expect(g1.state).toBe('draining');
+      await waitFor('the draining worker to say what it holds', async () =>
+        ((await m!.status()).generations.find((g) => g.id === 1)?.workers[0].status ?? '') === 'stopping: 1 connection(s) open');
+      expect(a.done.closed).toBe(false);
+      // generation 2 takes the next long request; the next reload leaves two draining: one too many
+      const b = longRequest();
+      try {
+        await waitFor('a request on generation 2', () => (m!.output().match(/request in flight, answered in 60000 ms/g) ?? []).length === 2);
+        expect(baton(['reload', '-c', cfg]).code).toBe(0);
+        await m.waitForOutput(/generation 1: more than reload\.maxDraining \(1\) generations are draining; its 1 worker\(s\) are stopped now \(SIGKILL\)/);
+        await waitFor('the request held by generation 1 to be cut', () => a.done.closed);
+        await waitFor('generation 1 to be gone', async () => !(await m!.status()).generations.some((g) => g.id === 1));
+        const s = await m.status();
+        expect(s.generations.map((g) => [g.id, g.state])).toEqual([
+          [2, 'draining'],
+          [3, 'serving'],
+        ]);
+        expect(b.done.closed).toBe(false);
+      } finally {
+        b.sock.destroy();
+      }
+    } finally {
+      a.sock.destroy();
+    }
   });
 });
 

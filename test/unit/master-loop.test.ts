@@ -88,6 +88,30 @@ describe('start-up', () => {
   });
 });
 
+describe('generations draining at once (reload.maxDraining)', () => {
+  test('one more than the cap: the oldest draining generation is stopped now (SIGKILL); the others drain on', async () => {
+    const w = await running({ count: 1, maxDraining: 2 });
+    for (let g = 2; g <= 4; g++) {
+      const replies = reload(w);
+      await until(`generation ${g} to be launched`, () => w.launch.of(g).length === 1);
+      spawnAll(w.launch.of(g));
+      expect(replies).toEqual([{ ok: true, generation: g, ms: expect.any(Number) }]);
+    }
+    // generations 1, 2 and 3 were told to stop and hold on (long-lived connections): 1 is one too many
+    expect(w.launch.of(1)[0].stops).toEqual([['SIGTERM', 7000], ['SIGKILL', 0]]);
+    expect(w.launch.of(2)[0].stops).toEqual([['SIGTERM', 7000]]);
+    expect(w.launch.of(3)[0].stops).toEqual([['SIGTERM', 7000]]);
+    expect(w.lines).toContainEqual('warn generation 1: more than reload.maxDraining (2) generations are draining; its 1 worker(s) are stopped now (SIGKILL), the oldest first');
+    // the default, 4, leaves them be
+    expect(status(w).generations.map((g) => [g.id, g.state])).toEqual([
+      [1, 'draining'],
+      [2, 'draining'],
+      [3, 'draining'],
+      [4, 'serving'],
+    ]);
+  });
+});
+
 describe('reload with a soak (reload.soakMs)', () => {
   /** A master of 2 workers whose reload to generation 2 is ready, soaking 10 s; the reply so far. */
   async function soaking() {

@@ -39,7 +39,7 @@ function config(workers: Partial<WorkersConfig> = {}): Config {
       maxRecycling: 1,
       ...workers,
     },
-    reload: { soakMs: 0 },
+    reload: { soakMs: 0, maxDraining: 4 },
     upgrade: { mode: 'auto', timeoutMs: 1000 },
     log: { level: 'debug', format: 'text' },
   };
