@@ -16,7 +16,22 @@ export async function checkCommand(file: string): Promise<number> {
   process.stdout.write(
     `baton: config ${cfg.file} is valid: ${cfg.workers.count} x ${JSON.stringify(cfg.workers.command)}${auto}, listeners: ${listeners || 'none'}\n`,
   );
+  for (const w of warnings(cfg)) process.stderr.write(`baton: warning: ${w}\n`);
   return 0;
+}
+
+/** systemd's default TimeoutStartSec=, which bounds ExecReload= (`baton reload`) too. */
+const SYSTEMD_TIMEOUT_MS = 90_000;
+
+/** What may be right for some unit and is wrong under baton@.service's defaults: said, not refused (check cannot see the unit). */
+function warnings(cfg: Config): string[] {
+  const reloadMs = cfg.workers.readyTimeoutMs + cfg.reload.soakMs;
+  if (cfg.reload.soakMs === 0 || reloadMs <= SYSTEMD_TIMEOUT_MS) return [];
+  return [
+    `/reload/soakMs: a reload may take workers.readyTimeoutMs + reload.soakMs = ${reloadMs / 1000} s, over systemd's default TimeoutStartSec= ` +
+      `(${SYSTEMD_TIMEOUT_MS / 1000} s), which bounds ExecReload= too: systemctl reload would fail on its timeout while the soak goes on. ` +
+      'Shorten them, or raise TimeoutStartSec= in a drop-in (systemctl edit baton@NAME)',
+  ];
 }
 
 /** Options the kernel refuses (no privilege, no such interface or algorithm): `run` finds them only when it binds. */

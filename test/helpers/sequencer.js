@@ -9,7 +9,7 @@ const Sequencer = require('@jest/test-sequencer').default;
 const SECONDS = {
   'process/node-adapter': 100, 'process/client-commands': 49, 'process/upgrade': 39, 'process/notify': 12,
   'process/pool-worker-unkillable': 12, 'process/harness-safety-net': 11, 'process/pool-watchdog': 8,
-  'process/logging': 8, 'process/reload': 8, 'process/fd-store': 8, 'process/hostile-sockets': 7,
+  'process/logging': 8, 'process/reload': 11, 'process/long-lived': 8, 'process/fd-store': 8, 'process/hostile-sockets': 7,
   'process/stop': 7, 'process/upgrade-control-socket': 5, 'process/stderr-socket': 5, 'process/pool-workers': 5,
 };
 const DEFAULT_S = 3;

@@ -20,6 +20,17 @@ describe('baton check / run with a bad config', () => {
     expect(r.stderr).toContain('/typo: unknown key');
   });
 
+  test('check: a reload that may outlast systemd\'s default TimeoutStartSec= (readyTimeoutMs + soakMs) is valid, with a warning naming both', () => {
+    const dir = tmpdir();
+    const file = path.join(dir, 'soak.json');
+    fs.writeFileSync(file, JSON.stringify({ workers: { command: ['sh'], readyTimeoutMs: 30000 }, reload: { soakMs: 80000 } }));
+    const r = baton(['check', '-c', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^baton: warning: \/reload\/soakMs: a reload may take workers.readyTimeoutMs \+ reload.soakMs = 110 s, over systemd's default TimeoutStartSec= \(90 s\)/);
+    fs.writeFileSync(file, JSON.stringify({ workers: { command: ['sh'], readyTimeoutMs: 30000 }, reload: { soakMs: 60000 } }));
+    expect(baton(['check', '-c', file]).stderr).toBe('');
+  });
+
   test('check: a missing file is a config error too', () => {
     const r = baton(['check', '-c', '/nonexistent/baton.json']);
     expect(r.code).toBe(78);
