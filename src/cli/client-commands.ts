@@ -271,6 +271,7 @@ function printStatus(reply: StatusReply): void {
     out(`  listener   ${l.name}: ${l.addresses.join(', ')} (from ${l.source})`);
     for (const o of l.options ?? []) out(`             ${optionsText(o)}`);
   }
+  if (r.soak) out(`  reload     generation ${r.soak.generation} is ready and soaking beside the old one until ${r.soak.endsAt} (reload.soakMs); a new worker failing before then reverts it`);
   const lr = r.lastReload;
   if (lr) out(`  last reload ${lr.at}: ${lr.ok ? `generation ${lr.generation} in ${lr.ms} ms` : `${lr.reverted ? 'reverted' : 'failed'}: ${lr.error}`}`);
   const lg = r.log;

@@ -173,6 +173,8 @@ export interface StatusReply {
   watchdogKills?: number;
   listeners: ListenerStatus[];
   lastReload: LastReload | null;
+  /** A reload whose new generation is ready and serving beside the old one until its soak ends (reload.soakMs). */
+  soak?: { generation: number; endsAt: string };
   /** Notifications dropped unread: not from a worker, or longer than 4096 bytes. */
   notifyDropped?: NotifyDropped;
   upgrade: {

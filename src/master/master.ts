@@ -545,6 +545,7 @@ export class Master implements Handlers {
         watchdogKills: this.pool.watchdogKills,
         listeners: this.listeners,
         lastReload: this.lastReload,
+        soak: this.reloading?.soakUntil !== undefined ? { generation: this.reloading.generation!.id, until: this.reloading.soakUntil } : undefined,
         lastUpgrade: this.lastUpgrade,
         upgrade: this.succession ? 'unconfirmed successor' : this.upgrading?.successor ? `successor ${this.upgrading.successor.state}` : 'none',
         successorPid: this.upgrading?.successor?.pid,

@@ -130,6 +130,7 @@ describe('reload with a soak (reload.soakMs)', () => {
       [1, 'serving'],
       [2, 'serving'],
     ]);
+    expect(status(w).soak).toEqual({ generation: 2, endsAt: new Date(w.clock.now() + 10_000).toISOString() });
     expect(old.map((x) => x.stops)).toEqual([[], []]);
     w.clock.advance(9_999);
     expect(reply).toEqual([]);
@@ -138,6 +139,7 @@ describe('reload with a soak (reload.soakMs)', () => {
     expect(phase(w)).toBe('running');
     expect(old.map((x) => x.stops)).toEqual([[['SIGTERM', 7000]], [['SIGTERM', 7000]]]);
     expect(status(w).generation).toBe(2);
+    expect(status(w).soak).toBeUndefined();
   });
 
   test('a new worker crashes in the soak: reverted; the new generation drains, the old one never stopped', async () => {
