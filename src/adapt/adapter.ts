@@ -79,8 +79,7 @@ function install(sockets: Socket[]): void {
   const firstTcp = sockets.find((s) => s.port !== undefined);
   if (process.env.PORT === undefined && firstTcp) process.env.PORT = String(firstTcp.port);
 
-  // what `baton status` shows of a draining worker: long-lived connections keep it there
-  const drain = new Drain(2000, (open) => notifyIfAny({ STATUS: `stopping: ${open} connection(s) open` }));
+  const drain = new Drain(2000);
   const backlog = maxBacklog();
   const adopted: string[] = [];
   let readySent = false;

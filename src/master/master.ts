@@ -315,10 +315,8 @@ export class Master implements Handlers {
 
   private revert(reason: string): Phase {
     const r = this.reloading!;
-    const into = Math.max(0, r.cfg!.reload.soakMs - (r.soakUntil! - this.clock.now()));
-    const why = `${reason}, ${into} ms into the ${r.cfg!.reload.soakMs} ms soak`;
-    r.abandon(why);
-    this.lastReload = { ...r.outcome(why), reverted: true };
+    this.lastReload = r.revert(reason);
+    const why = this.lastReload.error!;
     this.log.error(`reload reverted: ${why}; generation ${r.generation!.id} is stopped, generation ${this.current?.id ?? '-'} kept serving throughout`);
     return this.endReload({ ok: false, error: `reload reverted: ${why}` }, `reload reverted: ${why}; `);
   }
@@ -545,7 +543,7 @@ export class Master implements Handlers {
         watchdogKills: this.pool.watchdogKills,
         listeners: this.listeners,
         lastReload: this.lastReload,
-        soak: this.reloading?.soakUntil !== undefined ? { generation: this.reloading.generation!.id, until: this.reloading.soakUntil } : undefined,
+        soak: this.reloading?.soakStatus(),
         lastUpgrade: this.lastUpgrade,
         upgrade: this.succession ? 'unconfirmed successor' : this.upgrading?.successor ? `successor ${this.upgrading.successor.state}` : 'none',
         successorPid: this.upgrading?.successor?.pid,

@@ -33,7 +33,7 @@ export class Reload {
   private abandoned = false;
   private soakTimer?: Timer;
   /** When the soak ends (ms on the master's clock); undefined when not soaking. */
-  soakUntil?: number;
+  private soakUntil?: number;
 
   constructor(
     private readonly ctx: ReloadContext,
@@ -82,6 +82,19 @@ export class Reload {
   /** Whether `id` is the generation this reload is soaking. */
   soaking(id: number): boolean {
     return this.soakUntil !== undefined && id === this.generation?.id;
+  }
+
+  /** What status shows of the soak under way, if any. */
+  soakStatus(): { generation: number; until: number } | undefined {
+    return this.soakUntil === undefined ? undefined : { generation: this.generation!.id, until: this.soakUntil };
+  }
+
+  /** A worker of the soaking generation failed (`reason`): abandoned; returns its outcome, `reverted`, with how far into the soak. */
+  revert(reason: string): LastReload {
+    const soakMs = this.cfg!.reload.soakMs;
+    const why = `${reason}, ${Math.max(0, soakMs - (this.soakUntil! - this.ctx.clock.now()))} ms into the ${soakMs} ms soak`;
+    this.abandon(why);
+    return { ...this.outcome(why), reverted: true };
   }
 
   /** A generation's report must be of the generation this reload started. */

@@ -15,6 +15,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { notifyIfAny } from './lifecycle';
 
 type Http1 = http.Server | https.Server;
 const isHttp1 = (s: net.Server): s is Http1 => s instanceof http.Server || s instanceof https.Server;
@@ -26,11 +27,7 @@ export class Drain {
   private stopped: Promise<void> | null = null;
   private readonly onConnection: (sock: net.Socket) => void;
 
-  /** `report`: told the connections still open when the stop begins and every second after (the worker's STATUS=). */
-  constructor(
-    private readonly idleGraceMs = 2000,
-    private readonly report: (open: number) => void = () => undefined,
-  ) {
+  constructor(private readonly idleGraceMs = 2000) {
     // one function for every socket, not a closure each; a socket kept after it closed would
     // outlive the young generation (measured: slower than removing it at once)
     const sockets = this.sockets;
@@ -86,8 +83,11 @@ export class Drain {
       sweep();
       sweeper = setInterval(sweep, Math.max(10, Math.min(250, this.idleGraceMs / 4)));
     }, this.idleGraceMs);
-    this.report(this.open);
-    const reporter = setInterval(() => this.report(this.open), 1000);
+    // what `baton status` shows of a draining worker (long-lived connections keep it there):
+    // when the stop begins, then every second
+    const report = () => notifyIfAny({ STATUS: `stopping: ${this.open} connection(s) open` });
+    report();
+    const reporter = setInterval(report, 1000);
     this.stopped = Promise.all(closed).then(() => {
       clearTimeout(grace);
       clearInterval(reporter);

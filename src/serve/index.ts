@@ -50,8 +50,7 @@ export async function serve(server: net.Server, opts: ServeOptions = {}): Promis
   const log = opts.log ?? stderrLog(`[worker ${process.pid}]`);
   const idleGraceMs = opts.idleGraceMs ?? 2000;
   const backlog = opts.backlog ?? maxBacklog();
-  // what `baton status` shows of a draining worker: long-lived connections keep it there
-  const drain = new Drain(idleGraceMs, (open) => notifyIfAny({ STATUS: `stopping: ${open} connection(s) open` }));
+  const drain = new Drain(idleGraceMs);
   drain.add(server);
 
   // ---- listen ----
