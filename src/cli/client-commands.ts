@@ -37,9 +37,9 @@ function defaultWaitMs(cmd: ClientCommand, t: OperationTimeouts): number {
     // a new worker killed before it was ready by a signal burst is started again once; then the soak
     case 'reload':
       return 2 * t.readyMs + t.soakMs + MARGIN_MS;
-    // the successor ready within upgrade.timeoutMs of its start, in control within as long of its confirmation
+    // the successor ready within upgrade.timeoutMs of its start, its soak, in control within upgrade.timeoutMs of its confirmation
     case 'upgrade':
-      return 2 * t.upgradeMs + MARGIN_MS;
+      return 2 * t.upgradeMs + t.soakMs + MARGIN_MS;
     case 'stop':
       return t.stopMs + MARGIN_MS;
   }
@@ -271,7 +271,8 @@ function printStatus(reply: StatusReply): void {
     out(`  listener   ${l.name}: ${l.addresses.join(', ')} (from ${l.source})`);
     for (const o of l.options ?? []) out(`             ${optionsText(o)}`);
   }
-  if (r.soak) out(`  reload     generation ${r.soak.generation} is ready and soaking beside the old one until ${r.soak.endsAt} (reload.soakMs); a new worker failing before then reverts it`);
+  if (r.soak?.of === 'upgrade') out(`  upgrade    the successor's generation ${r.soak.generation} is ready and soaking beside this master's until ${r.soak.endsAt} (reload.soakMs); a worker of it failing before then rolls the upgrade back`);
+  else if (r.soak) out(`  reload     generation ${r.soak.generation} is ready and soaking beside the old one until ${r.soak.endsAt} (reload.soakMs); a new worker failing before then reverts it`);
   const lr = r.lastReload;
   if (lr) out(`  last reload ${lr.at}: ${lr.ok ? `generation ${lr.generation} in ${lr.ms} ms` : `${lr.reverted ? 'reverted' : 'failed'}: ${lr.error}`}`);
   const lg = r.log;

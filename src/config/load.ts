@@ -40,7 +40,7 @@ export function parseConfig(text: string, abs: string): Config {
     throw new ConfigError(abs, dedupe((validate.errors || []).filter((e) => !e.propertyName && e.keyword !== 'if').map(describeAjvError)));
   }
   const valid = raw as unknown as RawConfig;
-  const rawProblems = [...listenerProblems(valid), ...recycleProblems(valid)];
+  const rawProblems = [...listenerProblems(valid), ...recycleProblems(valid), ...reloadProblems(valid)];
   if (rawProblems.length) throw new ConfigError(abs, rawProblems);
   const cfg = resolve(valid, abs);
   const problems: string[] = [];
@@ -88,7 +88,7 @@ interface RawConfig {
     maxAgeJitterMs?: number;
     maxRecycling?: number;
   };
-  reload?: { soakMs?: number; maxDraining?: number };
+  reload?: { soakMs?: number; maxDraining?: number; strategy?: 'generation' | 'rolling'; surge?: number };
   upgrade?: { mode?: 'auto' | 'manual'; timeoutMs?: number };
   log?: { level?: Config['log']['level']; format?: Config['log']['format']; file?: string };
   fdStore?: boolean;
@@ -220,7 +220,12 @@ function resolve(raw: RawConfig, abs: string): Config {
       maxAgeJitterMs: w.maxAgeJitterMs ?? Math.round((w.maxAgeMs ?? 0) / 10),
       maxRecycling: w.maxRecycling ?? 1,
     },
-    reload: { soakMs: raw.reload?.soakMs ?? DEFAULT_TIMEOUTS.soakMs, maxDraining: raw.reload?.maxDraining ?? 4 },
+    reload: {
+      soakMs: raw.reload?.soakMs ?? DEFAULT_TIMEOUTS.soakMs,
+      maxDraining: raw.reload?.maxDraining ?? 4,
+      strategy: raw.reload?.strategy ?? 'generation',
+      surge: raw.reload?.surge ?? 1,
+    },
     upgrade: { mode: raw.upgrade?.mode ?? 'auto', timeoutMs: raw.upgrade?.timeoutMs ?? DEFAULT_TIMEOUTS.upgradeMs },
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text', file: raw.log?.file && rel(raw.log.file) },
     fdStore: raw.fdStore,
@@ -256,6 +261,22 @@ function recycleProblems(raw: RawConfig): string[] {
   return out;
 }
 
+/** Reload keys that need another one, or contradict one. */
+function reloadProblems(raw: RawConfig): string[] {
+  const r = raw.reload ?? {};
+  const out: string[] = [];
+  if (r.surge !== undefined && r.strategy !== 'rolling') out.push('/reload/surge: only applies with reload.strategy "rolling" (a generation reload starts every new worker at once)');
+  const soak = r.soakMs ?? DEFAULT_TIMEOUTS.soakMs;
+  const upgrade = raw.upgrade?.timeoutMs ?? DEFAULT_TIMEOUTS.upgradeMs;
+  if (soak > upgrade) {
+    out.push(
+      `/reload/soakMs: ${soak} ms is longer than upgrade.timeoutMs (${upgrade} ms); a binary upgrade soaks as long as a reload, and the old master ` +
+        'would wait longer for the successor to prove itself than it lets it take to start; raise upgrade.timeoutMs to at least reload.soakMs, or shorten the soak',
+    );
+  }
+  return out;
+}
+
 /** sun_path is 108 bytes, its NUL included; a longer path cannot be bound. */
 const MAX_UNIX_PATH = 107;
 
@@ -285,6 +306,10 @@ function semanticProblems(cfg: Config): string[] {
     else out.push(...execProblems(cfg, process.env));
   }
   // judged as the user this runs as: contract.md has `check` run as baton's user
+  // with workers.count "auto" resolved: 1 on a one-CPU host
+  if (cfg.reload.strategy === 'rolling' && cfg.reload.surge === 0 && cfg.workers.count === 1) {
+    out.push(`/reload/surge: 0 with ${cfg.workers.countAuto ? 'workers.count "auto" resolved to' : 'workers.count'} 1 would stop the only worker before its replacement starts: nothing would serve meanwhile; use a surge of 1 or more`);
+  }
   const logProblem = cfg.log.file && appendFileProblem(cfg.log.file);
   if (logProblem) out.push(`/log/file: '${cfg.log.file}': ${logProblem}`);
   return out;

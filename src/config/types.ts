@@ -84,7 +84,8 @@ export interface Config {
   listeners?: ListenerConfig[];
   workers: WorkersConfig;
   /** soakMs: how long the old generation serves beside a new one that is ready (0: it drains at once). */
-  reload: { soakMs: number; maxDraining: number };
+  /** strategy: a whole new generation beside the old one, or slot by slot with `surge` extra workers at most. */
+  reload: { soakMs: number; maxDraining: number; strategy: 'generation' | 'rolling'; surge: number };
   upgrade: { mode: 'auto' | 'manual'; timeoutMs: number };
   log: LogConfig;
   /** Keep the sockets baton binds in systemd's FD store; undefined: when systemd says it has one ($FDSTORE). */

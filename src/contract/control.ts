@@ -127,6 +127,8 @@ export interface LastUpgrade {
   /** The successor's pid, once it had one. */
   successor?: number;
   error?: string;
+  /** The successor was ready, then failed in its soak (reload.soakMs): this master kept the service. */
+  reverted?: boolean;
   ms: number;
 }
 
@@ -173,8 +175,11 @@ export interface StatusReply {
   watchdogKills?: number;
   listeners: ListenerStatus[];
   lastReload: LastReload | null;
-  /** A reload whose new generation is ready and serving beside the old one until its soak ends (reload.soakMs). */
-  soak?: { generation: number; endsAt: string };
+  /**
+   * A reload (or an auto upgrade: the successor's first generation) whose new generation is
+   * ready and serving beside the old one until its soak ends (reload.soakMs).
+   */
+  soak?: { of: 'reload' | 'upgrade'; generation: number; endsAt: string };
   /** Notifications dropped unread: not from a worker, or longer than 4096 bytes. */
   notifyDropped?: NotifyDropped;
   upgrade: {

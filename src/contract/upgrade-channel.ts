@@ -14,6 +14,11 @@ export type SuccessorMessage =
   | { t: 'files'; sockets: string[]; pidfile?: string }
   | { t: 'ready'; generation: number }
   | { t: 'failed'; reason: string }
+  /**
+   * Ready, unconfirmed: one of its workers exited, hung or went over workers.maxMemory. A
+   * predecessor soaking it (reload.soakMs) rolls the upgrade back; an older one ignores it.
+   */
+  | { t: 'worker-failed'; reason: string }
   /** Confirmed, and control.sock is the successor's: the last message; the successor closes the channel after it. */
   | { t: 'master' };
 

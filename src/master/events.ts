@@ -20,12 +20,16 @@ export type MasterEvent =
   // reported by the pool
   | PoolEvent
   // reported by an operation under way
-  | { kind: 'reload-failed'; reason: string }
-  /** The soak of the reload's generation `id` is over: it commits. */
+  /** `reverted`: a rolling reload's new workers failed and the replaced slots were restored. */
+  | { kind: 'reload-failed'; reason: string; reverted?: boolean }
+  /** A rolling reload has moved every slot to generation `id`. */
+  | { kind: 'roll-done'; id: number }
+  /** The soak of generation `id` is over: the reload commits, or the upgrade hands over to the successor that started it. */
   | { kind: 'soak-over'; id: number }
   | { kind: 'successor-ready' }
   | { kind: 'took-over' }
-  | { kind: 'upgrade-failed'; reason: string }
+  /** `reverted`: the ready successor failed in its soak. */
+  | { kind: 'upgrade-failed'; reason: string; reverted?: boolean }
   | { kind: 'successor-gone' }
   // reported by our predecessor, while we are its successor
   /** `nextGeneration`: the predecessor's next number (an older predecessor sends none). */

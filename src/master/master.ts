@@ -133,7 +133,7 @@ export class Master implements Handlers {
       systemd: this.systemd,
       fdStore: this.fdStore,
       pool: this.pool,
-      startGeneration: (c, l) => this.startGeneration(c, l),
+      startGeneration: (c, l, s) => this.startGeneration(c, l, s),
       program: opts.program,
       args: opts.args,
       cwd: opts.cwd,
@@ -198,8 +198,8 @@ export class Master implements Handlers {
     writePidfile(cfg.pidfile);
   }
 
-  private startGeneration(cfg: Config, listeners: Listener[]): Generation {
-    return this.pool.start(this.nextGeneration++, cfg, listeners);
+  private startGeneration(cfg: Config, listeners: Listener[], slots?: number): Generation {
+    return this.pool.start(this.nextGeneration++, cfg, listeners, slots);
   }
 
   // ---- handlers: start-up ----
@@ -257,26 +257,51 @@ export class Master implements Handlers {
     this.succession = null;
   }
 
+  /** Unconfirmed, a worker failed: the predecessor decides (one soaking us rolls the upgrade back). */
+  reportFault(e: EventOf<'worker-failed'>): void {
+    void this.succession!.send({ t: 'worker-failed', reason: e.reason });
+  }
+
+  /** Unconfirmed, a worker is over workers.maxMemory: as a failure to the predecessor; recycled once confirmed. */
+  recycleUnconfirmed(e: EventOf<'recycle-due'>): void {
+    if (e.why === 'memory') void this.succession!.send({ t: 'worker-failed', reason: `worker ${e.slot} (pid ${e.pid}) of generation ${e.id} is over workers.maxMemory` });
+    this.recycleLater(e);
+  }
+
   // ---- handlers: reload, WINCH, TTIN/TTOU ----
 
   reload(e: EventOf<'reload'>): void {
     this.log.info(`${e.source}: reloading ${this.cfg.file}`);
     this.systemd.reloading(`reloading: generation ${this.current?.id ?? '-'} serving`);
-    this.reloading = new Reload(this.ctx, this.clock.now(), { cfg: this.cfg, listeners: this.listeners });
+    this.reloading = new Reload(this.ctx, this.clock.now(), { cfg: this.cfg, listeners: this.listeners, generation: this.current });
     if (e.reply) this.reloading.replies.push(e.reply);
     this.systemd.extendFor((this.reloading.cfg ?? this.cfg).workers.readyTimeoutMs);
   }
 
-  /** Its generation is ready: commit now, or (reload.soakMs) serve beside the old one first. */
-  reloadReady(e: EventOf<'generation-ready'>): Phase {
-    const soakMs = this.reloading!.cfg!.reload.soakMs;
+  /** Its generation is ready (a rolling reload's: every slot moved): commit now, or (reload.soakMs) serve beside the old one first. */
+  reloadReady(e: EventOf<'generation-ready' | 'roll-done'>): Phase {
+    const r = this.reloading!;
+    // a rolling reload's generation serves from its first ready worker: the roll goes on
+    if (r.roll && e.kind === 'generation-ready') {
+      this.rollOn();
+      return 'reloading';
+    }
+    const soakMs = r.cfg!.reload.soakMs;
     if (soakMs === 0) return this.reloadDone(e);
     this.reloading!.soak(e, soakMs);
     this.showStatus();
     return 'reloading';
   }
 
-  reloadDone(e: EventOf<'generation-ready' | 'soak-over'>): Phase {
+  /** A worker of either generation got ready or exited: a rolling reload moves what it can. */
+  rollOn(): void {
+    const roll = this.reloading!.roll;
+    roll?.step();
+    if (roll) this.systemd.status(`reloading: ${roll.describe()}; ${this.statusLine('running')}`);
+    else this.showStatus();
+  }
+
+  reloadDone(e: EventOf<'generation-ready' | 'soak-over' | 'roll-done'>): Phase {
     const r = this.reloading!;
     const { cfg, listeners, generation } = r.commit(e);
     const old = this.current;
@@ -292,7 +317,14 @@ export class Master implements Handlers {
 
   reloadFailed(e: EventOf<'generation-failed' | 'reload-failed'>): Phase {
     const r = this.reloading!;
+    // a rolling reload gives the slots it replaced back first (then reload-failed)
+    if (e.kind === 'generation-failed' && r.roll?.fail(e.reason, false)) return 'reloading';
     r.abandon(e.reason, e.kind === 'generation-failed' ? e : undefined);
+    if (e.kind === 'reload-failed' && e.reverted) {
+      this.lastReload = { ...r.outcome(e.reason), reverted: true };
+      this.log.error(`reload reverted, generation ${this.current?.id ?? '-'} serves again: ${e.reason}`);
+      return this.endReload({ ok: false, error: `reload reverted: ${e.reason}` }, `reload reverted: ${e.reason}; `);
+    }
     this.lastReload = r.outcome(e.reason);
     this.log.error(`reload failed, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
     // READY=1 ends the reload for systemd (Type=notify-reload) even when it failed
@@ -315,6 +347,8 @@ export class Master implements Handlers {
 
   private revert(reason: string): Phase {
     const r = this.reloading!;
+    // a rolling reload has stopped old workers: their slots are given back first (then reload-failed)
+    if (r.rollBack(reason)) return 'reloading';
     this.lastReload = r.revert(reason);
     const why = this.lastReload.error!;
     this.log.error(`reload reverted: ${why}; generation ${r.generation!.id} is stopped, generation ${this.current?.id ?? '-'} kept serving throughout`);
@@ -365,6 +399,12 @@ export class Master implements Handlers {
     const u = this.upgrading!;
     const s = u.successor!;
     this.log.info(`successor pid ${s.pid} is ready after ${u.ms} ms (its parent is now pid ${s.reparentedTo})`);
+    const soakMs = this.cfg.reload.soakMs;
+    if (!u.manual && soakMs > 0) {
+      u.soak(soakMs);
+      this.systemd.status(`upgrading: successor pid ${s.pid} is ready and soaking for ${soakMs} ms; ${this.statusLine('running')}`);
+      return 'upgrading';
+    }
     if (!u.manual) {
       u.handOver(this.nextGeneration, this.listeners);
       return 'upgrading';
@@ -373,6 +413,12 @@ export class Master implements Handlers {
     this.systemd.status(`successor pid ${s.pid} ready (manual upgrade); ${this.statusLine()}`);
     u.answer({ ok: true, oldPid: process.pid, newPid: s.pid!, ms: u.ms, manual: true });
     return 'side-by-side';
+  }
+
+  soakedSuccessor(): void {
+    const u = this.upgrading!;
+    this.log.info(`successor pid ${u.successor!.pid} served its soak (reload.soakMs): handing over`);
+    u.handOver(this.nextGeneration, this.listeners);
   }
 
   upgradeDone(): void {
@@ -392,9 +438,10 @@ export class Master implements Handlers {
       this.beginStop(false, 'handed over to the successor', 0, true);
       return 'stopping';
     }
-    this.rollBack(u, e.reason);
-    this.log.error(`upgrade failed and rolled back, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
-    this.systemd.status(`upgrade failed: ${e.reason}; ${this.statusLine('running')}`);
+    this.rollBack(u, e.reason, e.reverted);
+    const what = e.reverted ? 'upgrade rolled back' : 'upgrade failed and rolled back';
+    this.log.error(`${what}, generation ${this.current?.id ?? '-'} keeps serving${e.reverted ? ' (it did throughout)' : ''}: ${e.reason}`);
+    this.systemd.status(`${e.reverted ? 'upgrade rolled back' : 'upgrade failed'}: ${e.reason}; ${this.statusLine('running')}`);
     return 'running';
   }
 
@@ -427,9 +474,9 @@ export class Master implements Handlers {
   }
 
   /** The upgrade is answered as failed and rolled back; what the successor left is removed, except our own files. */
-  private rollBack(u: Upgrade, reason: string): void {
+  private rollBack(u: Upgrade, reason: string, reverted = false): void {
     const ours = new Set([this.control!.path, ...this.listeners.flatMap((l) => [l.ownedPath ?? '', l.spec?.kind === 'unix' ? l.spec.path : ''])]);
-    this.lastUpgrade = u.rollBack(reason, ours);
+    this.lastUpgrade = u.rollBack(reason, ours, reverted);
     this.upgrading = null;
   }
 
@@ -543,7 +590,7 @@ export class Master implements Handlers {
         watchdogKills: this.pool.watchdogKills,
         listeners: this.listeners,
         lastReload: this.lastReload,
-        soak: this.reloading?.soakStatus(),
+        soak: this.reloading?.soakStatus() ?? this.upgrading?.soakStatus(),
         lastUpgrade: this.lastUpgrade,
         upgrade: this.succession ? 'unconfirmed successor' : this.upgrading?.successor ? `successor ${this.upgrading.successor.state}` : 'none',
         successorPid: this.upgrading?.successor?.pid,

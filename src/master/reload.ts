@@ -6,6 +6,7 @@ import type { Generation } from '../pool/generation';
 import type { Clock, Timer } from '../system/clock';
 import { applyRetunes, closeListener, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
 import type { MasterEvent, Reply } from './events';
+import { Roll } from './roll';
 
 export interface ReloadContext {
   log: Logger;
@@ -13,7 +14,8 @@ export interface ReloadContext {
   /** Runs a step in the master's queue. */
   run(fn: () => void): void;
   post(e: MasterEvent): void;
-  startGeneration(cfg: Config, listeners: Listener[]): Generation;
+  /** `slots`: how many start now (a rolling reload: none, the roll fills them). */
+  startGeneration(cfg: Config, listeners: Listener[], slots?: number): Generation;
 }
 
 /**
@@ -29,6 +31,8 @@ export class Reload {
   cfg?: Config;
   plan?: ListenerPlan;
   generation?: Generation;
+  /** reload.strategy "rolling": the slots moving from the serving generation to this reload's. */
+  roll?: Roll;
   private logChange?: LoggerChange;
   private abandoned = false;
   private soakTimer?: Timer;
@@ -38,7 +42,7 @@ export class Reload {
   constructor(
     private readonly ctx: ReloadContext,
     readonly startedAt: number,
-    current: { cfg: Config; listeners: Listener[] },
+    private readonly current: { cfg: Config; listeners: Listener[]; generation: Generation | null },
   ) {
     try {
       const cfg = loadConfig(current.cfg.file);
@@ -68,7 +72,23 @@ export class Reload {
   private planned(plan: ListenerPlan): void {
     if (this.abandoned) return plan.added.forEach(closeListener);
     this.plan = plan;
-    this.generation = this.ctx.startGeneration(this.cfg!, plan.active);
+    const cfg = this.cfg!;
+    const old = this.current.generation;
+    if (cfg.reload.strategy !== 'rolling' || !old) {
+      this.generation = this.ctx.startGeneration(cfg, plan.active);
+      return;
+    }
+    if (plan.added.length || plan.removed.length) {
+      const what = [...plan.added.map((l) => `adds '${l.name}'`), ...plan.removed.map((l) => `removes '${l.name}'`)].join(', ');
+      this.ctx.post({
+        kind: 'reload-failed',
+        reason: `a rolling reload cannot change the listeners (this config ${what}): old and new workers would serve different sockets slot by slot; set reload.strategy "generation" for this reload, then back`,
+      });
+      return;
+    }
+    this.generation = this.ctx.startGeneration(cfg, plan.active, 0);
+    this.roll = new Roll(this.ctx, old, this.generation, cfg.reload.surge);
+    this.roll.step();
   }
 
   /** Its generation is ready: it serves beside the old one for `ms`, then soak-over commits. */
@@ -79,22 +99,42 @@ export class Reload {
     this.ctx.log.info(`generation ${ready.id} ready: it serves beside the old generation for ${ms} ms (reload.soakMs) before the reload commits`);
   }
 
-  /** Whether `id` is the generation this reload is soaking. */
+  /** Whether `id` is the generation this reload is soaking (a rolling reload's: from its start). */
   soaking(id: number): boolean {
-    return this.soakUntil !== undefined && id === this.generation?.id;
+    return (this.soakUntil !== undefined || this.roll !== undefined) && id === this.generation?.id;
   }
 
   /** What status shows of the soak under way, if any. */
-  soakStatus(): { generation: number; until: number } | undefined {
-    return this.soakUntil === undefined ? undefined : { generation: this.generation!.id, until: this.soakUntil };
+  soakStatus(): { of: 'reload'; generation: number; until: number } | undefined {
+    return this.soakUntil === undefined ? undefined : { of: 'reload', generation: this.generation!.id, until: this.soakUntil };
   }
 
   /** A worker of the soaking generation failed (`reason`): abandoned; returns its outcome, `reverted`, with how far into the soak. */
   revert(reason: string): LastReload {
-    const soakMs = this.cfg!.reload.soakMs;
-    const why = `${reason}, ${Math.max(0, soakMs - (this.soakUntil! - this.ctx.clock.now()))} ms into the ${soakMs} ms soak`;
+    const why = this.whyReverted(reason);
     this.abandon(why);
     return { ...this.outcome(why), reverted: true };
+  }
+
+  /**
+   * A rolling reload's worker failed in the roll or its soak: the soak ends, the replaced slots
+   * go back to the old generation (then reload-failed, reverted). False when not rolling, or
+   * nothing was replaced: then the reload reverts as a generation reload does.
+   */
+  rollBack(reason: string): boolean {
+    if (!this.roll) return false;
+    if (this.roll.restoring) return true;
+    const why = this.whyReverted(reason);
+    this.soakTimer?.cancel();
+    this.soakUntil = undefined;
+    return this.roll.fail(why, true);
+  }
+
+  /** `reason`, and how far into the soak (or the roll) it came. */
+  whyReverted(reason: string): string {
+    const soakMs = this.cfg!.reload.soakMs;
+    if (this.soakUntil === undefined) return `${reason}, during the rolling reload (${this.roll!.describe()})`;
+    return `${reason}, ${Math.max(0, soakMs - (this.soakUntil - this.ctx.clock.now()))} ms into the ${soakMs} ms soak`;
   }
 
   /** A generation's report must be of the generation this reload started. */

@@ -67,8 +67,8 @@ export interface StatusView {
   watchdogKills: number;
   listeners: Listener[];
   lastReload: LastReload | null;
-  /** The reload in its soak: its generation and when the soak ends (the master's clock, ms). */
-  soak?: { generation: number; until: number };
+  /** The reload or the upgrade in its soak: the new generation and when the soak ends (the master's clock, ms). */
+  soak?: { of: 'reload' | 'upgrade'; generation: number; until: number };
   lastUpgrade: LastUpgrade | null;
   upgrade: StatusReply['upgrade']['state'];
   successorPid?: number;
@@ -122,7 +122,7 @@ export function statusReply(v: StatusView, now = Date.now()): StatusReply {
     watchdogKills: v.watchdogKills,
     listeners: v.listeners.map(describeListener),
     lastReload: v.lastReload,
-    soak: v.soak && { generation: v.soak.generation, endsAt: new Date(v.soak.until).toISOString() },
+    soak: v.soak && { of: v.soak.of, generation: v.soak.generation, endsAt: new Date(v.soak.until).toISOString() },
     notifyDropped: v.notifyDropped,
     upgrade: { state: v.upgrade, successorPid: v.successorPid, last: v.lastUpgrade },
     statusLine: statusLine(v.phase, v.current),

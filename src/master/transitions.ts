@@ -23,8 +23,9 @@ export type Handler =
   | 'reload' | 'upgrade' | 'stop' | 'stopAgain' | 'cancelReloadAndStop' | 'cancelUpgradeAndStop' | 'handOverAndStop'
   | 'winch' | 'resize' | 'reopenLogs' | 'status'
   | 'startDone' | 'startFailed' | 'confirmed' | 'confirmedWhileStopping' | 'aborted'
-  | 'reloadReady' | 'reloadDone' | 'reloadFailed' | 'soakFault' | 'recycleWhileSoaking'
-  | 'successorReady' | 'upgradeDone' | 'upgradeDoneWhileStopping' | 'upgradeFailed' | 'upgradeFailedWhileStopping'
+  | 'reloadReady' | 'rollOn' | 'reloadDone' | 'reloadFailed' | 'soakFault' | 'recycleWhileSoaking'
+  | 'reportFault' | 'recycleUnconfirmed'
+  | 'successorReady' | 'soakedSuccessor' | 'upgradeDone' | 'upgradeDoneWhileStopping' | 'upgradeFailed' | 'upgradeFailedWhileStopping'
   | 'successorGone' | 'successorGoneWhileReloading'
   | 'finishStop' | 'workersChanged' | 'keepStatus'
   | 'recycle' | 'recycleLater';
@@ -75,7 +76,9 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     aborted: go('stopping', 'aborted'),
     // systemd hears nothing from an unconfirmed successor
     'workers-changed': stay('keepStatus'),
-    'recycle-due': LATER,
+    // the predecessor hears of it: one soaking us (reload.soakMs) rolls the upgrade back
+    'worker-failed': stay('reportFault'),
+    'recycle-due': stay('recycleUnconfirmed'),
   },
   running: {
     reload: go('reloading', 'reload'),
@@ -95,13 +98,17 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     // the reload fails; one in side-by-side: the stop finishes the upgrade as it does there
     stop: go('stopping', 'cancelReloadAndStop'),
     // with reload.soakMs the new generation serves beside the old one first (still reloading)
+    // reload.strategy "rolling": its generation is ready with its first worker, the roll goes on
     'generation-ready': go(['reloading', ...BACK], 'reloadReady'),
+    'roll-done': go(['reloading', ...BACK], 'reloadReady'),
     'soak-over': go(BACK, 'reloadDone'),
-    'generation-failed': go(BACK, 'reloadFailed'),
+    // a rolling reload restores the slots it replaced first (then reload-failed)
+    'generation-failed': go(['reloading', ...BACK], 'reloadFailed'),
     'reload-failed': go(BACK, 'reloadFailed'),
     // a worker of the soaking generation crashed or hung: the reload reverts; any other's: nothing more
     'worker-failed': go(['reloading', ...BACK], 'soakFault'),
-    'workers-changed': stay('workersChanged'),
+    // a worker got ready or exited: a rolling reload moves what it can
+    'workers-changed': stay('rollOn'),
     // manual upgrade: the successor beside us exited while we reload
     'successor-gone': stay('successorGoneWhileReloading'),
     // the soaking generation's worker over workers.maxMemory reverts the reload; others wait
@@ -114,10 +121,12 @@ const TABLE: { [P in Phase]: { [K in EventKind]?: Row } } = {
     resize: 'an upgrade is under way',
     // rolled back first; once handed over, the upgrade's outcome still answers `baton upgrade`
     stop: go('stopping', 'cancelUpgradeAndStop'),
-    // auto: handed over, waiting for the successor to take the control socket; manual: both serve
+    // auto: handed over (or soaking, reload.soakMs), waiting for the successor to take the control socket; manual: both serve
     'successor-ready': go(['upgrading', 'side-by-side'], 'successorReady'),
+    // the successor survived its soak: handed over now
+    'soak-over': stay('soakedSuccessor'),
     'took-over': go('stopping', 'upgradeDone'),
-    // rolled back; or, once handed over, there is no going back: we drain and leave anyway
+    // rolled back (also a successor failing in its soak); or, once handed over, there is no going back: we drain and leave anyway
     'upgrade-failed': go(['running', 'stopping'], 'upgradeFailed'),
     'workers-changed': stay('keepStatus'),
     'recycle-due': LATER,

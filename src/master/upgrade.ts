@@ -43,6 +43,8 @@ export class Upgrade {
   beside = false;
   private renamed = false;
   private timeout?: Timer;
+  /** When the soak ends (ms on the master's clock); undefined when not soaking. */
+  private soakUntil?: number;
   private over = false;
   private startedAgain = false;
 
@@ -119,14 +121,39 @@ export class Upgrade {
     void this.successor!.closed.then(() => this.ctx.run(() => !this.over && this.ctx.post({ kind: 'successor-gone' })));
   }
 
+  /**
+   * Auto mode with reload.soakMs: the ready successor serves beside us, unconfirmed, for `ms`
+   * (soak-over then hands over); a worker of it that fails meanwhile, or its own failure or
+   * exit, rolls the upgrade back (upgrade-failed). MAINPID= and the pidfile have not moved.
+   */
+  soak(ms: number): void {
+    const s = this.successor!;
+    this.timeout?.cancel();
+    this.soakUntil = this.ctx.clock.now() + ms;
+    this.timeout = this.ctx.clock.after(ms, () => !this.over && this.ctx.post({ kind: 'soak-over', id: this.nextGeneration }));
+    void s.faulted.then((reason) =>
+      this.ctx.run(() => {
+        if (this.over || this.handedOver) return;
+        const into = Math.max(0, ms - (this.soakUntil! - this.ctx.clock.now()));
+        this.ctx.post({ kind: 'upgrade-failed', reason: `the successor (pid ${s.pid}) in its soak: ${reason}, ${into} ms into the ${ms} ms soak`, reverted: true });
+      }),
+    );
+    this.ctx.log.info(`successor pid ${s.pid} ready: it serves beside this master for ${ms} ms (reload.soakMs) before the hand-over`);
+  }
+
+  /** What status shows of the soak under way, if any: the successor's first generation, and when. */
+  soakStatus(): { of: 'upgrade'; generation: number; until: number } | undefined {
+    return this.soakUntil === undefined || this.over || this.handedOver ? undefined : { of: 'upgrade', generation: this.nextGeneration, until: this.soakUntil };
+  }
+
   /** Since USR2, on the master's clock. */
   get ms(): number {
     return this.ctx.clock.now() - this.startedAt;
   }
 
   /** What `status` shows of this upgrade once it is over. */
-  outcome(ok: boolean, error?: string): LastUpgrade {
-    return { at: new Date().toISOString(), ok, successor: this.successor?.pid, ...(error === undefined ? {} : { error }), ms: this.ms };
+  outcome(ok: boolean, error?: string, reverted = false): LastUpgrade {
+    return { at: new Date().toISOString(), ok, successor: this.successor?.pid, ...(error === undefined ? {} : { error }), ...(reverted ? { reverted } : {}), ms: this.ms };
   }
 
   /** Answers every `baton upgrade` waiting for this one. */
@@ -196,15 +223,15 @@ export class Upgrade {
    * Rolls back: `baton upgrade` answered as failed, the successor (if any) stopped and what it
    * left removed, except `ours`; the pidfile gets its name back. Returns the outcome.
    */
-  rollBack(reason: string, ours: ReadonlySet<string>): LastUpgrade {
-    const outcome = this.outcome(false, reason);
+  rollBack(reason: string, ours: ReadonlySet<string>, reverted = false): LastUpgrade {
+    const outcome = this.outcome(false, reason, reverted);
     this.end();
     const s = this.successor;
     if (s) this.abort(s, reason, ours);
     if (this.renamed) this.restorePidfile();
     // last: the answer can reach the client within this call (a socket write that succeeds at
     // once), and a script reading the pidfile then must find it
-    this.answer({ ok: false, error: `upgrade failed: ${reason}` });
+    this.answer({ ok: false, error: `upgrade ${reverted ? 'rolled back' : 'failed'}: ${reason}` });
     return outcome;
   }
 

@@ -89,19 +89,27 @@ export class Generation {
   private readonly crashes = new Map<number, number>();
   /** Slots waiting out their crash backoff: the timer, when it fires (master's clock), the crash. */
   private readonly restartTimers = new Map<number, { cancel(): void; at: number; exit: SlotExit }>();
+  /** Slots a rolling reload took away (retire): not restarted. */
+  private readonly retired = new Set<number>();
+  /** Filled slot by slot by a rolling reload: serving from its first ready worker. */
+  private readonly rolling: boolean;
   private readonly recycler: Recycler;
 
+  /** `slots`: how many of its slots start now (a rolling reload fills the rest one by one); all of them by default. */
   constructor(
     readonly id: number,
     readonly config: Config,
     readonly listeners: Listener[],
     private readonly ctx: GenerationContext,
+    slots = config.workers.count,
   ) {
-    this.count = config.workers.count;
+    this.count = slots;
+    this.rolling = slots < config.workers.count;
     this.startedAt = ctx.clock.now();
     this.recycler = new Recycler(this.recycleHost());
     const auto = config.workers.countAuto && ` (workers.count "auto": ${describeCpus(config.workers.countAuto)})`;
-    ctx.log.info(`starting generation ${id}: ${this.count} x ${JSON.stringify(config.workers.command)}${auto || ''}`);
+    const rolling = slots < config.workers.count ? ` (a rolling reload: ${slots} of ${config.workers.count} now)` : '';
+    ctx.log.info(`starting generation ${id}: ${config.workers.count} x ${JSON.stringify(config.workers.command)}${auto || ''}${rolling}`);
     for (let slot = 0; slot < this.count; slot++) this.spawn(slot, 0);
   }
 
@@ -234,10 +242,11 @@ export class Generation {
     this.ctx.emit({ kind: 'workers-changed' });
     const over = this.recycler.ready(w);
     if (this.state === 'starting' && over) return this.fail(over);
-    if (this.state === 'starting' && this.slots.size >= this.count && [...this.slots.values()].every((x) => x.state === 'ready')) {
+    if (this.state === 'starting' && (this.rolling || (this.slots.size >= this.count && [...this.slots.values()].every((x) => x.state === 'ready')))) {
       this.state = 'serving';
       this.readyAt = w.readyAt;
-      this.ctx.log.info(`generation ${this.id} ready: ${this.count} worker(s) in ${this.readyAt - this.startedAt} ms`);
+      if (this.rolling) this.ctx.log.info(`generation ${this.id}: its first worker is ready in ${this.readyAt - this.startedAt} ms; it serves (a rolling reload)`);
+      else this.ctx.log.info(`generation ${this.id} ready: ${this.count} worker(s) in ${this.readyAt - this.startedAt} ms`);
       this.ctx.emit({ kind: 'generation-ready', id: this.id });
       this.recycler.begin();
     }
@@ -356,7 +365,7 @@ export class Generation {
     this.ctx.log.error(`${what}; restarting slot ${w.slot} in ${delay} ms, crash ${n} in a row${loop}`);
     const timer = this.ctx.clock.after(delay, () => {
       this.restartTimers.delete(w.slot);
-      if (this.state === 'serving' && w.slot < this.count && !this.slots.has(w.slot)) this.spawn(w.slot, w.restarts + 1);
+      if (this.state === 'serving' && w.slot < this.count && !this.slots.has(w.slot) && !this.retired.has(w.slot)) this.spawn(w.slot, w.restarts + 1);
     });
     this.restartTimers.set(w.slot, { cancel: () => timer.cancel(), at: this.ctx.clock.now() + delay, exit });
   }
@@ -398,13 +407,39 @@ export class Generation {
     this.stopAll(fast, why);
   }
 
+  /** A rolling reload's step: a worker of this generation starts in `slot` (unless one holds it). */
+  fill(slot: number): void {
+    this.retired.delete(slot);
+    if (slot >= this.count) this.count = slot + 1;
+    if (!this.slots.has(slot) && !this.restartTimers.has(slot)) this.spawn(slot, 0);
+  }
+
+  /** A rolling reload's step: the worker in `slot` stops gracefully, for good (no restart, no recycle). */
+  retire(slot: number): void {
+    this.retired.add(slot);
+    this.restartTimers.get(slot)?.cancel();
+    this.restartTimers.delete(slot);
+    this.recycler.cancel(slot, 'a rolling reload');
+    const w = this.slots.get(slot);
+    if (!w) return;
+    this.slots.delete(slot);
+    this.leaving.add(w);
+    this.stopWorker(w, 'reload');
+    this.forgetIfGone();
+  }
+
+  /** Whether `slot` holds a ready worker. */
+  readyIn(slot: number): boolean {
+    return this.slots.get(slot)?.state === 'ready';
+  }
+
   /** TTIN/TTOU: one worker more or fewer. */
   resize(delta: 1 | -1): void {
     if (delta > 0) return this.spawn(this.count++, 0);
     const slot = --this.count;
     this.restartTimers.get(slot)?.cancel();
     this.restartTimers.delete(slot);
-    this.recycler.cancel(slot);
+    this.recycler.cancel(slot, 'SIGTTOU');
     const w = this.slots.get(slot);
     if (!w) return;
     this.slots.delete(slot);

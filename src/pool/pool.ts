@@ -19,8 +19,9 @@ export class Pool {
 
   constructor(private readonly ctx: Omit<GenerationContext, 'gone' | 'exits'>) {}
 
-  start(id: number, config: Config, listeners: Listener[]): Generation {
-    const g = new Generation(id, config, listeners, { ...this.ctx, gone: (x) => this.forget(x), exits: this.exits });
+  /** `slots`: how many of its slots start now (a rolling reload: none); all by default. */
+  start(id: number, config: Config, listeners: Listener[], slots?: number): Generation {
+    const g = new Generation(id, config, listeners, { ...this.ctx, gone: (x) => this.forget(x), exits: this.exits }, slots);
     this.generations.push(g);
     return g;
   }

@@ -227,11 +227,12 @@ export class Recycler {
   }
 
   /** TTOU took the slot away: its replacement is stopped. */
-  cancel(slot: number): void {
+  /** Its slot was taken away (`by`: SIGTTOU, a rolling reload): the replacement under way stops. */
+  cancel(slot: number, by: string): void {
     const r = this.inFlight.get(slot);
     if (!r || r.abandoned !== undefined) return;
-    r.abandon(this.host, 'its slot was removed (SIGTTOU)', 'resize');
-    this.host.log.info(`recycling ${this.host.name(r.old)} cancelled: its slot was removed; stopping its replacement (pid ${r.next.pid})`);
+    r.abandon(this.host, `its slot was removed (${by})`, 'resize');
+    this.host.log.info(`recycling ${this.host.name(r.old)} cancelled: its slot was removed (${by}); stopping its replacement (pid ${r.next.pid})`);
   }
 
   private of(next: Worker): Recycle | undefined {

@@ -68,9 +68,16 @@ export abstract class SuccessorHandle {
    */
   readonly tookOver: Promise<boolean>;
   protected tookOverWith!: (yes: boolean) => void;
+  /**
+   * Ready and not yet confirmed: resolves with the first reason it stopped deserving the hand-over
+   * (a worker of it failed, it failed, it exited). What a soaking upgrade waits on.
+   */
+  readonly faulted: Promise<string>;
+  private faultWith!: (reason: string) => void;
 
   constructor() {
     this.ready = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.faulted = new Promise((r) => (this.faultWith = r));
     this.closed = new Promise((r) => (this.gone = r));
     this.tookOver = new Promise((r) => (this.tookOverWith = r));
   }
@@ -87,8 +94,14 @@ export abstract class SuccessorHandle {
 
   fail(reason: string): void {
     if (this.state !== 'starting' && this.state !== 'ready') return;
+    if (this.state === 'ready') this.faultWith(reason);
     this.state = 'failed';
     this.settle.reject(new Error(reason));
+  }
+
+  /** It says a worker of its own failed (ready, unconfirmed). */
+  protected workerFailed(reason: string): void {
+    if (this.state === 'ready') this.faultWith(`its worker failed: ${reason}`);
   }
 
   confirm(_nextGeneration: number): void {
@@ -182,6 +195,7 @@ export class Successor extends SuccessorHandle {
       if (typeof m.pidfile === 'string') this.pidfile = m.pidfile;
     }
     else if (m.t === 'failed') this.fail(`the successor (pid ${this.pid}) failed: ${m.reason}`);
+    else if (m.t === 'worker-failed' && typeof m.reason === 'string') this.workerFailed(m.reason);
     else if (m.t === 'master' && this.state === 'confirmed') this.tookOverWith(true);
     else if (m.t === 'ready' && this.state === 'starting') {
       // ready only counts once the successor has left the throw-away sh behind

@@ -59,6 +59,8 @@ export interface Options {
   /** reload.soakMs, reload.maxDraining. */
   soakMs?: number;
   maxDraining?: number;
+  /** More reload keys (strategy, surge). */
+  reload?: Record<string, unknown>;
   /** More workers keys (maxAgeMs, maxMemory, ...). */
   workers?: Record<string, unknown>;
   /** What status reads of the workers' and the master's memory and CPU (default: nothing, as the fake pids have no /proc). */
@@ -83,7 +85,7 @@ export function writeConfig(w: { configFile: string; runtimeDir: string; pidfile
       ...o.workers,
     },
     upgrade: { mode: o.upgradeMode ?? 'auto', timeoutMs: o.upgradeTimeoutMs ?? 60000 },
-    reload: { ...(o.soakMs !== undefined ? { soakMs: o.soakMs } : {}), ...(o.maxDraining !== undefined ? { maxDraining: o.maxDraining } : {}) },
+    reload: { ...(o.soakMs !== undefined ? { soakMs: o.soakMs } : {}), ...(o.maxDraining !== undefined ? { maxDraining: o.maxDraining } : {}), ...o.reload },
   };
   fs.writeFileSync(w.configFile, JSON.stringify(cfg));
 }

@@ -81,7 +81,11 @@ export class FakeWorker implements WorkerProcess {
     this.stops.push([signal, timeoutMs]);
   }
 
+  /** spawn() was called (with ready: 'spawn', that is its READY=1). */
+  spawned = false;
+
   spawn(): void {
+    this.spawned = true;
     this.events.onSpawn();
   }
 
@@ -154,6 +158,11 @@ export class FakeSuccessor extends SuccessorHandle {
   /** It says `failed` with its reason. */
   failed(reason: string): void {
     this.fail(`the successor (pid ${this.pid}) failed: ${reason}`);
+  }
+
+  /** It says a worker of its own failed (ready, unconfirmed). */
+  workerFailedNow(reason: string): void {
+    this.workerFailed(reason);
   }
 
   /** The throw-away sh that starts it was killed by `signal` before its trap: no successor exists. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { flowing, startLoad } from '../helpers/load';
-import { baton, batonAsync, cleanup, get, isAlive, nodeWorker, portOf, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from '../helpers/proc';
+import { baton, batonAsync, childrenOf, cleanup, get, isAlive, nodeWorker, portOf, ready, startMaster, tmpdir, waitFor, workerPids, writeConfig, type Master } from '../helpers/proc';
 
 describe('reload (HUP, baton reload)', () => {
   let m: Master | undefined;
@@ -220,6 +220,89 @@ describe('reload (HUP, baton reload)', () => {
       await after.finish();
     }
     await waitFor('generation 2 to be gone', async () => (await m!.status()).generations.length === 1, 20000);
+  });
+
+  describe('rolling (reload.strategy "rolling")', () => {
+    /** Workers alive under the master, sampled every 5 ms until stop(): the largest count seen. */
+    function sampleWorkers(pid: number) {
+      let max = 0;
+      const t = setInterval(() => (max = Math.max(max, childrenOf(pid).length)), 5);
+      return { stop: () => (clearInterval(t), max) };
+    }
+    const rolling = (dir: string, env: Record<string, string> = {}) =>
+      writeConfig(dir, {
+        name: 'roll',
+        listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+        reload: { strategy: 'rolling', surge: 1 },
+        workers: { command: nodeWorker(), count: 8, readyTimeoutMs: 10000, stopTimeoutMs: 10000, env },
+      });
+
+    test('8 workers, surge 1, under keep-alive and new-connection load: never more than 9 workers (sampled), 0 failed requests, all 8 slots on generation 2', async () => {
+      const dir = tmpdir();
+      const cfg = rolling(dir);
+      m = startMaster(cfg);
+      const s0 = await ready(m);
+      const load = startLoad(portOf(s0), 4, 4);
+      let r;
+      let max;
+      let stats;
+      try {
+        await flowing(load);
+        const sample = sampleWorkers(m.pid);
+        try {
+          r = await batonAsync(['reload', '-c', cfg]);
+        } finally {
+          max = sample.stop();
+        }
+        await flowing(load);
+      } finally {
+        stats = await load.finish(100);
+      }
+      console.log(`rolling reload of 8 (surge 1) under load: ${stats.ok} answered, ${stats.failed} failed; at most ${max} workers seen`);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(max).toBeLessThanOrEqual(9);
+      expect(max).toBeGreaterThanOrEqual(8);
+      const s = await m.status();
+      expect(s.generation).toBe(2);
+      expect(s.generations.find((g) => g.id === 2)!.workers.map((w) => w.slot)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    });
+
+    test('a failure at slot 5 of 8: slots 1-4 (0-3) restored to generation 1, the reload fails with the reason, 0 failed requests', async () => {
+      const dir = tmpdir();
+      const cfg = rolling(dir, { WORKER_FAIL_GEN: '2', WORKER_FAIL_SLOT: '4' });
+      m = startMaster(cfg);
+      const s0 = await ready(m);
+      const load = startLoad(portOf(s0), 4, 4);
+      let r;
+      let max;
+      let stats;
+      try {
+        await flowing(load);
+        const sample = sampleWorkers(m.pid);
+        try {
+          r = await batonAsync(['reload', '-c', cfg]);
+        } finally {
+          max = sample.stop();
+        }
+        await flowing(load);
+      } finally {
+        stats = await load.finish(100);
+      }
+      console.log(`rolling reload failing at slot 5 of 8 under load: ${stats.ok} answered, ${stats.failed} failed; at most ${max} workers seen`);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({
+        code: 1,
+        stderr: expect.stringMatching(/reload reverted: worker 4 \(pid \d+\) of generation 2 exited with status 3.*; slot\(s\) 0, 1, 2, 3 restored to generation 1/),
+      });
+      expect(max).toBeLessThanOrEqual(9);
+      const s = await m.status();
+      expect(s.generation).toBe(1);
+      const g1 = s.generations.find((g) => g.id === 1)!;
+      expect(g1.workers.map((w) => [w.slot, w.state])).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => [i, 'ready']));
+      // slots 4-7 kept their workers; 0-3 have new ones of the old config
+      const old = new Map(s0.generations[0].workers.map((w) => [w.slot, w.pid]));
+      expect(g1.workers.map((w) => w.pid === old.get(w.slot))).toEqual([false, false, false, false, true, true, true, true]);
+      await waitFor('generation 2 to be gone', async () => (await m!.status()).generations.length === 1, 20000);
+    });
   });
 
   test('reload.maxDraining under long requests: a draining worker shows its open connections in status; one generation too many, the oldest is stopped now', async () => {

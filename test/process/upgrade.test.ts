@@ -161,6 +161,49 @@ describe('binary upgrade (USR2)', () => {
     expect(svc.m.output()).toMatch(/upgrade failed and rolled back, generation 1 keeps serving/);
   });
 
+  test('reload.soakMs: a successor whose workers crash on their first request after READY=1 is rolled back under load; the old master serves throughout; then a sound one soaks and takes over', async () => {
+    svc = await service({}, { reload: { soakMs: 4000 } });
+    const old = svc.master();
+    const before = await svc.status();
+    load = startLoad(svc.port, 4, 4);
+    await flowing(load);
+    // the release on disk breaks on first use: the successor's generation 2
+    svc.rewrite((c) => (c.workers.env = { WORKER_CRASH_GEN: '2' }));
+    const r = await upgrade(svc);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 1,
+      stderr: expect.stringMatching(/^baton: upgrade rolled back: the successor \(pid \d+\) in its soak: its worker failed: worker \d \(pid \d+\) of generation 2 exited with status 1, \d+ ms into the 4000 ms soak/),
+    });
+    const l = load;
+    load = undefined;
+    const during = await l.stop();
+    // what failed is what a crashing worker held: at most one request per client in flight on it, two of them
+    console.log(`upgrade soak rollback under load: ${during.ok} answered, ${during.failed} failed (held by the crashing workers) ${JSON.stringify(during.errors)}`);
+    expect(during.failed).toBeLessThanOrEqual(16);
+    expect(svc.master()).toBe(old);
+    expect(fs.existsSync(`${svc.pidfile}.oldbin`)).toBe(false);
+    const s = await svc.status();
+    expect(s.pid).toBe(old);
+    expect(workerPids(s).sort()).toEqual(workerPids(before).sort());
+    expect(s.upgrade.last).toEqual(expect.objectContaining({ ok: false, reverted: true }));
+    expect(svc.sd.with('MAINPID')).toHaveLength(0);
+    expect(svc.m.output()).toMatch(/upgrade rolled back, generation 1 keeps serving \(it did throughout\)/);
+    await waitFor('successor and its workers gone', () => childrenOf(svc!.m.pid).join() === String(old), 30000);
+    // a sound release: both masters serve for the soak, then the hand-over
+    svc.rewrite((c) => (c.workers.env = {}));
+    load = startLoad(svc.port, 4, 4);
+    await flowing(load);
+    const t0 = Date.now();
+    const ok = await upgrade(svc);
+    expect({ code: ok.code, stderr: ok.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(4000);
+    const stats = await load.finish(100);
+    load = undefined;
+    console.log(`upgrade after a 4 s soak under load: ${stats.ok} answered, ${stats.failed} failed`);
+    expect(svc.sd.with('MAINPID')).toHaveLength(1);
+    expect(svc.master()).not.toBe(old);
+  });
+
   test('rollback when the successor is SIGKILLed mid-upgrade; the next USR2 succeeds', async () => {
     svc = await service({ env: { WORKER_READY_DELAY_MS: '1500' } });
     const old = svc.master();

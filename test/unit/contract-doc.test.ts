@@ -42,6 +42,7 @@ describe('docs/contract.md, "Signals and phases"', () => {
     recycle: /^recycle\b/,
     recycleLater: /^waits\b/,
     recycleWhileSoaking: /^waits\b.*reverts/,
+    recycleUnconfirmed: /^waits\b.*predecessor/,
   };
   test.each(PHASES)('%s: each refusal is the table\'s own text; each accepted request (and a worker due for recycling) says what its handler does', (phase: Phase) => {
     const cells = rows.get(phase)!;

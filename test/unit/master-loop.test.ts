@@ -8,7 +8,7 @@ import { native } from '../../src/native';
 import type { Sampler } from '../../src/master/status';
 import type { GroupSample } from '../../src/system/proc-sample';
 import {
-  ask, connect, createMaster, distinct, exitAll, exitCode, gone, phase, portOf, reload, running, spawnAll, startMaster, status, stop, takenPort, until, useFakeMasters, writeConfig,
+  ask, connect, createMaster, type World, distinct, exitAll, exitCode, gone, phase, portOf, reload, running, spawnAll, startMaster, status, stop, takenPort, until, useFakeMasters, writeConfig,
 } from '../helpers/fake-master';
 
 useFakeMasters();
@@ -130,7 +130,7 @@ describe('reload with a soak (reload.soakMs)', () => {
       [1, 'serving'],
       [2, 'serving'],
     ]);
-    expect(status(w).soak).toEqual({ generation: 2, endsAt: new Date(w.clock.now() + 10_000).toISOString() });
+    expect(status(w).soak).toEqual({ of: 'reload', generation: 2, endsAt: new Date(w.clock.now() + 10_000).toISOString() });
     expect(old.map((x) => x.stops)).toEqual([[], []]);
     w.clock.advance(9_999);
     expect(reply).toEqual([]);
@@ -174,6 +174,121 @@ describe('reload with a soak (reload.soakMs)', () => {
     expect(reply).toEqual([{ ok: false, error: 'reload failed: the master is stopping' }]);
     expect(phase(w)).toBe('stopping');
     expect([...old, ...next].map((x) => x.stops.length)).toEqual([1, 1, 1, 1]);
+  });
+});
+
+describe('rolling reload (reload.strategy "rolling")', () => {
+  /** Workers alive (not exited) in every generation. */
+  const alive = (w: World) => w.launch.workers.filter((x) => !x.exited).length;
+  /** Ready the new workers launched so far and exit the old ones told to stop, one step at a time, recording the peak. */
+  function drive(w: World, gens: number[], peak: { max: number }, until = () => false): void {
+    for (let progress = true; progress && !until(); ) {
+      progress = false;
+      peak.max = Math.max(peak.max, alive(w));
+      for (const g of gens) {
+        for (const x of w.launch.of(g)) {
+          if (!x.spawned && !x.exited) {
+            x.spawn();
+            progress = true;
+            break;
+          }
+          if (x.stops.length && !x.exited) {
+            x.exit();
+            progress = true;
+            break;
+          }
+        }
+        if (progress) break;
+      }
+    }
+  }
+
+  test('8 workers, surge 1: slot by slot, never more than 9 alive; the old generation stops worker by worker; the reload answers once all 8 are moved', async () => {
+    const w = await running({ count: 8, reload: { strategy: 'rolling', surge: 1 } });
+    const reply = reload(w);
+    await until('the first new worker to be launched', () => w.launch.of(2).length === 1);
+    expect(alive(w)).toBe(9);
+    const peak = { max: 0 };
+    drive(w, [2, 1], peak);
+    expect(peak.max).toBe(9);
+    expect(reply).toEqual([{ ok: true, generation: 2, ms: expect.any(Number) }]);
+    expect(w.launch.of(2)).toHaveLength(8);
+    expect(w.launch.of(1).every((x) => x.exited)).toBe(true);
+    expect(status(w).generation).toBe(2);
+    expect(phase(w)).toBe('running');
+    // the old workers stopped in slot order, each once its replacement was ready
+    expect(w.lines.filter((l) => /^info worker \d \(pid \d+\) of generation 1 exited/.test(l)).map((l) => l.split(' ')[2])).toEqual(['0', '1', '2', '3', '4', '5', '6', '7']);
+  });
+
+  test('surge 0: the old worker of a slot stops first; never more than 8 alive', async () => {
+    const w = await running({ count: 8, reload: { strategy: 'rolling', surge: 0 } });
+    const reply = reload(w);
+    await until('the first old worker to be stopped', () => w.launch.of(1)[0].stops.length === 1);
+    expect(w.launch.of(2)).toHaveLength(0);
+    const peak = { max: 0 };
+    drive(w, [1, 2], peak);
+    expect(peak.max).toBe(8);
+    expect(reply).toEqual([{ ok: true, generation: 2, ms: expect.any(Number) }]);
+  });
+
+  test('a failure at slot 5 of 8: slots 0-3 restored to generation 1 one by one (within count + surge), the reload fails with the reason', async () => {
+    const w = await running({ count: 8, reload: { strategy: 'rolling', surge: 1 } });
+    const reply = reload(w);
+    await until('the first new worker to be launched', () => w.launch.of(2).length === 1);
+    const peak = { max: 0 };
+    drive(w, [2, 1], peak, () => w.launch.of(2).length === 5);
+    // slot 4's new worker crashes before it is ready
+    const fifth = w.launch.of(2)[4];
+    expect(fifth.spawned).toBe(false);
+    fifth.exit({ code: 3, signal: null });
+    expect(reply).toEqual([]);
+    expect(phase(w)).toBe('reloading');
+    drive(w, [1, 2], peak);
+    expect(peak.max).toBeLessThanOrEqual(9);
+    expect(reply).toEqual([{ ok: false, error: expect.stringMatching(/^reload reverted: worker 4 \(pid \d+\) of generation 2 exited with status 3, during the rolling reload \(rolling: 4\/8 slots on generation 2\); slot\(s\) 0, 1, 2, 3 restored to generation 1$/) }]);
+    expect(phase(w)).toBe('running');
+    const s = status(w);
+    expect(s.generation).toBe(1);
+    expect(s.generations.map((g) => g.id)).toEqual([1]);
+    expect(s.generations[0].workers.map((x) => [x.slot, x.state])).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => [i, 'ready']));
+    expect(s.lastReload).toEqual(expect.objectContaining({ ok: false, reverted: true }));
+    expect(w.launch.of(2).every((x) => x.exited)).toBe(true);
+  });
+
+  test('with a soak: a new worker crashing after the roll restores every slot', async () => {
+    const w = await running({ count: 3, soakMs: 10_000, reload: { strategy: 'rolling', surge: 1 } });
+    const reply = reload(w);
+    await until('the first new worker to be launched', () => w.launch.of(2).length === 1);
+    const peak = { max: 0 };
+    drive(w, [2, 1], peak);
+    expect(reply).toEqual([]);
+    expect(status(w).soak).toEqual(expect.objectContaining({ of: 'reload', generation: 2 }));
+    w.clock.advance(2_000);
+    w.launch.of(2)[1].exit({ code: 1, signal: null });
+    drive(w, [1, 2], peak);
+    expect(reply).toEqual([{ ok: false, error: expect.stringMatching(/^reload reverted: worker 1 .* 2000 ms into the 10000 ms soak; slot\(s\) 0, 1, 2 restored to generation 1$/) }]);
+    expect(status(w).generation).toBe(1);
+    // no late commit from the soak's timer
+    w.clock.advance(20_000);
+    expect(status(w).generation).toBe(1);
+  });
+
+  test('the first new worker fails (surge 1): nothing was replaced, the reload just fails', async () => {
+    const w = await running({ count: 2, reload: { strategy: 'rolling' } });
+    const reply = reload(w);
+    await until('the first new worker to be launched', () => w.launch.of(2).length === 1);
+    w.launch.of(2)[0].exit({ code: 3, signal: null });
+    expect(reply).toEqual([{ ok: false, error: expect.stringMatching(/^reload failed: worker 0 .* before it was ready$/) }]);
+    expect(w.launch.of(1).map((x) => x.stops)).toEqual([[], []]);
+  });
+
+  test('a rolling reload that changes the listeners is refused with the reason', async () => {
+    const w = await running({ count: 2, tcp: true, reload: { strategy: 'rolling' } });
+    writeConfig(w, { count: 2, listeners: [{ name: 'http', tcp: '127.0.0.1:0' }, { name: 'admin', tcp: '127.0.0.1:0' }], reload: { strategy: 'rolling' } });
+    const reply = reload(w);
+    await until('the answer', () => reply.length === 1);
+    expect(reply).toEqual([{ ok: false, error: expect.stringMatching(/^reload failed: a rolling reload cannot change the listeners \(this config adds 'admin'\)/) }]);
+    expect(w.launch.of(2)).toHaveLength(0);
   });
 });
 

@@ -39,7 +39,7 @@ function config(workers: Partial<WorkersConfig> = {}): Config {
       maxRecycling: 1,
       ...workers,
     },
-    reload: { soakMs: 0, maxDraining: 4 },
+    reload: { soakMs: 0, maxDraining: 4, strategy: 'generation', surge: 1 },
     upgrade: { mode: 'auto', timeoutMs: 1000 },
     log: { level: 'debug', format: 'text' },
   };
@@ -849,7 +849,7 @@ describe('recycling (workers.maxAgeMs, workers.maxMemory): the replacement first
     const next = launch.workers[2];
     g.resize(-1);
     expect(stopsOf([a, b, next])).toEqual([[], [['SIGQUIT', 3000]], [['SIGQUIT', 3000]]]);
-    expect(lines).toContainEqual(`info recycling worker 1 (pid ${b.pid}) of generation 1 cancelled: its slot was removed; stopping its replacement (pid ${next.pid})`);
+    expect(lines).toContainEqual(`info recycling worker 1 (pid ${b.pid}) of generation 1 cancelled: its slot was removed (SIGTTOU); stopping its replacement (pid ${next.pid})`);
     next.exit();
     b.exit();
     expect(g.lastExit(1)?.why).toBe('resize');

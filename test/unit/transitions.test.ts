@@ -19,6 +19,7 @@ const KINDS = [
   'pool-empty',
   'reload-failed',
   'soak-over',
+  'roll-done',
   'worker-failed',
   'successor-ready',
   'took-over',
@@ -107,7 +108,8 @@ const EXPECTED: Record<EventKind, Partial<Record<Phase, string>>> = {
     starting: 'keepStatus',
     unconfirmed: 'keepStatus',
     running: 'workersChanged',
-    reloading: 'workersChanged',
+    // a rolling reload moves what it can
+    reloading: 'rollOn',
     upgrading: 'keepStatus',
     'side-by-side': 'workersChanged',
     stopping: 'keepStatus',
@@ -116,12 +118,14 @@ const EXPECTED: Record<EventKind, Partial<Record<Phase, string>>> = {
     starting: 'startDone -> running|unconfirmed|stopping',
     reloading: 'reloadReady -> reloading|running|side-by-side',
   },
-  'soak-over': { reloading: 'reloadDone -> running|side-by-side' },
-  // a worker of a serving generation crashed or hung: only a reload's soak cares
-  'worker-failed': { reloading: 'soakFault -> reloading|running|side-by-side' },
+  'roll-done': { reloading: 'reloadReady -> reloading|running|side-by-side' },
+  'soak-over': { reloading: 'reloadDone -> running|side-by-side', upgrading: 'soakedSuccessor' },
+  // a worker of a serving generation crashed or hung: only a soak cares (a reload's; an unconfirmed successor tells its predecessor)
+  'worker-failed': { reloading: 'soakFault -> reloading|running|side-by-side', unconfirmed: 'reportFault' },
   'generation-failed': {
     starting: 'startFailed -> stopping',
-    reloading: 'reloadFailed -> running|side-by-side',
+    // a rolling reload gives back the slots it replaced first
+    reloading: 'reloadFailed -> reloading|running|side-by-side',
   },
   'pool-empty': { stopping: 'finishStop' },
   'reload-failed': { reloading: 'reloadFailed -> running|side-by-side' },
@@ -138,6 +142,7 @@ const EXPECTED: Record<EventKind, Partial<Record<Phase, string>>> = {
     running: 'recycle',
     'side-by-side': 'recycle',
     reloading: 'recycleWhileSoaking -> reloading|running|side-by-side',
+    unconfirmed: 'recycleUnconfirmed',
   },
 };
 

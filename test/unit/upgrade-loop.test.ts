@@ -244,6 +244,78 @@ describe("the predecessor's side", () => {
   });
 });
 
+describe("the predecessor's side, with a soak (reload.soakMs)", () => {
+  test('ready: both serve, nothing handed over (no MAINPID=, no confirm, pidfile still .oldbin) until the soak is over; then the hand-over as ever', async () => {
+    const { w, s, replies } = await upgrading({ soakMs: 10_000 });
+    w.clock.advance(300);
+    await ready(s);
+    expect(phase(w)).toBe('upgrading');
+    expect(s.confirms).toEqual([]);
+    expect(status(w).soak).toEqual({ of: 'upgrade', generation: 2, endsAt: expect.any(String) });
+    expect(await lastStatus(w)).toBe(`upgrading: successor pid ${s.pid} is ready and soaking for 10000 ms; generation 1: 1/1 workers ready`);
+    w.clock.advance(9_999);
+    await settle();
+    expect(s.confirms).toEqual([]);
+    expect(w.systemd!.with('MAINPID')).toEqual([]);
+    expect(w.launch.of(1)[0].stops).toEqual([]);
+    expect(replies).toEqual([]);
+    w.clock.advance(1);
+    await settle();
+    expect(s.confirms).toEqual([3]);
+    await until('MAINPID= to reach systemd', () => w.systemd!.with('MAINPID').length > 0);
+    expect(status(w).soak).toBeUndefined();
+    s.takeOver();
+    await settle();
+    expect(replies).toEqual([{ ok: true, oldPid: process.pid, newPid: s.pid, ms: 10_300, manual: false }]);
+    expect(phase(w)).toBe('stopping');
+    expect(w.launch.of(1)[0].stops).toEqual([['SIGTERM', 7000]]);
+  });
+
+  test("a successor's worker fails in the soak: rolled back (reverted), the successor aborted, the pidfile named back, this master's workers never stopped, systemd never told MAINPID=", async () => {
+    const { w, s, replies } = await upgrading({ soakMs: 10_000 });
+    await ready(s);
+    w.clock.advance(400);
+    s.workerFailedNow('worker 0 (pid 77) of generation 2 exited with code 1');
+    await settle();
+    const reason = `the successor (pid ${s.pid}) in its soak: its worker failed: worker 0 (pid 77) of generation 2 exited with code 1, 400 ms into the 10000 ms soak`;
+    expect(replies).toEqual([{ ok: false, error: `upgrade rolled back: ${reason}` }]);
+    expect(phase(w)).toBe('running');
+    expect(s.aborts.map((a) => a.reason)).toEqual([reason]);
+    expect(pidfileNames(w.pidfile)).toBe(String(process.pid));
+    expect(gone(oldbin(w))).toBe(true);
+    expect(status(w).upgrade.last).toEqual({ at: expect.any(String), ok: false, successor: s.pid, error: reason, reverted: true, ms: 400 });
+    expect(status(w).soak).toBeUndefined();
+    expect(w.lines).toContainEqual(`error upgrade rolled back, generation 1 keeps serving (it did throughout): ${reason}`);
+    expect(w.launch.of(1)[0].stops).toEqual([]);
+    expect(s.confirms).toEqual([]);
+    expect((await toldSystemd(w)).filter((f) => f.has('MAINPID'))).toEqual([]);
+    // the soak's timer is gone with it
+    w.clock.advance(20_000);
+    await settle();
+    expect(phase(w)).toBe('running');
+    expect(s.confirms).toEqual([]);
+  });
+
+  test('the successor exits in the soak: rolled back likewise', async () => {
+    const { w, s, replies } = await upgrading({ soakMs: 10_000 });
+    await ready(s);
+    s.exit();
+    await settle();
+    expect(replies).toEqual([{ ok: false, error: expect.stringMatching(/^upgrade rolled back: the successor \(pid \d+\) in its soak: the successor \(pid \d+\) exited before it was ready, 0 ms into the 10000 ms soak$/) }]);
+    expect(phase(w)).toBe('running');
+  });
+
+  test('manual mode does not soak: side-by-side at once; a worker failure there is the operator\'s to judge', async () => {
+    const { w, s, replies } = await upgrading({ soakMs: 10_000, upgradeMode: 'manual' });
+    await ready(s);
+    expect(phase(w)).toBe('side-by-side');
+    expect(replies).toEqual([expect.objectContaining({ ok: true, manual: true })]);
+    s.workerFailedNow('worker 0 exited');
+    await settle();
+    expect(phase(w)).toBe('side-by-side');
+  });
+});
+
 describe("the predecessor's side, manual mode", () => {
   const manual = { upgradeMode: 'manual' } as const;
 
@@ -441,6 +513,15 @@ describe("the successor's side", () => {
     expect(await toldSystemd(w)).toEqual([]);
     exitAll(w.launch.workers);
     expect(await exitCode(w)).toBe(0);
+  });
+
+  test("unconfirmed, a worker crashes or is over workers.maxMemory: the predecessor hears it (worker-failed), the successor serves on", async () => {
+    const { w, p } = await unconfirmed();
+    const first = w.launch.of(5)[0];
+    first.exit({ code: 1, signal: null });
+    await until('worker-failed to reach the predecessor', () => p.got.some((m) => m.t === 'worker-failed'));
+    expect(p.got.find((m) => m.t === 'worker-failed')).toEqual({ t: 'worker-failed', reason: expect.stringMatching(/^worker 0 \(pid \d+\) of generation 5 exited with status 1/) });
+    expect(phase(w)).toBe('unconfirmed');
   });
 
   test('the predecessor goes away before confirming: aborted, stopping', async () => {
