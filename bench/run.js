@@ -14,7 +14,8 @@
 // (section 9). BENCH_ONLY=nodelay runs section 6 alone, BENCH_ONLY=upgrade section 7 (issue 12's
 // goals), BENCH_ONLY=unmodified section 8 (an unmodified Node app under baton and PM2),
 // BENCH_ONLY=resources section 9 (issue 24: sampling, the master's RSS across reloads, the Node
-// adapter's cost), and writes it into bench/results.md and results.json beside the rest (a quick
+// adapter's cost), BENCH_ONLY=rolling section 10 (issue 25: a rolling reload and a soak; knobs
+// BENCH_ROLL_WORKERS, BENCH_ROLL_ROUNDS, BENCH_ROLL_SOAK_MS), and writes it into bench/results.md and results.json beside the rest (a quick
 // pass: build/bench-quick/).
 const fs = require('node:fs');
 const path = require('node:path');
@@ -26,6 +27,7 @@ const { sleep, rssKiB, cpuMs, alive, descendantsOf } = require('./lib/sys');
 const { goals } = require('./lib/goals');
 const unmodified = require('./lib/unmodified');
 const resources = require('./lib/resources');
+const rolling = require('./lib/rolling');
 const { machine, writeSection, writeReport } = require('./lib/report');
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -52,6 +54,9 @@ const cfg = {
   resourceWindowS: num('BENCH_RESOURCE_WINDOW_S', 20, 5),
   resourceReloads: num('BENCH_RESOURCE_RELOADS', 1000, 50),
   resourceRounds: num('BENCH_RESOURCE_ROUNDS', 5, 1),
+  rollWorkers: num('BENCH_ROLL_WORKERS', 8, 4),
+  rollRounds: num('BENCH_ROLL_ROUNDS', 6, 2),
+  rollSoakMs: num('BENCH_ROLL_SOAK_MS', 3000, 1000),
   connections: CONNECTIONS,
   serverCpu: SERVER_CPU,
   loadCpu: LOAD_CPU,
@@ -253,12 +258,16 @@ const unmodifiedRun = () => unmodified.run({ cfg: { ...cfg, quick }, hub, ports,
 // ---- 9: issue 24: sampling, the master's RSS across reloads, the Node adapter's cost ----
 const resourcesRun = () => resources.run({ cfg, hub, ports, log, measure, modes: MODES });
 
+// ---- 10: issue 25: a rolling reload and a soak, the time and memory a reload holds ----
+const rollingRun = () => rolling.run({ cfg, hub, ports, log });
+
 /** BENCH_ONLY's sections: the key their samples have in results.json. */
 const ONLY = {
   nodelay: { key: 'nodelay', run: nodelay },
   upgrade: { key: 'goals', run: goalsRun },
   unmodified: { key: 'unmodified', run: unmodifiedRun },
   resources: { key: 'resources', run: resourcesRun },
+  rolling: { key: 'rolling', run: rollingRun },
 };
 
 function leftBehind() {
@@ -287,6 +296,7 @@ async function main() {
   results.goals = await goalsRun();
   results.unmodified = await unmodifiedRun();
   results.resources = await resourcesRun();
+  results.rolling = await rollingRun();
   results.durationS = (Date.now() - started.getTime()) / 1000;
   leftBehind();
   const written = writeReport(results);

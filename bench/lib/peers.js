@@ -88,9 +88,10 @@ class Baton {
   /**
    * `command`: the workers' (default: node app/hello.js); `options`: added to every listener
    * (noDelay ...); `more`: more workers keys; `cpus`: see pinned(); `nodeArgs`: run bin/baton
-   * as `node ...nodeArgs bin/baton` (without: as bin/baton, its own shebang's flags).
+   * as `node ...nodeArgs bin/baton` (without: as bin/baton, its own shebang's flags); `top`: more
+   * top-level keys (reload: {...}).
    */
-  constructor({ port, workers = 2, listeners = 1, hub, command = ['node', HELLO], options = {}, more = {}, cpus = SERVER_CPU, nodeArgs }) {
+  constructor({ port, workers = 2, listeners = 1, hub, command = ['node', HELLO], options = {}, more = {}, cpus = SERVER_CPU, nodeArgs, top = {} }) {
     Object.assign(this, { name: 'baton', port, workers, listeners, hub, cpus, nodeArgs });
     this.id = `bench${++serial}`;
     this.dir = path.join(WORK, this.id);
@@ -105,6 +106,7 @@ class Baton {
         workers: { command, count: workers, ready: 'notify', readyTimeoutMs: 60000, stopTimeoutMs: 10000, ...more },
         upgrade: { timeoutMs: 60000 },
         log: { level: 'warn' },
+        ...top,
       }),
     );
   }

@@ -9,6 +9,7 @@ const { summary, fmt, head } = require('./stats');
 const { GOALS_TITLE, goalsSection } = require('./report-goals');
 const unmodified = require('./unmodified');
 const resources = require('./resources');
+const rolling = require('./rolling');
 const { barChart, lineChart } = require('./svg');
 
 const BENCH = path.join(__dirname, '..');
@@ -304,6 +305,7 @@ function render(r) {
     ...(r.goals ? [...goalsSection(r), ''] : []),
     ...(r.unmodified ? [...unmodified.render(r), ''] : []),
     ...(r.resources ? [...resources.render(r), ''] : []),
+    ...(r.rolling ? [...rolling.render(r), ''] : []),
   ].join('\n');
 }
 
@@ -343,6 +345,7 @@ const SECTIONS = {
   goals: { title: GOALS_TITLE, render: goalsSection },
   unmodified: { title: unmodified.TITLE, render: unmodified.render },
   resources: { title: resources.TITLE, render: resources.render },
+  rolling: { title: rolling.TITLE, render: rolling.render },
 };
 
 /**

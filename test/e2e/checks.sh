@@ -187,10 +187,12 @@ if systemctl start "$SU" && until_true 20 sh -c 'curl -s -m 2 http://127.0.0.1:8
   baton status -c /etc/baton/soak.json | grep -q 'last reload .*: reverted: worker [0-9] (pid [0-9]*) of generation 2 exited with status 1, [0-9]* ms into the 3000 ms soak' &&
     ok "baton status: the last reload was reverted, and why" || bad "baton status: $(baton status -c /etc/baton/soak.json | grep 'last reload')"
   since "$scursor" -u "$SU" | grep -q 'reload reverted: .*generation 1 kept serving throughout' && ok "journal: reload reverted" || bad "journal: $(since "$scursor" -u "$SU" | tail -5 | tr '\n' '|')"
+  # it stays up, the broken release still on disk, for the package upgrade below
+  SOAK_UP=yes
 else
   bad "$SU did not start: $(systemctl status "$SU" --no-pager 2>&1 | tail -5 | tr '\n' '|')"
+  systemctl stop "$SU"
 fi
-systemctl stop "$SU"
 
 # ---- binary upgrade with systemctl kill (all processes) ----
 load_start
@@ -261,12 +263,27 @@ crash_check ".socket unit"
 # ---- package upgrade = hot upgrade ----
 load_start
 m1=$(prop MainPID)
+# requests to baton@soak meanwhile: its release breaks on first use only
+if [ -n "${SOAK_UP:-}" ]; then (while :; do curl -s -m 1 -o /dev/null http://127.0.0.1:8097/; sleep 0.02; done) & SOAK_POKE=$!; fi
 if (cd /e2e && apt-get install -y ./baton-N1.deb) >/tmp/dpkg.log 2>&1; then ok "apt-get install ./baton-N1.deb: baton $(dpkg-query -W -f '${Version}' baton)"; else bad "upgrade: $(tail -5 /tmp/dpkg.log)"; fi
 grep -q "baton@demo.service hot-upgraded" /tmp/dpkg.log && ok "postinst hot-upgraded the instance" || bad "postinst: $(tr '\n' '|' </tmp/dpkg.log)"
 mainpid_is_not "$m1" && ok "MainPID $m1 -> $(prop MainPID)" || bad "MainPID unchanged"
 v=$(baton status -c "$CFG" --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).version)')
 [ "$v" = "$(dpkg-query -W -f '${Version}' baton)" ] && ok "baton status shows $v" || bad "baton status shows $v"
 load_stop; zero_failed "package upgrade under load" "$LOADED"
+# the same package upgrade reached baton@soak, whose config on disk still names the release that
+# crashes on first use: its successor's workers fail in the soak, the upgrade rolls back, and the
+# old master (MainPID unchanged, the old code) serves on
+if [ -n "${SOAK_UP:-}" ]; then
+  kill "$SOAK_POKE" 2>/dev/null; wait "$SOAK_POKE" 2>/dev/null
+  grep -q "ERROR: hot upgrade of $SU to .* failed; the old master (pid $(systemctl show -p MainPID --value "$SU"), .*) keeps serving. Reason: upgrade rolled back: the successor (pid [0-9]*) in its soak: its worker failed: worker [0-9] (pid [0-9]*) of generation [0-9]* exited with status 1, [0-9]* ms into the 3000 ms soak" /tmp/dpkg.log &&
+    ok "postinst: the hot upgrade of $SU rolled back in its soak, the old master serves" || bad "postinst for $SU: $(grep "$SU" /tmp/dpkg.log | tr '\n' '|')"
+  [ "$(systemctl show -p ActiveState --value "$SU")" = active ] && ok "$SU still active" || bad "$SU: $(systemctl show -p ActiveState --value "$SU")"
+  [ "$(curl -s -m 2 http://127.0.0.1:8097/)" = "generation 1" ] && ok "$SU: generation 1 serves after the rollback" || bad "$SU after the rollback: $(curl -s -m 2 http://127.0.0.1:8097/)"
+  baton status -c /etc/baton/soak.json --json | node -e 'const u=JSON.parse(require("fs").readFileSync(0)).upgrade.last; process.exit(u && u.ok === false && u.reverted === true ? 0 : 1)' &&
+    ok "$SU: baton status --json says the upgrade was reverted" || bad "$SU status: $(baton status -c /etc/baton/soak.json --json | head -c 600)"
+  systemctl stop "$SU"
+fi
 
 # ---- the rpm's %posttrans (packaging/rpm/baton.spec), the scriptlet as built (run.sh takes it
 # from the rpm with rpm -qp --scripts), run as rpm runs it after an upgrade transaction:

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { baton, cleanup, FIXTURES, portOf, ready, startMaster, tmpdir, waitFor, writeConfig, type Master } from '../helpers/proc';
+import { baton, batonAsync, childrenOf, cleanup, FIXTURES, portOf, ready, startMaster, tmpdir, waitFor, writeConfig, type Master } from '../helpers/proc';
 
 const APP = path.join(FIXTURES, 'unmodified', 'ws-app.js');
 
@@ -78,6 +78,50 @@ describe('long-lived connections across a reload (the Node adapter)', () => {
     } finally {
       for (const s of sockets) s.ws.terminate();
       sse.req.destroy();
+    }
+  });
+
+  test('20 reloads in 10 s with 50 WebSockets open across the generations: reload.maxDraining (2) keeps the draining workers under the cap, the oldest cut first', async () => {
+    const dir = tmpdir();
+    const cfg = writeConfig(dir, {
+      name: 'drain-cap-ws',
+      listeners: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      reload: { maxDraining: 2 },
+      // without the cap each generation would drain for a minute
+      workers: { command: [process.execPath, APP], count: 1, readyTimeoutMs: 10000, stopTimeoutMs: 60000 },
+    });
+    m = startMaster(cfg);
+    const port = portOf(await ready(m));
+    const all: Array<{ ws: WebSocket; got: string[]; closed: () => boolean; generation: number }> = [];
+    let most = 0;
+    const sampler = setInterval(() => (most = Math.max(most, childrenOf(m!.pid).length)), 5);
+    const started = Date.now();
+    try {
+      for (let i = 1; i <= 20; i++) {
+        // 3 new WebSockets on the serving generation before each of the first 10 reloads, 2 before the others: 50
+        const opened = await Promise.all(Array.from({ length: i <= 10 ? 3 : 2 }, () => socket(port)));
+        all.push(...opened.map((o) => ({ ...o, generation: i })));
+        const r = await batonAsync(['reload', '-c', cfg]);
+        expect({ i, code: r.code, stderr: r.stderr }).toEqual({ i, code: 0, stderr: '' });
+      }
+      const took = Date.now() - started;
+      await waitFor('the greetings', () => all.every((s) => s.got.length >= 1));
+      expect(all).toHaveLength(50);
+      // each landed on the generation serving when it opened
+      expect(all.map((s) => s.got[0].split(' ').at(-1))).toEqual(all.map((s) => String(s.generation)));
+      const draining = async () => (await m!.status()).generations.filter((g) => g.state === 'draining');
+      await waitFor('the generations over the cap to be gone', async () => (await draining()).length <= 2, 10000);
+      clearInterval(sampler);
+      // the last two replaced generations (19 and 20) drain with their WebSockets; every older one was cut
+      expect((await draining()).map((g) => g.id)).toEqual([19, 20]);
+      await waitFor('the cut WebSockets to see their close', () => all.filter((s) => s.generation < 19).every((s) => s.closed()));
+      expect(all.filter((s) => s.generation >= 19).map((s) => s.closed())).toEqual([false, false, false, false]);
+      // one serving, two draining, and for a moment a new one starting and the one being cut
+      console.log(`20 reloads in ${took} ms with 50 WebSockets, maxDraining 2: at most ${most} workers at once`);
+      expect(most).toBeLessThanOrEqual(5);
+    } finally {
+      clearInterval(sampler);
+      for (const s of all) s.ws.terminate();
     }
   });
 });

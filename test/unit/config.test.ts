@@ -34,6 +34,7 @@ describe('config', () => {
     expect(c.pidfile).toBe(path.join(dir, 'run', 'baton.pid'));
     expect(c.workers).toMatchObject({ count: 1, cwd: path.join(dir, 'app'), ready: 'notify', readyTimeoutMs: 30000, stopSignal: 'SIGTERM', stopTimeoutMs: 30000, env: {} });
     expect(c.upgrade).toEqual({ mode: 'auto', timeoutMs: 60000 });
+    expect(c.reload).toEqual({ soakMs: 0, maxDraining: 4, strategy: 'generation', surge: 1 });
     expect(c.log).toEqual({ level: 'info', format: 'text', file: undefined });
     expect(c.listeners![0]).toMatchObject({ name: 'u', mode: 0o660, bind: { kind: 'unix', path: path.join(dir, 's.sock') } });
     expect(c.listeners![1].bind).toMatchObject({ kind: 'tcp', host: '::', family: 6, port: 8080 });
@@ -95,6 +96,13 @@ describe('config', () => {
     [{ workers: { command: ['sh'], maxAgeMs: -1 } }, '/workers/maxAgeMs: must be >= 0'],
     [{ workers: { command: ['sh'], sampleIntervalMs: 10 } }, '/workers/sampleIntervalMs: must be >= 100'],
     [{ workers: { command: ['sh'], maxRecycling: 0 } }, '/workers/maxRecycling: must be >= 1'],
+    [{ workers: { command: ['sh'] }, reload: { surge: 2 } }, '/reload/surge: only applies with reload.strategy "rolling" (a generation reload starts every new worker at once)'],
+    [{ workers: { command: ['sh'] }, reload: { strategy: 'chain' } }, '/reload/strategy: must be one of "generation", "rolling"'],
+    [{ workers: { command: ['sh'], count: 1 }, reload: { strategy: 'rolling', surge: 0 } }, '/reload/surge: 0 with workers.count 1 would stop the only worker before its replacement starts: nothing would serve meanwhile; use a surge of 1 or more'],
+    [
+      { workers: { command: ['sh'] }, reload: { soakMs: 120000 } },
+      '/reload/soakMs: 120000 ms is longer than upgrade.timeoutMs (60000 ms); a binary upgrade soaks as long as a reload, and the old master would wait longer for the successor to prove itself than it lets it take to start; raise upgrade.timeoutMs to at least reload.soakMs, or shorten the soak',
+    ],
   ])('%j → %s', (cfg, expected) => {
     expect(problems(cfg)).toEqual([expected]);
   });
