@@ -417,14 +417,7 @@ export class Generation {
   /** A rolling reload's step: the worker in `slot` stops gracefully, for good (no restart, no recycle). */
   retire(slot: number): void {
     this.retired.add(slot);
-    this.restartTimers.get(slot)?.cancel();
-    this.restartTimers.delete(slot);
-    this.recycler.cancel(slot, 'a rolling reload');
-    const w = this.slots.get(slot);
-    if (!w) return;
-    this.slots.delete(slot);
-    this.leaving.add(w);
-    this.stopWorker(w, 'reload');
+    this.empty(slot, 'a rolling reload', 'reload');
     this.forgetIfGone();
   }
 
@@ -436,15 +429,19 @@ export class Generation {
   /** TTIN/TTOU: one worker more or fewer. */
   resize(delta: 1 | -1): void {
     if (delta > 0) return this.spawn(this.count++, 0);
-    const slot = --this.count;
+    this.empty(--this.count, 'SIGTTOU', 'resize');
+  }
+
+  /** `slot` is taken away (`by`): no restart pending, no recycle, its worker stopping gracefully. */
+  private empty(slot: number, by: string, why: ExitWhy): void {
     this.restartTimers.get(slot)?.cancel();
     this.restartTimers.delete(slot);
-    this.recycler.cancel(slot, 'SIGTTOU');
+    this.recycler.cancel(slot, by);
     const w = this.slots.get(slot);
     if (!w) return;
     this.slots.delete(slot);
     this.leaving.add(w);
-    this.stopWorker(w, 'resize');
+    this.stopWorker(w, why);
   }
 
   private forgetIfGone(): void {

@@ -237,14 +237,13 @@ describe('reload (HUP, baton reload)', () => {
         workers: { command: nodeWorker(), count: 8, readyTimeoutMs: 10000, stopTimeoutMs: 10000, env },
       });
 
-    test('8 workers, surge 1, under keep-alive and new-connection load: never more than 9 workers (sampled), 0 failed requests, all 8 slots on generation 2', async () => {
-      const dir = tmpdir();
-      const cfg = rolling(dir);
+    /** A master of `cfg` under keep-alive and new-connection load through a `baton reload`: its answer, the most workers seen, the load's figures (0 failed, or finish() throws). */
+    async function reloadUnderLoad(cfg: string) {
       m = startMaster(cfg);
       const s0 = await ready(m);
       const load = startLoad(portOf(s0), 4, 4);
       let r;
-      let max;
+      let max = 0;
       let stats;
       try {
         await flowing(load);
@@ -258,43 +257,29 @@ describe('reload (HUP, baton reload)', () => {
       } finally {
         stats = await load.finish(100);
       }
+      return { s0, r, max, stats };
+    }
+
+    test('8 workers, surge 1, under keep-alive and new-connection load: never more than 9 workers (sampled), 0 failed requests, all 8 slots on generation 2', async () => {
+      const { r, max, stats } = await reloadUnderLoad(rolling(tmpdir()));
       console.log(`rolling reload of 8 (surge 1) under load: ${stats.ok} answered, ${stats.failed} failed; at most ${max} workers seen`);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
       expect(max).toBeLessThanOrEqual(9);
       expect(max).toBeGreaterThanOrEqual(8);
-      const s = await m.status();
+      const s = await m!.status();
       expect(s.generation).toBe(2);
       expect(s.generations.find((g) => g.id === 2)!.workers.map((w) => w.slot)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     });
 
     test('a failure at slot 5 of 8: slots 1-4 (0-3) restored to generation 1, the reload fails with the reason, 0 failed requests', async () => {
-      const dir = tmpdir();
-      const cfg = rolling(dir, { WORKER_FAIL_GEN: '2', WORKER_FAIL_SLOT: '4' });
-      m = startMaster(cfg);
-      const s0 = await ready(m);
-      const load = startLoad(portOf(s0), 4, 4);
-      let r;
-      let max;
-      let stats;
-      try {
-        await flowing(load);
-        const sample = sampleWorkers(m.pid);
-        try {
-          r = await batonAsync(['reload', '-c', cfg]);
-        } finally {
-          max = sample.stop();
-        }
-        await flowing(load);
-      } finally {
-        stats = await load.finish(100);
-      }
+      const { s0, r, max, stats } = await reloadUnderLoad(rolling(tmpdir(), { WORKER_FAIL_GEN: '2', WORKER_FAIL_SLOT: '4' }));
       console.log(`rolling reload failing at slot 5 of 8 under load: ${stats.ok} answered, ${stats.failed} failed; at most ${max} workers seen`);
       expect({ code: r.code, stderr: r.stderr }).toEqual({
         code: 1,
         stderr: expect.stringMatching(/reload reverted: worker 4 \(pid \d+\) of generation 2 exited with status 3.*; slot\(s\) 0, 1, 2, 3 restored to generation 1/),
       });
       expect(max).toBeLessThanOrEqual(9);
-      const s = await m.status();
+      const s = await m!.status();
       expect(s.generation).toBe(1);
       const g1 = s.generations.find((g) => g.id === 1)!;
       expect(g1.workers.map((w) => [w.slot, w.state])).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => [i, 'ready']));
