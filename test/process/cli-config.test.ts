@@ -23,12 +23,25 @@ describe('baton check / run with a bad config', () => {
   test('check: a reload that may outlast systemd\'s default TimeoutStartSec= (readyTimeoutMs + soakMs) is valid, with a warning naming both', () => {
     const dir = tmpdir();
     const file = path.join(dir, 'soak.json');
-    fs.writeFileSync(file, JSON.stringify({ workers: { command: ['sh'], readyTimeoutMs: 30000 }, reload: { soakMs: 80000 } }));
+    fs.writeFileSync(file, JSON.stringify({ workers: { command: ['sh'], readyTimeoutMs: 30000 }, reload: { soakMs: 80000 }, upgrade: { timeoutMs: 120000 } }));
     const r = baton(['check', '-c', file]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/^baton: warning: \/reload\/soakMs: a reload may take workers.readyTimeoutMs \+ reload.soakMs = 110 s, over systemd's default TimeoutStartSec= \(90 s\)/);
-    fs.writeFileSync(file, JSON.stringify({ workers: { command: ['sh'], readyTimeoutMs: 30000 }, reload: { soakMs: 60000 } }));
+    fs.writeFileSync(file, JSON.stringify({ workers: { command: ['sh'], readyTimeoutMs: 30000 }, reload: { soakMs: 60000 }, upgrade: { timeoutMs: 120000 } }));
     expect(baton(['check', '-c', file]).stderr).toBe('');
+  });
+
+  test('check: a rolling reload with a surge of 0 and one worker, a surge without rolling, a soak longer than upgrade.timeoutMs: exit 78, each named', () => {
+    const dir = tmpdir();
+    const file = path.join(dir, 'roll.json');
+    fs.writeFileSync(file, JSON.stringify({ workers: { command: ['sh'], count: 1 }, reload: { strategy: 'rolling', surge: 0 } }));
+    let r = baton(['check', '-c', file]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 78, stderr: expect.stringContaining('/reload/surge: 0 with workers.count 1 would stop the only worker before its replacement starts') });
+    fs.writeFileSync(file, JSON.stringify({ workers: { command: ['sh'] }, reload: { surge: 2, soakMs: 90000 } }));
+    r = baton(['check', '-c', file]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('/reload/surge: only applies with reload.strategy "rolling"');
+    expect(r.stderr).toContain('/reload/soakMs: 90000 ms is longer than upgrade.timeoutMs (60000 ms)');
   });
 
   test('check: a missing file is a config error too', () => {
