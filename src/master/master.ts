@@ -333,6 +333,12 @@ export class Master implements Handlers {
 
   /** A worker failed: the soaking generation's reverts the reload (the old generation never stopped serving). */
   soakFault(e: EventOf<'worker-failed'>): Phase {
+    const roll = this.reloading!.roll;
+    // a rolling reload giving slots back: the old generation's worker failed too
+    if (e.id === roll?.old?.id && roll.restores(e.slot)) {
+      roll.restoreFailed(e.reason);
+      return 'reloading';
+    }
     if (!this.reloading!.soaking(e.id)) return 'reloading';
     return this.revert(e.reason);
   }

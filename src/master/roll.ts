@@ -50,6 +50,11 @@ export class Roll {
     return this.failure !== undefined;
   }
 
+  /** Restoring, the old generation's worker in `slot` is one starting to take its slot back. */
+  restores(slot: number): boolean {
+    return this.failure !== undefined && !this.over && this.moving.has(slot);
+  }
+
   /** Progress, for STATUS= and the log. */
   describe(): string {
     const n = this.next.config.workers.count;
@@ -118,6 +123,25 @@ export class Roll {
     this.pending = [...back];
     this.step();
     return true;
+  }
+
+  /**
+   * Restoring, a worker of the old generation failed too (its config no longer starts: the
+   * code on disk changed under it, say). No more waiting slot by slot, which could go on for
+   * ever: the old generation gets every slot back at once (it restarts a failing one with
+   * backoff, as ever), the new one drains, and the reload fails saying both reasons.
+   */
+  restoreFailed(reason: string): void {
+    if (!this.failure || this.over) return;
+    this.over = true;
+    for (const slot of this.pending.splice(0)) this.to.fill(slot);
+    this.next.drain(false, 'reload');
+    this.ctx.log.error(`rolling reload: restoring generation ${this.old!.id} failed too (${reason}); it gets every slot back at once`);
+    this.ctx.post({
+      kind: 'reload-failed',
+      reason: `${this.failure.reason}; restoring slot(s) ${this.replaced.join(', ')} to generation ${this.old!.id} failed too: ${reason}`,
+      reverted: this.failure.reverted,
+    });
   }
 
   private live(): number {

@@ -34,7 +34,7 @@ export type PoolEvent =
   /** Nothing of any generation runs any more. */
   | { kind: 'pool-empty' }
   /** A worker of a serving generation crashed or hung (it is restarted as ever): a reload in its soak reverts. */
-  | { kind: 'worker-failed'; id: number; reason: string }
+  | { kind: 'worker-failed'; id: number; slot: number; reason: string }
   /** A worker is over workers.maxMemory or past its age: the master may have it recycled (Generation.recycle). */
   | ({ kind: 'recycle-due' } & RecycleDue);
 
@@ -299,7 +299,7 @@ export class Generation {
     w.proc.stop(watchdogSignal, stopTimeoutMs);
     this.ctx.emit({ kind: 'workers-changed' });
     if (this.state === 'starting') this.fail(reason);
-    else if (this.state === 'serving') this.ctx.emit({ kind: 'worker-failed', id: this.id, reason });
+    else if (this.state === 'serving') this.ctx.emit({ kind: 'worker-failed', id: this.id, slot: w.slot, reason });
   }
 
   private onReadyTimeout(w: Worker): void {
@@ -348,7 +348,7 @@ export class Generation {
       this.fail(`${what} before it was ready`);
     } else if (this.state === 'serving' && crashed) {
       this.scheduleRestart(w, what, exit);
-      this.ctx.emit({ kind: 'worker-failed', id: this.id, reason: what });
+      this.ctx.emit({ kind: 'worker-failed', id: this.id, slot: w.slot, reason: what });
     } else {
       this.ctx.log.info(what);
     }

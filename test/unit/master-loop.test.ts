@@ -255,6 +255,26 @@ describe('rolling reload (reload.strategy "rolling")', () => {
     expect(w.launch.of(2).every((x) => x.exited)).toBe(true);
   });
 
+  test('restoring, an old worker fails too (its config no longer starts): every old slot back at once, the new generation drains, the reload fails naming both', async () => {
+    const w = await running({ count: 4, reload: { strategy: 'rolling', surge: 1 } });
+    const reply = reload(w);
+    await until('the first new worker to be launched', () => w.launch.of(2).length === 1);
+    const peak = { max: 0 };
+    drive(w, [2, 1], peak, () => w.launch.of(2).length === 3);
+    w.launch.of(2)[2].exit({ code: 3, signal: null });
+    // the first slot to restore: its old-config worker exits before it is ready
+    const restoring = w.launch.of(1).filter((x) => !x.exited && !x.spawned);
+    expect(restoring).toHaveLength(1);
+    restoring[0].exit({ code: 4, signal: null });
+    expect(reply).toEqual([{ ok: false, error: expect.stringMatching(/^reload reverted: worker 2 .* exited with status 3, during the rolling reload .*; restoring slot\(s\) 0, 1 to generation 1 failed too: worker \d \(pid \d+\) of generation 1 exited with status 4$/) }]);
+    expect(phase(w)).toBe('running');
+    expect(w.launch.of(2).every((x) => x.exited || x.stops.length > 0)).toBe(true);
+    // generation 1 holds every slot again (the failed one restarting with backoff)
+    w.clock.advance(60_000);
+    spawnAll(w.launch.of(1).filter((x) => !x.exited && !x.spawned));
+    expect(status(w).generations.find((g) => g.id === 1)!.workers.map((x) => x.slot).sort()).toEqual([0, 1, 2, 3]);
+  });
+
   test('with a soak: a new worker crashing after the roll restores every slot', async () => {
     const w = await running({ count: 3, soakMs: 10_000, reload: { strategy: 'rolling', surge: 1 } });
     const reply = reload(w);

@@ -202,10 +202,10 @@ describe('a serving generation', () => {
     const { g, launch, clock, events } = serving({ ready: 'notify', count: 2, watchdogMs: 1000 });
     const failed = () => events.filter((e) => e.kind === 'worker-failed');
     launch.workers[0].exit({ code: 1, signal: null });
-    expect(failed()).toEqual([{ kind: 'worker-failed', id: g.id, reason: `worker 0 (pid ${launch.workers[0].pid}) of generation ${g.id} exited with status 1` }]);
+    expect(failed()).toEqual([{ kind: 'worker-failed', id: g.id, slot: 0, reason: `worker 0 (pid ${launch.workers[0].pid}) of generation ${g.id} exited with status 1` }]);
     events.length = 0;
     clock.advance(1000);
-    expect(failed()).toEqual([{ kind: 'worker-failed', id: g.id, reason: expect.stringMatching(/^worker 1 .* no WATCHDOG=1 .*: hung$/) }]);
+    expect(failed()).toEqual([{ kind: 'worker-failed', id: g.id, slot: 1, reason: expect.stringMatching(/^worker 1 .* no WATCHDOG=1 .*: hung$/) }]);
     events.length = 0;
     g.drain();
     for (const w of launch.workers.filter((x) => !x.exited)) w.exit({ code: 0, signal: null });
