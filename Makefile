@@ -70,11 +70,13 @@ check: build
 # The Node adapter's soak is 5 reloads and 5 upgrades per app there, not 20: the same paths.
 NODE18_SKIP := /node_modules/ test/unit/ harness-safety-net cli-config check-hostile exec-limits
 
-# The tests' type check; jest (everything that runs as any user, in three shards side by side:
+# As root, what the tests need from Debian first (test/e2e/prereqs.sh: prometheus and promtool for
+# the metrics tests, rpmbuild, the container tools). The tests' type check; jest (everything that runs as any user, in three shards side by side:
 # most of a real-process test is waiting); as root jest again on Node 18 (above); the rpm and rpmlint (any
 # user, once rpmbuild and rpmlint are installed); then, as root, the end-to-end suite in real
 # systemd containers (which builds the deb). What it cannot run it skips, and says so.
 test: build
+	@if [ "$$(id -u)" = 0 ]; then test/e2e/prereqs.sh; fi
 	npx tsc -p test/tsconfig.json
 	test/helpers/jest-shards.sh 3
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -82,7 +84,6 @@ test: build
 	  BATON_TEST_SOAK=5 test/helpers/debian-node18.sh test/helpers/jest-shards.sh 3 --testPathIgnorePatterns $(NODE18_SKIP); rc=$$?; \
 	  if [ $$rc = 77 ]; then echo "make test: SKIPPED jest on nodejs 18: no Debian 12 nodejs here"; elif [ $$rc != 0 ]; then exit $$rc; fi; \
 	else echo "make test: SKIPPED jest on Debian 12's nodejs 18: it needs root (overlay mounts)"; fi
-	@if [ "$$(id -u)" = 0 ]; then test/e2e/prereqs.sh; fi
 	@if command -v rpmbuild >/dev/null && command -v rpmlint >/dev/null; then \
 	  mkdir -p build; \
 	  $(MAKE) --no-print-directory rpm >build/rpm.log 2>&1 || { tail -30 build/rpm.log; exit 1; }; \

@@ -11,7 +11,7 @@ import { findExecutable } from './executable';
 import { resolveIdentity, resolveSocketOwner } from './identity';
 import { listenerOptionProblems, resolveSocketOptions, type RawListener } from './listener-options';
 import { bytes } from './size';
-import { ConfigError, type Config, type ListenerConfig } from './types';
+import { ConfigError, type Config, type ListenerConfig, type ListenerSpec } from './types';
 // baton.schema.json compiled by ajv at build time (scripts/schema-validator.js, make build)
 import generatedValidator from './schema-validator.generated';
 
@@ -40,7 +40,7 @@ export function parseConfig(text: string, abs: string): Config {
     throw new ConfigError(abs, dedupe((validate.errors || []).filter((e) => !e.propertyName && e.keyword !== 'if').map(describeAjvError)));
   }
   const valid = raw as unknown as RawConfig;
-  const rawProblems = [...listenerProblems(valid), ...recycleProblems(valid), ...reloadProblems(valid)];
+  const rawProblems = [...listenerProblems(valid), ...recycleProblems(valid), ...reloadProblems(valid), ...metricsProblems(valid)];
   if (rawProblems.length) throw new ConfigError(abs, rawProblems);
   const cfg = resolve(valid, abs);
   const problems: string[] = [];
@@ -92,6 +92,7 @@ interface RawConfig {
   upgrade?: { mode?: 'auto' | 'manual'; timeoutMs?: number };
   log?: { level?: Config['log']['level']; format?: Config['log']['format']; file?: string };
   fdStore?: boolean;
+  metrics?: { listen: string };
 }
 
 /**
@@ -229,6 +230,8 @@ function resolve(raw: RawConfig, abs: string): Config {
     upgrade: { mode: raw.upgrade?.mode ?? 'auto', timeoutMs: raw.upgrade?.timeoutMs ?? DEFAULT_TIMEOUTS.upgradeMs },
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text', file: raw.log?.file && rel(raw.log.file) },
     fdStore: raw.fdStore,
+    // metricsProblems() has rejected every value parseMetricsListen() refuses
+    metrics: raw.metrics && { listen: parseMetricsListen(raw.metrics.listen) as ListenerSpec },
   };
 }
 
@@ -259,6 +262,20 @@ function recycleProblems(raw: RawConfig): string[] {
   if (w.maxMemorySamples !== undefined && w.maxMemory === undefined) out.push('/workers/maxMemorySamples: only applies with workers.maxMemory');
   if (w.maxAgeJitterMs !== undefined && !w.maxAgeMs) out.push('/workers/maxAgeJitterMs: only applies with workers.maxAgeMs (above 0): it is added to each worker\'s maximum age');
   return out;
+}
+
+/** metrics.listen: an absolute path is a unix socket; anything else a tcp address. */
+function parseMetricsListen(text: string): ListenerSpec | string {
+  if (text.startsWith('/')) return { kind: 'unix', path: path.normalize(text), text };
+  return parseTcp(text);
+}
+
+function metricsProblems(raw: RawConfig): string[] {
+  if (!raw.metrics) return [];
+  const l = parseMetricsListen(raw.metrics.listen);
+  if (typeof l === 'string') return [`/metrics/listen: ${l} (or an absolute path for a unix socket)`];
+  if (l.kind === 'unix' && Buffer.byteLength(l.path) > MAX_UNIX_PATH) return [`/metrics/listen: '${l.path}' is ${Buffer.byteLength(l.path)} bytes; a unix socket path may be at most ${MAX_UNIX_PATH} (sun_path)`];
+  return [];
 }
 
 /** Reload keys that need another one, or contradict one. */

@@ -90,6 +90,8 @@ export interface Config {
   log: LogConfig;
   /** Keep the sockets baton binds in systemd's FD store; undefined: when systemd says it has one ($FDSTORE). */
   fdStore?: boolean;
+  /** metrics.listen: where the Prometheus endpoint listens; undefined: off. */
+  metrics?: { listen: ListenerSpec };
 }
 
 export interface LogConfig {

@@ -7,7 +7,7 @@
 // until confirmed), stop.ts; inherited.ts turns the sockets it starts with into listeners.
 import path from 'node:path';
 import type { Config } from '../config/types';
-import { controlSocketPath, type ControlReply, type LastReload, type LastUpgrade } from '../contract/control';
+import { controlSocketPath, type ControlReply, type LastReload, type LastUpgrade, type StatusReply } from '../contract/control';
 import type { InheritedFd } from '../contract/listen-fds';
 import type { UpgradeEnv } from '../contract/upgrade-env';
 import { ControlServer } from '../control/server';
@@ -36,6 +36,9 @@ import { listenToSignals, requestEvent } from './inputs';
 import { Loop, type Handlers } from './loop';
 import type { Phase } from './transitions';
 import { Upgrade, type UpgradeContext } from './upgrade';
+import { Counters, type Result } from '../metrics/counters';
+import type { MetricsServer } from '../metrics/server';
+import type { ListenerSpec } from '../config/types';
 
 export interface MasterOptions {
   config: Config;
@@ -89,6 +92,12 @@ export class Master implements Handlers {
   /** Where status and workers.maxMemory read what the workers cost (and status the master). */
   private readonly sampler: Sampler;
   private readonly tidy: Tidy;
+  /** What the metrics endpoint counts; kept whether it is on or not. */
+  private readonly counters = new Counters();
+  /** metrics.listen, once open (its code is loaded only then). */
+  private metrics?: MetricsServer;
+  /** An open or close of the metrics endpoint under way (they run in turn). */
+  private metricsChange: Promise<void> = Promise.resolve();
   /** What the operations (Reload, Upgrade, Stop, Succession) use of the master: each takes its context's part. */
   private readonly ctx: ReloadContext & UpgradeContext & StopContext & SuccessionContext;
   private unlisten?: () => void;
@@ -116,7 +125,8 @@ export class Master implements Handlers {
       // right after spawn(), before the child can have been reaped: its start time is surely its own
       started: (pid) => this.succession?.send({ t: 'worker', pid, startTicks: identify(pid)?.startTicks }),
       gated: () => this.succession?.gated ?? false,
-      exited: (pid) => {
+      exited: (pid, why) => {
+        this.counters.exited(why);
         this.tidy.soon();
         void this.succession?.send({ t: 'worker-gone', pid });
       },
@@ -196,6 +206,47 @@ export class Master implements Handlers {
     }
     this.listeners = await startListeners(this.opts.inherited, cfg, ctx);
     writePidfile(cfg.pidfile);
+    // a successor's waits for its confirmation: its predecessor holds the address until the hand-over
+    if (cfg.metrics) await this.openMetrics(cfg.metrics.listen);
+  }
+
+  /** metrics.listen: the endpoint's code loaded now, and listening (it throws what stops a start). */
+  private async openMetrics(spec: ListenerSpec): Promise<void> {
+    const [{ MetricsServer }, { families }] = await Promise.all([import('../metrics/server'), import('../metrics/families')]);
+    this.metrics = await MetricsServer.open(spec, () => families(this.statusNow(), this.counters), (m) => this.log.warn(m));
+    this.log.info(`metrics: http://${this.metrics.address}/metrics`.replace('http:///', `unix ${spec.text} `));
+  }
+
+  /** The endpoint follows metrics.listen: after a reload's commit, a successor's confirmation; off at the hand-over and the stop. */
+  private moveMetrics(want: ListenerSpec | undefined): void {
+    this.metricsChange = this.metricsChange.then(async () => {
+      if (this.metrics && want?.text === this.metrics.spec.text) return;
+      this.metrics?.close();
+      this.metrics = undefined;
+      if (!want) return;
+      try {
+        await this.openMetrics(want);
+      } catch (e) {
+        this.log.error(`${(e as Error).message}: no metrics until the next reload`);
+      }
+    });
+  }
+
+  /** A reload's outcome: what status shows, and what the metrics count. */
+  private reloaded(o: LastReload): void {
+    this.lastReload = o;
+    this.counters.reload(resultOf(o), o.ms);
+  }
+
+  private upgraded(o: LastUpgrade): void {
+    this.lastUpgrade = o;
+    this.counters.upgrade(resultOf(o), o.ms);
+  }
+
+  /** The successor becomes the master: the metrics address is its to take (it binds it once confirmed). */
+  private handOver(u: Upgrade): void {
+    this.moveMetrics(undefined);
+    u.handOver(this.nextGeneration, this.listeners);
   }
 
   private startGeneration(cfg: Config, listeners: Listener[], slots?: number): Generation {
@@ -251,6 +302,7 @@ export class Master implements Handlers {
     // past every number the predecessor used while both served
     if (e.nextGeneration !== undefined) this.nextGeneration = Math.max(this.nextGeneration, e.nextGeneration);
     this.succession!.confirm(this.listeners, this.control!, this.cfg, this.fdStore.on(this.cfg));
+    this.moveMetrics(this.cfg.metrics?.listen);
     // The link says `master` to the predecessor once this handler returns (the predecessor
     // answers `baton upgrade` then). It does: an I/O callback never runs inside a handler, so
     // the loop is idle when the confirmation arrives and handles it before post() returns.
@@ -309,10 +361,11 @@ export class Master implements Handlers {
     this.listeners = listeners;
     this.cfg = cfg;
     this.fdStore.sync(listeners, this.fdStore.on(cfg));
+    if (!this.succession) this.moveMetrics(cfg.metrics?.listen);
     old?.drain(false, 'reload');
     this.pool.capDraining(cfg.reload.maxDraining);
-    this.lastReload = r.done();
-    return this.endReload({ ok: true, generation: generation.id, ms: this.lastReload.ms }, '');
+    this.reloaded(r.done());
+    return this.endReload({ ok: true, generation: generation.id, ms: this.lastReload!.ms }, '');
   }
 
   reloadFailed(e: EventOf<'generation-failed' | 'reload-failed'>): Phase {
@@ -321,11 +374,11 @@ export class Master implements Handlers {
     if (e.kind === 'generation-failed' && r.roll?.fail(e.reason, false)) return 'reloading';
     r.abandon(e.reason, e.kind === 'generation-failed' ? e : undefined);
     if (e.kind === 'reload-failed' && e.reverted) {
-      this.lastReload = { ...r.outcome(e.reason), reverted: true };
+      this.reloaded({ ...r.outcome(e.reason), reverted: true });
       this.log.error(`reload reverted, generation ${this.current?.id ?? '-'} serves again: ${e.reason}`);
       return this.endReload({ ok: false, error: `reload reverted: ${e.reason}` }, `reload reverted: ${e.reason}; `);
     }
-    this.lastReload = r.outcome(e.reason);
+    this.reloaded(r.outcome(e.reason));
     this.log.error(`reload failed, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
     // READY=1 ends the reload for systemd (Type=notify-reload) even when it failed
     return this.endReload({ ok: false, error: `reload failed: ${e.reason}` }, `reload failed: ${e.reason}; `);
@@ -355,8 +408,8 @@ export class Master implements Handlers {
     const r = this.reloading!;
     // a rolling reload has stopped old workers: their slots are given back first (then reload-failed)
     if (r.rollBack(reason)) return 'reloading';
-    this.lastReload = r.revert(reason);
-    const why = this.lastReload.error!;
+    this.reloaded(r.revert(reason));
+    const why = this.lastReload!.error!;
     this.log.error(`reload reverted: ${why}; generation ${r.generation!.id} is stopped, generation ${this.current?.id ?? '-'} kept serving throughout`);
     return this.endReload({ ok: false, error: `reload reverted: ${why}` }, `reload reverted: ${why}; `);
   }
@@ -412,7 +465,7 @@ export class Master implements Handlers {
       return 'upgrading';
     }
     if (!u.manual) {
-      u.handOver(this.nextGeneration, this.listeners);
+      this.handOver(u);
       return 'upgrading';
     }
     u.keepBeside();
@@ -424,23 +477,23 @@ export class Master implements Handlers {
   soakedSuccessor(): void {
     const u = this.upgrading!;
     this.log.info(`successor pid ${u.successor!.pid} served its soak (reload.soakMs): handing over`);
-    u.handOver(this.nextGeneration, this.listeners);
+    this.handOver(u);
   }
 
   upgradeDone(): void {
-    this.lastUpgrade = this.upgrading!.done();
+    this.upgraded(this.upgrading!.done());
     this.beginStop(false, 'handed over to the successor', 0, true);
   }
 
   /** Stopped meanwhile (the stop waited for this answer): already draining. */
   upgradeDoneWhileStopping(): void {
-    this.lastUpgrade = this.upgrading!.done();
+    this.upgraded(this.upgrading!.done());
   }
 
   upgradeFailed(e: EventOf<'upgrade-failed'>): Phase {
     const u = this.upgrading!;
     if (u.handedOver) {
-      this.lastUpgrade = u.lost(e.reason);
+      this.upgraded(u.lost(e.reason));
       this.beginStop(false, 'handed over to the successor', 0, true);
       return 'stopping';
     }
@@ -453,7 +506,7 @@ export class Master implements Handlers {
 
   /** A stop rolls back an upgrade not handed over yet: this one was, and we already drain. */
   upgradeFailedWhileStopping(e: EventOf<'upgrade-failed'>): void {
-    this.lastUpgrade = this.upgrading!.lost(e.reason);
+    this.upgraded(this.upgrading!.lost(e.reason));
   }
 
   /** Manual mode: the successor exited before we handed over (QUIT to it): rolled back. */
@@ -482,7 +535,7 @@ export class Master implements Handlers {
   /** The upgrade is answered as failed and rolled back; what the successor left is removed, except our own files. */
   private rollBack(u: Upgrade, reason: string, reverted = false): void {
     const ours = new Set([this.control!.path, ...this.listeners.flatMap((l) => [l.ownedPath ?? '', l.spec?.kind === 'unix' ? l.spec.path : ''])]);
-    this.lastUpgrade = u.rollBack(reason, ours, reverted);
+    this.upgraded(u.rollBack(reason, ours, reverted));
     this.upgrading = null;
   }
 
@@ -518,8 +571,8 @@ export class Master implements Handlers {
   handOverAndStop(e: EventOf<'stop'>): void {
     const u = this.upgrading!;
     this.log.info(`${e.source}: finishing the manual upgrade: handing over to pid ${u.successor!.pid}`);
-    u.handOver(this.nextGeneration, this.listeners);
-    this.lastUpgrade = u.outcome(true);
+    this.handOver(u);
+    this.upgraded(u.outcome(true));
     u.end();
     this.beginStop(false, 'handed over to the successor', 0, true);
     e.reply?.({ ok: true, pid: process.pid });
@@ -544,6 +597,7 @@ export class Master implements Handlers {
 
   private cleanUp(): void {
     this.tidy.stop();
+    this.metrics?.close();
     this.unlisten?.();
     this.systemd.stopExtending();
     this.systemd.stopWatchdog();
@@ -586,8 +640,12 @@ export class Master implements Handlers {
   keepStatus(): void {}
 
   status(e: EventOf<'status'>): void {
-    e.reply(
-      statusReply({
+    e.reply(this.statusNow());
+  }
+
+  /** What `status` answers now (the metrics endpoint reads it too). */
+  private statusNow(): StatusReply {
+    return statusReply({
         cfg: this.cfg,
         phase: this.loop.phase,
         startedAt: this.startedAt,
@@ -604,8 +662,7 @@ export class Master implements Handlers {
         log: this.log.sinkStatus(),
         sampler: this.sampler,
         cpu: this.cpu,
-      }, this.clock.now()),
-    );
+      }, this.clock.now());
   }
 
   private statusLine(phase = this.loop.phase): string {
@@ -616,6 +673,8 @@ export class Master implements Handlers {
     this.systemd.status(this.statusLine());
   }
 }
+
+const resultOf = (o: { ok: boolean; reverted?: boolean }): Result => (o.ok ? 'ok' : o.reverted ? 'reverted' : 'failed');
 
 /** A file that cannot be removed (a read-only folder) is reported; the stop goes on. */
 function tryToRemove(what: string, remove: () => void, log: Logger): void {

@@ -56,7 +56,7 @@ export interface GenerationContext {
   /** Whether new workers wait at the start gate: an unconfirmed successor's (see config/worker-command.ts GATE_SH). */
   gated(): boolean;
   /** A worker's process group is gone (or given up on): a successor tells its predecessor, which then leaves that pid alone. */
-  exited(pid: number): void;
+  exited(pid: number, why: ExitWhy): void;
   /** The master's NOTIFY_SOCKET. */
   notifySocket(): string;
   /** The environment every worker starts from. */
@@ -325,8 +325,8 @@ export class Generation {
     w.lines.flush();
     if (this.slots.get(w.slot) === w) this.slots.delete(w.slot);
     this.leaving.delete(w);
-    if (w.pid > 0) this.ctx.exited(w.pid);
     const why: ExitWhy = w.hung ? 'watchdog' : crashed ? 'crash' : (w.stopWhy ?? 'stop');
+    if (w.pid > 0) this.ctx.exited(w.pid, why);
     const exit: SlotExit = { code: e.code, signal: e.signal, at: this.ctx.clock.now(), why, generation: this.id };
     this.ctx.exits.set(w.slot, exit);
     const what = `${this.name(w)} ${describeExit(e)}${w.hung ? ' (watchdog)' : ''}`;

@@ -35,6 +35,7 @@ describe('config', () => {
     expect(c.workers).toMatchObject({ count: 1, cwd: path.join(dir, 'app'), ready: 'notify', readyTimeoutMs: 30000, stopSignal: 'SIGTERM', stopTimeoutMs: 30000, env: {} });
     expect(c.upgrade).toEqual({ mode: 'auto', timeoutMs: 60000 });
     expect(c.reload).toEqual({ soakMs: 0, maxDraining: 4, strategy: 'generation', surge: 1 });
+    expect(c.metrics).toBeUndefined();
     expect(c.log).toEqual({ level: 'info', format: 'text', file: undefined });
     expect(c.listeners![0]).toMatchObject({ name: 'u', mode: 0o660, bind: { kind: 'unix', path: path.join(dir, 's.sock') } });
     expect(c.listeners![1].bind).toMatchObject({ kind: 'tcp', host: '::', family: 6, port: 8080 });
@@ -96,6 +97,9 @@ describe('config', () => {
     [{ workers: { command: ['sh'], maxAgeMs: -1 } }, '/workers/maxAgeMs: must be >= 0'],
     [{ workers: { command: ['sh'], sampleIntervalMs: 10 } }, '/workers/sampleIntervalMs: must be >= 100'],
     [{ workers: { command: ['sh'], maxRecycling: 0 } }, '/workers/maxRecycling: must be >= 1'],
+    [{ workers: { command: ['sh'] }, metrics: { listen: 'localhost' } }, "/metrics/listen: 'localhost' is not ADDRESS:PORT (or an absolute path for a unix socket)"],
+    [{ workers: { command: ['sh'] }, metrics: { listen: 'metrics.sock' } }, "/metrics/listen: 'metrics.sock' is not ADDRESS:PORT (or an absolute path for a unix socket)"],
+    [{ workers: { command: ['sh'] }, metrics: {} }, '/metrics/listen: is required'],
     [{ workers: { command: ['sh'] }, reload: { surge: 2 } }, '/reload/surge: only applies with reload.strategy "rolling" (a generation reload starts every new worker at once)'],
     [{ workers: { command: ['sh'] }, reload: { strategy: 'chain' } }, '/reload/strategy: must be one of "generation", "rolling"'],
     [{ workers: { command: ['sh'], count: 1 }, reload: { strategy: 'rolling', surge: 0 } }, '/reload/surge: 0 with workers.count 1 would stop the only worker before its replacement starts: nothing would serve meanwhile; use a surge of 1 or more'],
