@@ -15,7 +15,8 @@
 // goals), BENCH_ONLY=unmodified section 8 (an unmodified Node app under baton and PM2),
 // BENCH_ONLY=resources section 9 (issue 24: sampling, the master's RSS across reloads, the Node
 // adapter's cost), BENCH_ONLY=rolling section 10 (issue 25: a rolling reload and a soak; knobs
-// BENCH_ROLL_WORKERS, BENCH_ROLL_ROUNDS, BENCH_ROLL_SOAK_MS), and writes it into bench/results.md and results.json beside the rest (a quick
+// BENCH_ROLL_WORKERS, BENCH_ROLL_ROUNDS, BENCH_ROLL_SOAK_MS), BENCH_ONLY=metrics section 11 (issue 26:
+// the metrics endpoint off, on, scraped every second; BENCH_METRICS_ROUNDS, BENCH_METRICS_WINDOW_S), and writes it into bench/results.md and results.json beside the rest (a quick
 // pass: build/bench-quick/).
 const fs = require('node:fs');
 const path = require('node:path');
@@ -28,6 +29,7 @@ const { goals } = require('./lib/goals');
 const unmodified = require('./lib/unmodified');
 const resources = require('./lib/resources');
 const rolling = require('./lib/rolling');
+const metrics = require('./lib/metrics');
 const { machine, writeSection, writeReport } = require('./lib/report');
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -57,6 +59,8 @@ const cfg = {
   rollWorkers: num('BENCH_ROLL_WORKERS', 8, 4),
   rollRounds: num('BENCH_ROLL_ROUNDS', 6, 2),
   rollSoakMs: num('BENCH_ROLL_SOAK_MS', 3000, 1000),
+  metricsRounds: num('BENCH_METRICS_ROUNDS', 4, 2),
+  metricsWindowS: num('BENCH_METRICS_WINDOW_S', 30, 5),
   connections: CONNECTIONS,
   serverCpu: SERVER_CPU,
   loadCpu: LOAD_CPU,
@@ -261,6 +265,9 @@ const resourcesRun = () => resources.run({ cfg, hub, ports, log, measure, modes:
 // ---- 10: issue 25: a rolling reload and a soak, the time and memory a reload holds ----
 const rollingRun = () => rolling.run({ cfg, hub, ports, log });
 
+// ---- 11: issue 26: the metrics endpoint's cost to the master ----
+const metricsRun = () => metrics.run({ cfg, hub, ports, log });
+
 /** BENCH_ONLY's sections: the key their samples have in results.json. */
 const ONLY = {
   nodelay: { key: 'nodelay', run: nodelay },
@@ -268,6 +275,7 @@ const ONLY = {
   unmodified: { key: 'unmodified', run: unmodifiedRun },
   resources: { key: 'resources', run: resourcesRun },
   rolling: { key: 'rolling', run: rollingRun },
+  metrics: { key: 'metrics', run: metricsRun },
 };
 
 function leftBehind() {
@@ -297,6 +305,7 @@ async function main() {
   results.unmodified = await unmodifiedRun();
   results.resources = await resourcesRun();
   results.rolling = await rollingRun();
+  results.metrics = await metricsRun();
   results.durationS = (Date.now() - started.getTime()) / 1000;
   leftBehind();
   const written = writeReport(results);

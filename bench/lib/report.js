@@ -10,6 +10,7 @@ const { GOALS_TITLE, goalsSection } = require('./report-goals');
 const unmodified = require('./unmodified');
 const resources = require('./resources');
 const rolling = require('./rolling');
+const metrics = require('./metrics');
 const { barChart, lineChart } = require('./svg');
 
 const BENCH = path.join(__dirname, '..');
@@ -306,6 +307,7 @@ function render(r) {
     ...(r.unmodified ? [...unmodified.render(r), ''] : []),
     ...(r.resources ? [...resources.render(r), ''] : []),
     ...(r.rolling ? [...rolling.render(r), ''] : []),
+    ...(r.metrics ? [...metrics.render(r), ''] : []),
   ].join('\n');
 }
 
@@ -346,6 +348,7 @@ const SECTIONS = {
   unmodified: { title: unmodified.TITLE, render: unmodified.render },
   resources: { title: resources.TITLE, render: resources.render },
   rolling: { title: rolling.TITLE, render: rolling.render },
+  metrics: { title: metrics.TITLE, render: metrics.render },
 };
 
 /**
