@@ -25,6 +25,8 @@ flags=$(sed -n '1s|^#!/usr/bin/env -S node \(.*\)$|\1|p' bin/baton)
 sed '1s|^.*$|#!/usr/bin/node|' bin/baton > "$lib/bin/baton"
 chmod 0755 "$lib/bin/baton"
 install -m 0755 packaging/instances "$lib/instances"
+# journalctl -x explains baton's events (systemd's package trigger updates the catalog database)
+install -D -m 0644 packaging/baton.catalog "$dest/usr/lib/systemd/catalog/baton.catalog"
 cat > "$lib/package.json" <<JSON
 {
   "name": "baton",

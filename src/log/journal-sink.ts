@@ -1,9 +1,28 @@
 import net from 'node:net';
+import { native } from '../native';
 import type { Drops } from './drops';
 import type { FdSink } from './fd-sink';
 
 /** journald's listening socket for stream connections, the one behind StandardError=journal. */
 export const JOURNAL_STDOUT_SOCKET = '/run/systemd/journal/stdout';
+/** journald's native protocol socket: a datagram of FIELD=value lines (sd_journal_send(3)). */
+export const JOURNAL_SOCKET = '/run/systemd/journal/socket';
+
+/**
+ * A native-protocol datagram: `NAME=value\n` per field, or, for a value with a newline,
+ * `NAME\n`, its length as a little-endian 64-bit number, the value and `\n`.
+ */
+export function journalDatagram(fields: ReadonlyArray<readonly [string, string]>): Buffer {
+  return Buffer.concat(
+    fields.map(([k, v]) => {
+      if (!v.includes('\n')) return Buffer.from(`${k}=${v}\n`);
+      const value = Buffer.from(v);
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(value.length));
+      return Buffer.concat([Buffer.from(`${k}\n`), len, value, Buffer.from('\n')]);
+    }),
+  );
+}
 const RETRY_MS = 1000;
 /** Bytes that may wait for a slow journald before lines are dropped. */
 const MAX_WAITING = 256 * 1024;
@@ -28,7 +47,22 @@ export class JournalSink {
     private readonly drops: Drops,
     private readonly identifier: string,
     private readonly socketPath = JOURNAL_STDOUT_SOCKET,
+    private readonly datagramPath = JOURNAL_SOCKET,
   ) {}
+
+  /**
+   * An event: a datagram with its fields (journald attributes it to the unit by our cgroup, as
+   * it does the stream); `line`, the same as a plain line, if it cannot be sent (journald
+   * away, its socket full: the send never waits).
+   */
+  event(line: string, priority: number, message: string, fields: ReadonlyArray<readonly [string, string]>): void {
+    try {
+      native.notifySend(this.datagramPath, journalDatagram([['MESSAGE', message], ['PRIORITY', String(priority)], ['SYSLOG_IDENTIFIER', this.identifier], ...fields]));
+      this.drops.written();
+    } catch {
+      this.write(line);
+    }
+  }
 
   write(line: string): void {
     if (!this.stream) {

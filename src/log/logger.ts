@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LogConfig } from '../config/types';
 import type { LogSinkStatus } from '../contract/control';
+import { eventFields, type LogEvent } from '../contract/journal-events';
 import { Drops } from './drops';
 import { FdSink, openFileSink, openStdioSink } from './fd-sink';
 import { JournalSink } from './journal-sink';
@@ -33,6 +34,8 @@ export function writeStderr(text: string): void {
 /** Where the log's lines go; a sink never throws and never emits: what fails is counted in Drops. */
 interface Sink {
   write(line: string): void;
+  /** The journal's: `line` as a datagram with the event's fields. */
+  event?(line: string, priority: number, message: string, fields: ReadonlyArray<readonly [string, string]>): void;
   reopen(): void;
   close(): void;
 }
@@ -71,12 +74,23 @@ function openSink(cfg: LogConfig, journal: boolean, drops: Drops): { sink: Sink;
 
 type Level = LogConfig['level'];
 const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
-type Format = (level: Level, message: string) => string;
+type Format = (level: Level, message: string, ev?: LogEvent) => string;
 
 /** How one line reads: `cfg.format`, or the journal's priority prefix when stderr is the journal. */
 function formatFor(cfg: LogConfig, service: string, journal: boolean): Format {
   // keys in the order winston wrote them (sorted), so that what reads the JSON lines is unchanged
-  if (cfg.format === 'json') return (level, message) => JSON.stringify({ level, message, timestamp: new Date().toISOString() });
+  if (cfg.format === 'json') {
+    return (level, message, ev) =>
+      JSON.stringify({
+        ...(ev && { event: ev.kind, ...(ev.generation !== undefined && { generation: ev.generation }) }),
+        level,
+        message,
+        ...(ev?.slot !== undefined && { slot: ev.slot }),
+        timestamp: new Date().toISOString(),
+        ...(ev?.successor !== undefined && { successorPid: ev.successor }),
+        ...(ev?.pid !== undefined && { workerPid: ev.pid }),
+      });
+  }
   // journald stamps time and unit itself
   if (journal) return (level, message) => `<${JOURNAL_PRIORITY[level]}>${message}`;
   // the pid tells the masters of an upgrade apart
@@ -107,24 +121,28 @@ export class Logger {
     private out: Output,
     private readonly drops: Drops,
   ) {}
-  error(message: string): void {
-    this.write('error', message);
+  /** `ev`: the line is an event (contract/journal-events.ts): in the journal, with its fields. */
+  error(message: string, ev?: LogEvent): void {
+    this.write('error', message, ev);
   }
-  warn(message: string): void {
-    this.write('warn', message);
+  warn(message: string, ev?: LogEvent): void {
+    this.write('warn', message, ev);
   }
-  info(message: string): void {
-    this.write('info', message);
+  info(message: string, ev?: LogEvent): void {
+    this.write('info', message, ev);
   }
-  debug(message: string): void {
-    this.write('debug', message);
+  debug(message: string, ev?: LogEvent): void {
+    this.write('debug', message, ev);
   }
   /** Whether a line of `level` is written (the level filter). */
   enabled(level: Level): boolean {
     return RANK[level] <= this.out.rank;
   }
-  private write(level: Level, message: string): void {
-    if (this.enabled(level)) this.out.sink.write(this.out.format(level, message) + '\n');
+  private write(level: Level, message: string, ev?: LogEvent): void {
+    if (!this.enabled(level)) return;
+    const line = this.out.format(level, message, ev) + '\n';
+    if (ev && this.out.sink.event) this.out.sink.event(line, JOURNAL_PRIORITY[level], message, eventFields(ev));
+    else this.out.sink.write(line);
   }
   /**
    * Reopens the log file (USR1); a no-op when logging to stderr. Returns why a file that cannot

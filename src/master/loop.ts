@@ -92,7 +92,8 @@ export class Loop {
   private refuse(e: MasterEvent, why: string): void {
     const what = e.kind === 'resize' ? (e.delta > 0 ? 'SIGTTIN' : 'SIGTTOU') : e.kind === 'winch' ? 'SIGWINCH' : e.kind;
     const source = 'source' in e ? `${e.source}: ` : '';
-    this.log.warn(`${source}${what} refused: ${why}`);
+    const ev = e.kind === 'reload' || e.kind === 'upgrade' ? { kind: `${e.kind}-refused` as const } : undefined;
+    this.log.warn(`${source}${what} refused: ${why}`, ev);
     if ('reply' in e && e.reply) e.reply({ ok: false, error: `${e.kind} refused: ${why}` });
   }
 }

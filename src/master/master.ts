@@ -323,7 +323,7 @@ export class Master implements Handlers {
   // ---- handlers: reload, WINCH, TTIN/TTOU ----
 
   reload(e: EventOf<'reload'>): void {
-    this.log.info(`${e.source}: reloading ${this.cfg.file}`);
+    this.log.info(`${e.source}: reloading ${this.cfg.file}`, { kind: 'reload-started', generation: this.nextGeneration });
     this.systemd.reloading(`reloading: generation ${this.current?.id ?? '-'} serving`);
     this.reloading = new Reload(this.ctx, this.clock.now(), { cfg: this.cfg, listeners: this.listeners, generation: this.current });
     if (e.reply) this.reloading.replies.push(e.reply);
@@ -375,11 +375,11 @@ export class Master implements Handlers {
     r.abandon(e.reason, e.kind === 'generation-failed' ? e : undefined);
     if (e.kind === 'reload-failed' && e.reverted) {
       this.reloaded({ ...r.outcome(e.reason), reverted: true });
-      this.log.error(`reload reverted, generation ${this.current?.id ?? '-'} serves again: ${e.reason}`);
+      this.log.error(`reload reverted, generation ${this.current?.id ?? '-'} serves again: ${e.reason}`, { kind: 'reload-reverted', generation: r.generation?.id });
       return this.endReload({ ok: false, error: `reload reverted: ${e.reason}` }, `reload reverted: ${e.reason}; `);
     }
     this.reloaded(r.outcome(e.reason));
-    this.log.error(`reload failed, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`);
+    this.log.error(`reload failed, generation ${this.current?.id ?? '-'} keeps serving: ${e.reason}`, { kind: 'reload-failed', generation: r.generation?.id });
     // READY=1 ends the reload for systemd (Type=notify-reload) even when it failed
     return this.endReload({ ok: false, error: `reload failed: ${e.reason}` }, `reload failed: ${e.reason}; `);
   }
@@ -410,7 +410,10 @@ export class Master implements Handlers {
     if (r.rollBack(reason)) return 'reloading';
     this.reloaded(r.revert(reason));
     const why = this.lastReload!.error!;
-    this.log.error(`reload reverted: ${why}; generation ${r.generation!.id} is stopped, generation ${this.current?.id ?? '-'} kept serving throughout`);
+    this.log.error(`reload reverted: ${why}; generation ${r.generation!.id} is stopped, generation ${this.current?.id ?? '-'} kept serving throughout`, {
+      kind: 'reload-reverted',
+      generation: r.generation!.id,
+    });
     return this.endReload({ ok: false, error: `reload reverted: ${why}` }, `reload reverted: ${why}; `);
   }
 
@@ -499,7 +502,7 @@ export class Master implements Handlers {
     }
     this.rollBack(u, e.reason, e.reverted);
     const what = e.reverted ? 'upgrade rolled back' : 'upgrade failed and rolled back';
-    this.log.error(`${what}, generation ${this.current?.id ?? '-'} keeps serving${e.reverted ? ' (it did throughout)' : ''}: ${e.reason}`);
+    this.log.error(`${what}, generation ${this.current?.id ?? '-'} keeps serving${e.reverted ? ' (it did throughout)' : ''}: ${e.reason}`, { kind: 'upgrade-rolled-back', successor: u.successor?.pid });
     this.systemd.status(`${e.reverted ? 'upgrade rolled back' : 'upgrade failed'}: ${e.reason}; ${this.statusLine('running')}`);
     return 'running';
   }
@@ -528,7 +531,7 @@ export class Master implements Handlers {
 
   private successorExited(): void {
     const u = this.upgrading!;
-    this.log.warn(`the successor (pid ${u.successor!.pid}) exited before the upgrade was finished: rolled back`);
+    this.log.warn(`the successor (pid ${u.successor!.pid}) exited before the upgrade was finished: rolled back`, { kind: 'upgrade-rolled-back', successor: u.successor!.pid });
     this.rollBack(u, 'the successor exited');
   }
 

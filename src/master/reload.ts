@@ -157,7 +157,7 @@ export class Reload {
   /** Once the master has taken the commit: logged; returns the outcome. */
   done(): LastReload {
     const outcome = this.outcome();
-    this.ctx.log.info(`reload done: generation ${this.generation!.id} serving (${this.generation!.count} worker(s)) in ${outcome.ms} ms`);
+    this.ctx.log.info(`reload done: generation ${this.generation!.id} serving (${this.generation!.count} worker(s)) in ${outcome.ms} ms`, { kind: 'reload-done', generation: this.generation!.id });
     return outcome;
   }
 

@@ -56,7 +56,7 @@ export class Upgrade {
     private readonly nextGeneration: number,
     source: string,
   ) {
-    ctx.log.info(`${source}: binary upgrade: starting the code on disk with ${cfg.file}`);
+    ctx.log.info(`${source}: binary upgrade: starting the code on disk with ${cfg.file}`, { kind: 'upgrade-started', generation: nextGeneration });
     try {
       fs.renameSync(cfg.pidfile, this.oldbin);
       this.renamed = true;
@@ -198,7 +198,7 @@ export class Upgrade {
   done(): LastUpgrade {
     const outcome = this.outcome(true);
     const pid = this.successor!.pid!;
-    this.ctx.log.info(`upgrade done: master pid ${process.pid} -> ${pid} in ${this.ms} ms; this master now drains and exits`);
+    this.ctx.log.info(`upgrade done: master pid ${process.pid} -> ${pid} in ${this.ms} ms; this master now drains and exits`, { kind: 'upgrade-done', successor: pid });
     this.answer({ ok: true, oldPid: process.pid, newPid: pid, ms: this.ms, manual: false });
     this.end();
     return outcome;

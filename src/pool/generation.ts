@@ -13,6 +13,7 @@ import type { Launch } from './worker-process';
 import { describeCpus } from '../system/cpus';
 import { KILL_GRACE_MS } from '../system/process-group';
 import { parseWatchdogUsec } from '../contract/watchdog';
+import type { EventKind, LogEvent } from '../contract/journal-events';
 import { LineBudget } from '../log/line-budget';
 import { workerText } from '../log/safe-text';
 import { Recycler, type RecycleDue, type RecycleHost, type SampleMemory } from './recycle';
@@ -182,6 +183,11 @@ export class Generation {
     return this.config.workers;
   }
 
+  /** A log line about `w` as a journal event. */
+  private event(kind: EventKind, w: Worker): LogEvent {
+    return { kind, generation: this.id, slot: w.slot, pid: w.pid };
+  }
+
   private name(w: Worker): string {
     return `worker ${w.slot} (pid ${w.pid}) of generation ${this.id}`;
   }
@@ -290,7 +296,7 @@ export class Generation {
     if (w.state !== 'starting' && w.state !== 'ready') return;
     const { watchdogSignal, stopTimeoutMs } = this.wc;
     const reason = `${this.name(w)} ${why}: hung`;
-    this.ctx.log.error(`${reason}; sending ${watchdogSignal} to its process group, SIGKILL in ${stopTimeoutMs} ms`);
+    this.ctx.log.error(`${reason}; sending ${watchdogSignal} to its process group, SIGKILL in ${stopTimeoutMs} ms`, this.event('watchdog-kill', w));
     this.watchdogKills++;
     w.hung = true;
     w.state = 'stopping';
@@ -344,13 +350,13 @@ export class Generation {
       this.ctx.log.warn(`${what} before it was ready, before it could ignore it (a signal burst such as systemctl kill's): starting it again`);
       this.spawn(w.slot, w.restarts + 1);
     } else if (this.state === 'starting') {
-      this.ctx.log.error(`${what} before it was ready`);
+      this.ctx.log.error(`${what} before it was ready`, this.event('worker-crashed', w));
       this.fail(`${what} before it was ready`);
     } else if (this.state === 'serving' && crashed) {
       this.scheduleRestart(w, what, exit);
       this.ctx.emit({ kind: 'worker-failed', id: this.id, slot: w.slot, reason: what });
     } else {
-      this.ctx.log.info(what);
+      this.ctx.log.info(what, this.event('worker-exited', w));
     }
     this.ctx.emit({ kind: 'workers-changed' });
     this.forgetIfGone();
@@ -362,7 +368,7 @@ export class Generation {
     this.crashes.set(w.slot, ++n);
     const delay = restartDelayMs(n);
     const loop = delay >= MAX_DELAY_MS ? ' (crash loop: restarts slowed to the maximum)' : '';
-    this.ctx.log.error(`${what}; restarting slot ${w.slot} in ${delay} ms, crash ${n} in a row${loop}`);
+    this.ctx.log.error(`${what}; restarting slot ${w.slot} in ${delay} ms, crash ${n} in a row${loop}`, this.event('worker-crashed', w));
     const timer = this.ctx.clock.after(delay, () => {
       this.restartTimers.delete(w.slot);
       if (this.state === 'serving' && w.slot < this.count && !this.slots.has(w.slot) && !this.retired.has(w.slot)) this.spawn(w.slot, w.restarts + 1);

@@ -196,7 +196,12 @@ export class Recycler {
     old.recycling = e.why;
     const next = this.host.launch(e.slot, old.restarts);
     this.inFlight.set(e.slot, new Recycle(old, next, e.why, figures, this.host.clock.now()));
-    this.host.log.info(`recycling ${this.host.name(old)} (${e.why}: ${figures}): its replacement is pid ${next.pid}; the old one serves until it is ready`);
+    this.host.log.info(`recycling ${this.host.name(old)} (${e.why}: ${figures}): its replacement is pid ${next.pid}; the old one serves until it is ready`, {
+      kind: 'recycle',
+      generation: this.host.id,
+      slot: e.slot,
+      pid: old.pid,
+    });
   }
 
   /** A replacement missed readyTimeoutMs: stopped, the old worker serves on. False for any other worker. */

@@ -122,6 +122,32 @@ load_stop; zero_failed "serving through the refused reload" "$LOADED"
 [ "$(prop ActiveState)" = active ] && ok "still active" || bad "state $(prop ActiveState)"
 cp /tmp/good.json "$CFG"
 
+# ---- journal events (issue 26): baton's own events carry MESSAGE_ID and BATON_* fields, under
+# the unit (journald attributes the datagrams by cgroup); the catalog explains them (-x) ----
+# ev ID FIELD=VALUE...: whether the unit's last event ID has every FIELD=VALUE (-o json)
+ev() {
+  journalctl -u "$U" -q --no-pager -o json MESSAGE_ID="$1" | tail -1 >/tmp/event.json
+  shift
+  node -e 'const e = JSON.parse(require("fs").readFileSync("/tmp/event.json", "utf8") || "{}");
+    const bad = process.argv.slice(1).filter((kv) => { const [k, v] = kv.split("="); return v === "*" ? e[k] === undefined : e[k] !== v; });
+    if (bad.length) { console.error(`${bad.join(" ")} not in ${JSON.stringify(e)}`); process.exit(1); }' "$@"
+}
+ev 2ee7b0d1ad9542daafa7e874318a4b97 BATON_EVENT=reload-done BATON_GENERATION=2 PRIORITY=6 SYSLOG_IDENTIFIER=baton _SYSTEMD_UNIT="$U" &&
+  ok "journal: reload-done with MESSAGE_ID, BATON_GENERATION=2, under $U" || bad "journal: reload-done: $(cat /tmp/event.json)"
+ev 722f1fcf7b4441129639018972268177 BATON_EVENT=reload-started && ok "journal: reload-started" || bad "journal: reload-started: $(cat /tmp/event.json)"
+ev 166770d814034b63be63401e8358634d BATON_EVENT=reload-failed PRIORITY=3 &&
+  grep -q '/workers/count: must be >= 1' /tmp/event.json && ok "journal: reload-failed, priority 3, with the reason" || bad "journal: reload-failed: $(cat /tmp/event.json)"
+ev 7ca3342e1b8b48fc8fa57d5ba80c73c5 BATON_EVENT=worker-exited BATON_GENERATION=1 BATON_SLOT='*' BATON_WORKER_PID='*' &&
+  ok "journal: worker-exited with generation, slot and pid" || bad "journal: worker-exited: $(cat /tmp/event.json)"
+# what finds every event of a kind, as an operator would ask
+n=$(journalctl -u "$U" -q --no-pager MESSAGE_ID=2ee7b0d1ad9542daafa7e874318a4b97 | wc -l)
+[ "$n" -ge 1 ] && ok "journalctl -u $U MESSAGE_ID=… lists $n reload(s) done" || bad "journalctl MESSAGE_ID=: $n"
+journalctl --update-catalog 2>/dev/null
+journalctl --list-catalog 2ee7b0d1ad9542daafa7e874318a4b97 2>/dev/null | grep -q 'baton: a reload is done' &&
+  ok "the catalog (/usr/lib/systemd/catalog/baton.catalog) is known to journalctl" || bad "catalog: $(journalctl --list-catalog 2>&1 | grep -i baton | head -3)"
+journalctl -u "$U" -x -q --no-pager MESSAGE_ID=2ee7b0d1ad9542daafa7e874318a4b97 | grep -q 'Generation 2 serves; the one it replaced drains' &&
+  ok "journalctl -x explains reload-done, the generation filled in" || bad "journalctl -x: $(journalctl -u "$U" -x -q --no-pager MESSAGE_ID=2ee7b0d1ad9542daafa7e874318a4b97 | head -8 | tr '\n' '|')"
+
 # ---- workers.maxMemory under real systemd (issue 24): an unmodified Node app that keeps 200 KB
 # per request, in an instance of its own (DynamicUser, ProtectProc=invisible: the master reads
 # its own workers' smaps_rollup), under load: recycled by memory, replacement first, 0 failed ----
