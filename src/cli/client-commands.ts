@@ -2,6 +2,7 @@ import { askMaster, ClientTimeoutError, findMaster, NoMasterError, waitForExit, 
 import { identify, signalProcess, type ProcessId } from '../system/process';
 import type { GenerationStatus, LastExit, ReplyTo, SocketOptionsStatus, StatusReply, WorkerStatus } from '../contract/control';
 import { locateMaster, type MasterLocation, type OperationTimeouts } from '../config/load';
+import { whyNoMaster } from './no-master';
 import { jsonForTerminal, terminalSafe, terminalSafeDeep } from './terminal-text';
 import { VERSION } from '../version';
 
@@ -78,12 +79,17 @@ async function withDeadline(
   }
 }
 
+/** "no baton master is running …", and what may be why (cli/no-master.ts), a line each. */
+export function noMasterText(e: NoMasterError, loc: MasterLocation): string {
+  return [e.message, ...whyNoMaster(loc).map((w) => `  ${w}`)].join('\n');
+}
+
 async function target(loc: MasterLocation): Promise<Target | number> {
   try {
     return await findMaster(loc);
   } catch (e) {
     if (e instanceof NoMasterError) {
-      err(e.message);
+      err(noMasterText(e, loc));
       return 3;
     }
     throw e;

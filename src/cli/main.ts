@@ -18,6 +18,18 @@ const COMMANDS: Record<string, { run: (file: string, o: ClientOptions) => Promis
   stop: { waits: true, run: (file, o) => client().then((m) => m.stopCommand(file, o)) },
 };
 
+/** Where the packages keep each instance's config: `baton status api` is `-c /etc/baton/api.json`. */
+export const INSTANCE_DIR = '/etc/baton';
+
+/**
+ * The config file an instance argument names: a path (it has a `/` or ends in .json) as it is,
+ * a bare name (as in baton@NAME) as INSTANCE_DIR/NAME.json; undefined for anything else.
+ */
+export function instanceFile(arg: string): string | undefined {
+  if (arg.includes('/') || arg.endsWith('.json')) return path.normalize(arg);
+  return /^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/.test(arg) ? path.join(INSTANCE_DIR, `${arg}.json`) : undefined;
+}
+
 /** --timeout's value: seconds above 0 (fractions too), or undefined when it is not that. */
 function seconds(v: unknown): number | undefined {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d*\.?\d+$/.test(v) ? Number(v) : NaN;
@@ -35,6 +47,13 @@ export function plainCommand(argv: string[]): { command: string; file: string; t
   const [command, ...rest] = argv;
   if (!Object.hasOwn(COMMANDS, command)) return undefined;
   const given = new Map<string, string>();
+  // `baton status api`: the instance first, options after it
+  if (rest.length > 0 && !rest[0].startsWith('-')) {
+    const file = instanceFile(rest[0]);
+    if (!file) return undefined;
+    given.set('config', file);
+    rest.shift();
+  }
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
     const eq = /^--(config|timeout)=/.exec(a);
@@ -83,10 +102,14 @@ function commands(y: Argv): void {
   const configOpt = {
     alias: 'c',
     type: 'string',
-    demandOption: true,
-    describe: 'the JSON config file',
+    describe: 'the JSON config file (or give the instance: `baton status api` is -c /etc/baton/api.json)',
     // given twice, the last one counts (yargs' own `normalize` throws on a repeated option)
-    coerce: (v: string | string[]) => path.normalize([v].flat().pop() ?? ''),
+    coerce: (v: string | string[]) => {
+      const last = [v].flat().pop() ?? '';
+      // `-c` with nothing after it: yargs gives '', which path.normalize() would make '.'
+      if (last === '') throw new Error("-c: give the config file's path (or the instance's name instead of -c: baton status api)");
+      return path.normalize(last);
+    },
   } as const;
   const timeoutOpt = {
     type: 'string',
@@ -98,29 +121,40 @@ function commands(y: Argv): void {
       return s;
     },
   } as const;
-  // a client command's options: the config file and how long to wait
-  const config = (y: Argv) => y.option('config', configOpt);
+  // a client command's options: the config file (or the instance) and how long to wait
+  const config = (y: Argv) =>
+    y
+      .positional('instance', { type: 'string', describe: 'baton@INSTANCE: /etc/baton/INSTANCE.json (or a config file path)' })
+      .option('config', configOpt)
+      .check((a) => {
+        const inst = a.instance as string | undefined;
+        // a string: a usage error with that message (exit 2)
+        if (inst !== undefined && a.config !== undefined) return 'give the instance or -c FILE, not both';
+        if (inst === undefined && a.config === undefined) return 'give the config file (-c FILE) or the instance (baton status api)';
+        if (inst !== undefined && instanceFile(inst) === undefined) return `'${inst}' is neither an instance name (letters, digits, _ . : @ -) nor a config file path`;
+        return true;
+      });
   const waits = (y: Argv) => config(y).option('timeout', timeoutOpt);
   // yargs goes on to the command's handler after .fail() returns: a usage error runs nothing
   let refused = false;
-  const run = (name: string) => (a: { config: string }) => {
-    if (!refused) void finish(COMMANDS[name].run(a.config, a as ClientOptions));
+  const run = (name: string) => (a: { config?: string; instance?: string }) => {
+    if (!refused) void finish(COMMANDS[name].run(a.config ?? instanceFile(a.instance!)!, a as ClientOptions));
   };
   y.scriptName('baton')
-    .usage('$0 <command> -c FILE\n\nZero-downtime process manager for network services under systemd.')
-    .command('run', 'run the master in the foreground (what systemd runs)', config, run('run'))
-    .command('check', 'validate the config and exit (0 good, 78 bad), like nginx -t', config, run('check'))
-    .command('reload', 'reload the config and wait: exit 0 once the new generation serves', waits, run('reload'))
-    .command('upgrade', 'binary upgrade and wait: exit 0 once the new master has taken over', waits, run('upgrade'))
+    .usage('$0 <command> -c FILE  (or: $0 <command> INSTANCE, for /etc/baton/INSTANCE.json)\n\nZero-downtime process manager for network services under systemd.')
+    .command('run [instance]', 'run the master in the foreground (what systemd runs)', config, run('run'))
+    .command('check [instance]', 'validate the config and exit (0 good, 78 bad), like nginx -t', config, run('check'))
+    .command('reload [instance]', 'reload the config and wait: exit 0 once the new generation serves', waits, run('reload'))
+    .command('upgrade [instance]', 'binary upgrade and wait: exit 0 once the new master has taken over', waits, run('upgrade'))
     .command(
-      'status',
+      'status [instance]',
       'show the master, its generations, workers and listeners',
       (y: Argv) => waits(y).option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
       run('status'),
     )
-    .command('top', "each worker's memory and CPU, refreshed every 2 s (q quits); plain lines when piped", waits, run('top'))
+    .command('top [instance]', "each worker's memory and CPU, refreshed every 2 s (q quits); plain lines when piped", waits, run('top'))
     .command(
-      'stop',
+      'stop [instance]',
       'stop gracefully and wait until the master has exited',
       (y: Argv) => waits(y).option('fast', { type: 'boolean', default: false, describe: 'no drain: kill the workers at once' }),
       run('stop'),
@@ -132,8 +166,11 @@ function commands(y: Argv): void {
     .wrap(Math.min(100, process.stdout.columns || 100))
     // yargs' own errors (YError: a value an option refuses) are usage errors too
     .fail((msg, err, y) => {
+      // once: a refused value and the check after it both land here
+      if (refused) return;
       refused = true;
-      if (err && err.name !== 'YError') {
+      // a check's refusal comes as a string, a value an option refuses as a YError: usage errors
+      if (err instanceof Error && err.name !== 'YError') {
         process.stderr.write(`baton: ${err.message}\n`);
         return exitWhenFlushed(1);
       }

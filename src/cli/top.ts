@@ -7,7 +7,7 @@ import { locateMaster, type MasterLocation } from '../config/load';
 import type { StatusReply } from '../contract/control';
 import { workerText, WORKER_TEXT_MAX } from '../log/safe-text';
 import { VERSION } from '../version';
-import { bytes, costColumns, duration, EX_TEMPFAIL, nextStartText, slotRows, type ClientOptions } from './client-commands';
+import { bytes, costColumns, duration, EX_TEMPFAIL, nextStartText, noMasterText, slotRows, type ClientOptions } from './client-commands';
 import type { LastExit } from '../contract/control';
 import { terminalSafe, terminalSafeDeep } from './terminal-text';
 
@@ -65,7 +65,7 @@ async function fetchStatus(loc: MasterLocation, o: ClientOptions): Promise<Statu
     const { reply } = await askMaster(t, { cmd: 'status' }, Date.now() + (o.timeout ?? 10) * 1000);
     return reply.ok ? reply : { error: reply.error, code: 1 };
   } catch (e) {
-    if (e instanceof NoMasterError) return { error: e.message, code: 3 };
+    if (e instanceof NoMasterError) return { error: noMasterText(e, loc), code: 3 };
     if (e instanceof ClientTimeoutError) return { error: `no answer in ${o.timeout ?? 10} s: ${e.message}`, code: EX_TEMPFAIL };
     return { error: (e as Error).message, code: 1 };
   }

@@ -131,7 +131,7 @@ export async function findMaster(cfg: MasterLocation): Promise<Target> {
   const info = readPidfileInfo(cfg.pidfile);
   if (info === undefined || !isAlive(info.pid)) {
     throw new NoMasterError(
-      `no baton master is running for ${cfg.file} (${why}; ${info === undefined ? `no pidfile at ${cfg.pidfile}` : `pid ${info.pid} from ${cfg.pidfile} is not running`})`,
+      `no baton master is running for ${cfg.file} (${why}; ${info === undefined ? `no pidfile at ${cfg.pidfile}` : `pid ${info.pid} from ${cfg.pidfile} is not running: a stale pidfile, left by a master that was killed`})`,
     );
   }
   return { kind: 'pid', pid: info.pid, proc: trustPidfile(cfg.pidfile, info, owner), why };
