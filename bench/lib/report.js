@@ -1,6 +1,6 @@
 'use strict';
 // Turns the run's samples into bench/results.md, bench/results.json, two SVG charts and the
-// README's benchmark section (between its bench:begin/bench:end markers).
+// README's pointer to them (between its bench:begin/bench:end markers).
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -264,7 +264,7 @@ function render(r) {
     '# baton benchmarks',
     '',
     'Written by `make bench` (bench/run.js); every sample is in `bench/results.json`. Run it again to',
-    'reproduce; the README quotes these tables.',
+    'reproduce; the README links this page.',
     '',
     '## Setup',
     '',
@@ -325,7 +325,7 @@ function writeReport(r) {
   const md = render(r);
   fs.writeFileSync(path.join(out, 'results.md'), md);
   if (r.quick) return path.join(out, 'results.md');
-  // The README quotes the same tables, with its links pointed into bench/
+  // The README points here
   const readme = path.join(ROOT, 'README.md');
   const text = fs.readFileSync(readme, 'utf8');
   const begin = '<!-- bench:begin (written by make bench) -->';
@@ -333,10 +333,8 @@ function writeReport(r) {
   const a = text.indexOf(begin);
   const b = text.indexOf(end);
   if (a < 0 || b < a) throw new Error(`README.md has no ${begin} ... ${end} section to write`);
-  const body = md
-    .slice(md.indexOf('## Setup') + '## Setup\n'.length)
-    .replace(/^## /gm, '#### ')
-    .replace(/\]\(charts\//g, '](bench/charts/');
+  // a pointer, not the tables: the README is a front page (bench/results.md has them all)
+  const body = `The last full run: ${r.date.slice(0, 10)}, baton ${r.machine?.baton ?? ''}; its tables: [bench/results.md](bench/results.md).`;
   fs.writeFileSync(readme, `${text.slice(0, a + begin.length)}\n${body}\n${text.slice(b)}`);
   return path.join(out, 'results.md');
 }

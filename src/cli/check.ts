@@ -25,9 +25,23 @@ const SYSTEMD_TIMEOUT_MS = 90_000;
 
 /** What may be right for some unit and is wrong under baton@.service's defaults: said, not refused (check cannot see the unit). */
 function warnings(cfg: Config): string[] {
+  // milliseconds meant as seconds (readyTimeoutMs: 30) pass the schema and fail later, confusingly
+  const w = cfg.workers;
+  const short = [
+    ['/workers/readyTimeoutMs', w.readyTimeoutMs],
+    ['/workers/stopTimeoutMs', w.stopTimeoutMs],
+    ['/workers/watchdogMs', w.watchdogMs],
+    ['/upgrade/timeoutMs', cfg.upgrade.timeoutMs],
+    ['/reload/soakMs', cfg.reload.soakMs],
+  ].flatMap(([key, v]) =>
+    (v as number) > 0 && (v as number) < 1000
+      ? [`${key}: ${v} ms is under a second: the value is in milliseconds (${v} s would be ${(v as number) * 1000})`]
+      : [],
+  );
   const reloadMs = cfg.workers.readyTimeoutMs + cfg.reload.soakMs;
-  if (cfg.reload.soakMs === 0 || reloadMs <= SYSTEMD_TIMEOUT_MS) return [];
+  if (cfg.reload.soakMs === 0 || reloadMs <= SYSTEMD_TIMEOUT_MS) return short;
   return [
+    ...short,
     `/reload/soakMs: a reload may take workers.readyTimeoutMs + reload.soakMs = ${reloadMs / 1000} s, over systemd's default TimeoutStartSec= ` +
       `(${SYSTEMD_TIMEOUT_MS / 1000} s), which bounds ExecReload= too: systemctl reload would fail on its timeout while the soak goes on. ` +
       'Shorten them, or raise TimeoutStartSec= in a drop-in (systemctl edit baton@NAME)',

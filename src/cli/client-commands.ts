@@ -151,6 +151,7 @@ export function stopCommand(file: string, o: ClientOptions): Promise<number> {
     const t0 = Date.now();
     let pid: number;
     let proc: ProcessId | undefined;
+    let successor: number | undefined;
     if (t.kind === 'pid') {
       ({ pid, proc } = t);
       if (!signalProcess(proc, o.fast ? 'SIGINT' : 'SIGTERM')) {
@@ -166,11 +167,14 @@ export function stopCommand(file: string, o: ClientOptions): Promise<number> {
       }
       // the pid the kernel names (SO_PEERCRED), not one the answer claims
       pid = peer;
+      successor = reply.handedOverTo;
       // the master answered a moment ago: this pid is still its own
       proc = identify(pid);
     }
     await waitForExit(proc, deadline);
-    out(`stopped: master pid ${pid} exited after ${Date.now() - t0} ms`);
+    // side by side (a manual upgrade), the stop finished the upgrade: the service goes on
+    if (successor !== undefined) out(`handed over: master pid ${pid} exited after ${Date.now() - t0} ms; its successor, pid ${successor}, serves on (baton stop again stops it)`);
+    else out(`stopped: master pid ${pid} exited after ${Date.now() - t0} ms`);
     return 0;
   });
 }

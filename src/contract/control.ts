@@ -213,6 +213,8 @@ export interface StopReply {
   ok: true;
   /** The master that is stopping. */
   pid: number;
+  /** A manual upgrade's old master, stopped side by side: it hands over to this successor, which goes on serving. */
+  handedOverTo?: number;
 }
 
 /** A refusal or a failure, whatever the request. */

@@ -6,6 +6,7 @@
 // master holds: reload.ts, upgrade.ts (the predecessor's side), succession.ts (the successor's,
 // until confirmed), stop.ts; inherited.ts turns the sockets it starts with into listeners.
 import path from 'node:path';
+import { isatty } from 'node:tty';
 import type { Config } from '../config/types';
 import { controlSocketPath, type ControlReply, type LastReload, type LastUpgrade, type StatusReply } from '../contract/control';
 import type { InheritedFd } from '../contract/listen-fds';
@@ -179,7 +180,8 @@ export class Master implements Handlers {
       this.log.error(`cannot start: ${reason}`);
       this.cleanUp();
       await this.succession?.fail(`cannot start: ${reason}`);
-      return 1;
+      // a config error (EX_CONFIG: RestartPreventExitStatus=78 in the unit) or another failure
+      return (e as { exitCode?: number }).exitCode === 78 ? 78 : 1;
     }
     this.log.info(`listening: ${describeAll(this.listeners) || '(no sockets)'}`);
     const gen = this.startGeneration(cfg, this.listeners);
@@ -241,6 +243,16 @@ export class Master implements Handlers {
   private upgraded(o: LastUpgrade): void {
     this.lastUpgrade = o;
     this.counters.upgrade(resultOf(o), o.ms);
+  }
+
+  /**
+   * Run from a terminal (make run), the successor is not in its session: ^C reaches this
+   * master, which is leaving, not the new one. Said, so nobody wonders why ^C stops nothing.
+   */
+  private sayDetached(): void {
+    if (!isatty(0) && !isatty(2)) return;
+    const pid = this.upgrading?.successor?.pid;
+    this.log.warn(`the new master (pid ${pid}) runs detached from this terminal: ^C no longer stops it; baton stop -c ${this.cfg.file} does`);
   }
 
   /** The successor becomes the master: the metrics address is its to take (it binds it once confirmed). */
@@ -485,6 +497,7 @@ export class Master implements Handlers {
 
   upgradeDone(): void {
     this.upgraded(this.upgrading!.done());
+    this.sayDetached();
     this.beginStop(false, 'handed over to the successor', 0, true);
   }
 
@@ -576,9 +589,10 @@ export class Master implements Handlers {
     this.log.info(`${e.source}: finishing the manual upgrade: handing over to pid ${u.successor!.pid}`);
     this.handOver(u);
     this.upgraded(u.outcome(true));
+    this.sayDetached();
     u.end();
     this.beginStop(false, 'handed over to the successor', 0, true);
-    e.reply?.({ ok: true, pid: process.pid });
+    e.reply?.({ ok: true, pid: process.pid, handedOverTo: u.successor!.pid });
   }
 
   stopAgain(e: EventOf<'stop'>): void {

@@ -408,7 +408,8 @@ export class Generation {
     if (this.state === 'starting') return this.fail('the master is stopping', fast, 'stop');
     if (this.state === 'serving') {
       this.state = 'draining';
-      this.ctx.log.info(`stopping generation ${this.id} (${this.size} worker(s), ${this.wc.stopSignal}, deadline ${this.wc.stopTimeoutMs} ms)`);
+      const how = fast ? 'SIGKILL now: a fast stop' : `${this.wc.stopSignal}, deadline ${this.wc.stopTimeoutMs} ms`;
+      this.ctx.log.info(`stopping generation ${this.id} (${this.size} worker(s), ${how})`);
     }
     this.stopAll(fast, why);
   }

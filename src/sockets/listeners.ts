@@ -186,8 +186,13 @@ export async function planListeners(held: Listener[], wanted: ListenerConfig[] |
       }
       if (!w.bind) {
         const names = held.map((l) => l.name).join(', ') || 'none';
-        throw new ListenerError(
-          `listener '${w.name}' has no tcp or unix address and no inherited socket has that name (inherited: ${names})`,
+        // the config and the unit disagree (FileDescriptorName=): a config error, which a restart cannot mend
+        throw Object.assign(
+          new ListenerError(
+            `listener '${w.name}' has no tcp or unix address and no inherited socket has that name (inherited: ${names}); ` +
+              "give it an address, or name a socket so in the unit's FileDescriptorName=",
+          ),
+          { exitCode: 78 },
         );
       }
       const l = await bindWaiting(released.length ? (opts.inUseWaitMs ?? 0) : 0, released, () =>

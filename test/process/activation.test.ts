@@ -65,7 +65,7 @@ describe('socket activation (real systemd-socket-activate)', () => {
     expect((await get(port)).status).toBe(200);
   });
 
-  test('a configured listener with no address that systemd did not pass is a clear error', async () => {
+  test('a configured listener with no address that systemd did not pass is a clear error, exit 78 (a config error: the unit does not restart it)', async () => {
     const dir = tmpdir();
     const port = await freePort();
     const cfg = writeConfig(dir, { name: 'missing', listeners: [{ name: 'api' }], workers: { command: nodeWorker() } });
@@ -73,9 +73,9 @@ describe('socket activation (real systemd-socket-activate)', () => {
     await m.waitForOutput(/Listening on/);
     const c = net.connect(port, '127.0.0.1');
     c.on('error', () => undefined);
-    expect((await m.exited).code).toBe(1);
+    expect((await m.exited).code).toBe(78);
     c.destroy();
-    expect(m.output()).toMatch(/listener 'api' has no tcp or unix address and no inherited socket has that name \(inherited: web\)/);
+    expect(m.output()).toMatch(/listener 'api' has no tcp or unix address and no inherited socket has that name \(inherited: web\); give it an address, or name a socket so in the unit's FileDescriptorName=/);
   });
 });
 

@@ -44,6 +44,15 @@ describe('baton check / run with a bad config', () => {
     expect(r.stderr).toContain('/reload/soakMs: 90000 ms is longer than upgrade.timeoutMs (60000 ms)');
   });
 
+  test('check: a timeout under a second (readyTimeoutMs: 30, seconds meant) is valid, with a warning naming the key', () => {
+    const dir = tmpdir();
+    const file = path.join(dir, 'short.json');
+    fs.writeFileSync(file, JSON.stringify({ workers: { command: ['sh'], readyTimeoutMs: 30 } }));
+    const r = baton(['check', '-c', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('baton: warning: /workers/readyTimeoutMs: 30 ms is under a second: the value is in milliseconds (30 s would be 30000)\n');
+  });
+
   test('check: a missing file is a config error too', () => {
     const r = baton(['check', '-c', '/nonexistent/baton.json']);
     expect(r.code).toBe(78);

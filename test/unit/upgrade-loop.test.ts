@@ -338,7 +338,7 @@ describe("the predecessor's side, manual mode", () => {
     await settle();
     expect(phase(w)).toBe('side-by-side');
     w.clock.advance(300);
-    expect(stop(w)).toEqual([{ ok: true, pid: process.pid }]);
+    expect(stop(w)).toEqual([{ ok: true, pid: process.pid, handedOverTo: s.pid }]);
     expect(s.confirms).toEqual([3]);
     await until('MAINPID= to reach systemd', () => w.systemd!.with('MAINPID', String(s.pid)).length > 0);
     expect(phase(w)).toBe('stopping');
