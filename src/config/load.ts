@@ -340,8 +340,11 @@ function describeAjvError(e: ErrorObject): string {
   if (at === '/workers/count' && (e.keyword === 'type' || e.keyword === 'const')) return `${at}: must be an integer from 1 to 1024, or "auto" (one worker per CPU baton may run on)`;
   if (/^\/listeners\/\d+\/ipTOS$/.test(at)) return `${at}: must be 0-255 or one of "low-delay", "throughput", "reliability", "low-cost"`;
   switch (e.keyword) {
-    case 'additionalProperties':
-      return `${at}/${(e.params as { additionalProperty: string }).additionalProperty}: unknown key`;
+    case 'additionalProperties': {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const near = nearestKey(at, key);
+      return `${at}/${key}: unknown key${near ? ` (did you mean ${near}?)` : ''}`;
+    }
     case 'required':
       return `${at}/${(e.params as { missingProperty: string }).missingProperty}: is required`;
     case 'enum':
@@ -363,6 +366,33 @@ function describeAjvError(e: ErrorObject): string {
     default:
       return `${at || '/'}: ${e.message}`;
   }
+}
+
+/** The schema's key at `at` (an object's path, /listeners/0 too) closest to `key`: a case slip, or 1 or 2 edits away by its length. */
+function nearestKey(at: string, key: string): string | undefined {
+  // loaded only for this message: the master has no use for the schema's text otherwise
+  let node = require('./baton.schema.json') as { properties?: Record<string, unknown>; items?: unknown };
+  for (const part of at.split('/').filter(Boolean)) {
+    const next = /^\d+$/.test(part) ? node.items : node.properties?.[part];
+    if (!next || typeof next !== 'object') return undefined;
+    node = next as typeof node;
+  }
+  const keys = Object.keys(node.properties ?? {});
+  const scored = keys.map((k) => ({ k, d: k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(k.toLowerCase(), key.toLowerCase()) }));
+  const best = scored.sort((a, b) => a.d - b.d)[0];
+  // a short key has too many neighbours to guess from (cmd: cwd?)
+  const allowed = key.length >= 8 ? 2 : key.length >= 4 ? 1 : 0;
+  return best && best.d <= allowed ? best.k : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }
 
 function dedupe(xs: string[]): string[] {
