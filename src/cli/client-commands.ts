@@ -3,6 +3,7 @@ import { identify, signalProcess, type ProcessId } from '../system/process';
 import type { GenerationStatus, LastExit, ReplyTo, SocketOptionsStatus, StatusReply, WorkerStatus } from '../contract/control';
 import { locateMaster, type MasterLocation, type OperationTimeouts } from '../config/load';
 import { whyNoMaster } from './no-master';
+import { watch } from './progress';
 import { jsonForTerminal, terminalSafe, terminalSafeDeep } from './terminal-text';
 import { VERSION } from '../version';
 
@@ -63,7 +64,7 @@ async function withDeadline(
   cmd: ClientCommand,
   file: string,
   o: ClientOptions,
-  body: (loc: MasterLocation, deadline: number) => Promise<number>,
+  body: (loc: MasterLocation & { timeouts: OperationTimeouts }, deadline: number) => Promise<number>,
 ): Promise<number> {
   const loc = locateMaster(file);
   const ms = o.timeout !== undefined ? o.timeout * 1000 : defaultWaitMs(cmd, loc.timeouts);
@@ -113,7 +114,13 @@ async function ask<R extends { cmd: 'reload' } | { cmd: 'upgrade' }>(
     err(`sent ${signal} to pid ${t.pid}, but cannot wait for the outcome (${t.why}); see the master's log`);
     return null;
   }
-  const { reply } = await askMaster(t, req, deadline);
+  const progress = watch(t, req.cmd);
+  let reply;
+  try {
+    ({ reply } = await askMaster(t, req, deadline));
+  } finally {
+    progress.stop();
+  }
   if (!reply.ok) {
     err(reply.error);
     return 1;
@@ -152,6 +159,7 @@ export function stopCommand(file: string, o: ClientOptions): Promise<number> {
     let pid: number;
     let proc: ProcessId | undefined;
     let successor: number | undefined;
+    let progress: ReturnType<typeof watch> | undefined;
     if (t.kind === 'pid') {
       ({ pid, proc } = t);
       if (!signalProcess(proc, o.fast ? 'SIGINT' : 'SIGTERM')) {
@@ -168,13 +176,25 @@ export function stopCommand(file: string, o: ClientOptions): Promise<number> {
       // the pid the kernel names (SO_PEERCRED), not one the answer claims
       pid = peer;
       successor = reply.handedOverTo;
+      progress = watch(t, 'stop', true);
       // the master answered a moment ago: this pid is still its own
       proc = identify(pid);
     }
-    await waitForExit(proc, deadline);
+    try {
+      await waitForExit(proc, deadline);
+    } finally {
+      progress?.stop();
+    }
+    const took = Date.now() - t0;
+    const held = progress?.last()?.generations.some((g) => g.workers.some((w) => w.state !== 'exited'));
+    // the master SIGKILLs what is left at workers.stopTimeoutMs: a stop that lasted that long cut something
+    if (o.fast) err('a fast stop: every worker was killed at once (SIGKILL); requests in flight were cut');
+    else if (held && took >= loc.timeouts.stopMs) {
+      err(`workers were still running at the deadline (workers.stopTimeoutMs, ${loc.timeouts.stopMs} ms): SIGKILLed, and the requests they held were cut`);
+    }
     // side by side (a manual upgrade), the stop finished the upgrade: the service goes on
-    if (successor !== undefined) out(`handed over: master pid ${pid} exited after ${Date.now() - t0} ms; its successor, pid ${successor}, serves on (baton stop again stops it)`);
-    else out(`stopped: master pid ${pid} exited after ${Date.now() - t0} ms`);
+    if (successor !== undefined) out(`handed over: master pid ${pid} exited after ${took} ms; its successor, pid ${successor}, serves on (baton stop again stops it)`);
+    else out(`stopped: master pid ${pid} exited after ${took} ms`);
     return 0;
   });
 }
