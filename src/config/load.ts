@@ -36,30 +36,54 @@ export function parseConfig(text: string, abs: string): Config {
   } catch (e) {
     throw new ConfigError(abs, [`invalid JSON: ${jsonErrorWhere(text, (e as Error).message)}`]);
   }
-  if (!validate(raw)) {
-    throw new ConfigError(abs, dedupe((validate.errors || []).filter((e) => !e.propertyName && e.keyword !== 'if').map(describeAjvError)));
-  }
+  // every problem at once: the schema's, then what it cannot say, then what needs the system
+  // (users, files, CPUs), each pass as far as the data lets it run. A later pass's problem at a
+  // path the schema already faulted is left out: the schema's word on it is the clearer one.
+  const schemaProblems = validate(raw) ? [] : dedupe((validate.errors || []).filter((e) => !e.propertyName && e.keyword !== 'if').map(describeAjvError));
   const valid = raw as unknown as RawConfig;
-  const rawProblems = [...listenerProblems(valid), ...recycleProblems(valid), ...reloadProblems(valid), ...metricsProblems(valid)];
-  if (rawProblems.length) throw new ConfigError(abs, rawProblems);
-  const cfg = resolve(valid, abs);
-  const problems: string[] = [];
-  const id = resolveIdentity(valid.workers.user, valid.workers.group);
-  if (Array.isArray(id)) problems.push(...id);
-  else cfg.workers.user = id;
+  const problems = [...schemaProblems];
+  const more = (found: () => string[]) => {
+    let got: string[];
+    try {
+      got = found();
+    } catch {
+      // data the schema refused, which this pass cannot read: the schema has said so
+      return;
+    }
+    problems.push(...got.filter((p) => !schemaProblems.some((s) => p.startsWith(s.slice(0, s.indexOf(':') + 1)))));
+  };
+  more(() => [...listenerProblems(valid), ...recycleProblems(valid), ...reloadProblems(valid), ...metricsProblems(valid)]);
+  // resolve() reads only what the checks above passed: with problems, it may meet anything
+  let cfg: Config | undefined;
+  try {
+    cfg = resolve(valid, abs);
+  } catch {
+    cfg = undefined;
+  }
+  if (!cfg || typeof valid.workers !== 'object' || valid.workers === null) throw new ConfigError(abs, problems);
+  const c = cfg;
+  more(() => {
+    const id = resolveIdentity(valid.workers.user, valid.workers.group);
+    if (Array.isArray(id)) return id;
+    c.workers.user = id;
+    return [];
+  });
   if (valid.workers.count === 'auto') {
     const cpus = availableCpus();
     if (typeof cpus === 'string') problems.push(`/workers/count: "auto": cannot tell how many CPUs baton may run on (${cpus}); write a number of workers (1 to 1024) instead`);
-    else [cfg.workers.count, cfg.workers.countAuto] = [cpus.count, cpus];
+    else [c.workers.count, c.workers.countAuto] = [cpus.count, cpus];
   }
-  valid.listeners?.forEach((l, i) => {
-    const owner = resolveSocketOwner(l.user, l.group, `/listeners/${i}`);
-    if (Array.isArray(owner)) problems.push(...owner);
-    else cfg.listeners![i].owner = owner;
-  });
-  problems.push(...semanticProblems(cfg));
-  if (problems.length) throw new ConfigError(abs, problems);
-  return cfg;
+  more(() =>
+    (Array.isArray(valid.listeners) ? valid.listeners : []).flatMap((l, i) => {
+      const owner = resolveSocketOwner(l.user, l.group, `/listeners/${i}`);
+      if (Array.isArray(owner)) return owner;
+      c.listeners![i].owner = owner;
+      return [];
+    }),
+  );
+  more(() => semanticProblems(c));
+  if (problems.length) throw new ConfigError(abs, dedupe(problems));
+  return c;
 }
 
 interface RawConfig {

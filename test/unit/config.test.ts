@@ -167,6 +167,24 @@ describe('config', () => {
     }
   });
 
+  test('in one pass: the schema\'s problems, what it cannot say (tcp syntax, a key that needs another) and what needs the system (a user, the program) together', () => {
+    const p = problems({
+      listeners: [{ name: 'http', tcp: 'localhost' }],
+      workers: { command: ['/nonexistent/worker'], count: 0, user: 'no-such-user-here', maxMemorySamples: 2 },
+      extra: 1,
+    });
+    expect(p).toEqual(
+      expect.arrayContaining([
+        '/extra: unknown key',
+        '/workers/count: must be >= 1',
+        "/listeners/0/tcp: 'localhost' is not ADDRESS:PORT",
+        '/workers/maxMemorySamples: only applies with workers.maxMemory',
+        expect.stringMatching(/^\/workers\/user: .*no-such-user-here/),
+        expect.stringMatching(/^\/workers\/command\/0: '\/nonexistent\/worker' does not exist/),
+      ]),
+    );
+  });
+
   test('every problem is reported at once', () => {
     const p = problems({ workers: { command: ['sh'], count: 0, readyTimeoutMs: -1 }, extra: 1 });
     expect(p).toEqual(expect.arrayContaining(['/extra: unknown key', '/workers/count: must be >= 1', '/workers/readyTimeoutMs: must be >= 1']));
