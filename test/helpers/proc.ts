@@ -1,6 +1,7 @@
 // Helpers that run the real thing: the built bin/baton, real workers, real sockets.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,6 +71,15 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | false |
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** A TCP port on 127.0.0.1 free right now (bound and closed), for what takes no port 0 (systemd-socket-activate, a Prometheus). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,16 +1,8 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { flowing, startLoad } from '../helpers/load';
-import { BATON, cleanup, get, nodeWorker, portOf, ready, startMaster, tmpdir, writeConfig, type Master } from '../helpers/proc';
+import { BATON, cleanup, get, nodeWorker, portOf, ready, startMaster, tmpdir, writeConfig, type Master, freePort } from '../helpers/proc';
 
-/** A port free right now, for systemd-socket-activate to bind (it takes no port 0). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('socket activation (real systemd-socket-activate)', () => {
   let m: Master | undefined;

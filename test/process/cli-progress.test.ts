@@ -1,30 +1,9 @@
 // `baton reload` on a terminal shows what it waits for (workers ready n/m of the new generation),
 // redrawn in place and wiped before the result; piped, only the result. `baton stop` says when the
 // deadline cut what the workers still held (a request longer than stopTimeoutMs).
-import { spawnSync } from 'node:child_process';
+import { onPty } from '../helpers/pty';
 import http from 'node:http';
 import { baton, BATON, cleanup, nodeWorker, portOf, ready, startMaster, tmpdir, waitFor, writeConfig, type Master } from '../helpers/proc';
-
-// runs `sh -c CMD` on a pty; prints all it read, then EXIT=<status>
-const PTY = `
-import os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp('sh', ['sh', '-c', 'stty cols 120 rows 30; ' + sys.argv[1] + '; echo EXIT=$?'])
-out, end = b'', time.time() + 60
-while time.time() < end:
-    if select.select([fd], [], [], 0.1)[0]:
-        try:
-            d = os.read(fd, 65536)
-        except OSError:
-            break
-        if not d:
-            break
-        out += d
-os.waitpid(pid, 0)
-sys.stdout.buffer.write(out)
-`;
-const onPty = (cmd: string) => spawnSync('python3', ['-c', PTY, cmd], { encoding: 'utf8', timeout: 90_000 }).stdout;
 
 describe('the client shows progress on a terminal, and an honest result', () => {
   let m: Master | undefined;

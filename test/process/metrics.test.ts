@@ -7,21 +7,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { baton, batonAsync, cleanup, get, getUnix, killTree, nodeWorker, ready, startMaster, tmpdir, waitFor, writeConfig, type Master } from '../helpers/proc';
+import { baton, batonAsync, cleanup, get, getUnix, killTree, nodeWorker, ready, startMaster, tmpdir, waitFor, writeConfig, type Master, freePort } from '../helpers/proc';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const noPromtool = has('promtool') ? '' : 'promtool is not installed (Debian package prometheus; make test installs it as root)';
 const noPrometheus = has('prometheus') ? '' : 'prometheus is not installed (Debian package prometheus; make test installs it as root)';
 const named = (title: string, why: string) => `${title}${why ? ` [SKIPPED: ${why}]` : ''}`;
 
-/** A free TCP port on 127.0.0.1 (bound and closed: nobody else here picks ports at random). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** The value of `name{labels}` in an exposition, or undefined. */
 function sample(text: string, series: string): number | undefined {
