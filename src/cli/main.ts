@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { VERSION } from '../version';
+import { instanceFile } from './instance';
 import type { ClientOptions } from './client-commands';
 
 // Each command's code is evaluated when that command runs (--version and the client commands
@@ -17,18 +18,6 @@ const COMMANDS: Record<string, { run: (file: string, o: ClientOptions) => Promis
   top: { waits: true, run: (file, o) => import('./top').then((m) => m.topCommand(file, o)) },
   stop: { waits: true, run: (file, o) => client().then((m) => m.stopCommand(file, o)) },
 };
-
-/** Where the packages keep each instance's config: `baton status api` is `-c /etc/baton/api.json`. */
-export const INSTANCE_DIR = '/etc/baton';
-
-/**
- * The config file an instance argument names: a path (it has a `/` or ends in .json) as it is,
- * a bare name (as in baton@NAME) as INSTANCE_DIR/NAME.json; undefined for anything else.
- */
-export function instanceFile(arg: string): string | undefined {
-  if (arg.includes('/') || arg.endsWith('.json')) return path.normalize(arg);
-  return /^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/.test(arg) ? path.join(INSTANCE_DIR, `${arg}.json`) : undefined;
-}
 
 /** --timeout's value: seconds above 0 (fractions too), or undefined when it is not that. */
 function seconds(v: unknown): number | undefined {

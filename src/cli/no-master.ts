@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { MasterLocation } from '../config/load';
+import { instanceFile } from './instance';
 
 /** The lines to add to "no baton master is running for …". */
 export function whyNoMaster(loc: MasterLocation): string[] {
@@ -65,8 +66,8 @@ function mastersOf(file: string): Array<{ pid: number; sockets: string[] }> {
     const run = argv.indexOf('run');
     if (run < 0 || !argv.some((a) => /(^|\/)baton(\.js)?$/.test(a))) continue;
     const i = argv.findIndex((a, k) => k > run && (a === '-c' || a === '--config' || a.startsWith('--config=')));
-    if (i < 0) continue;
-    const given = argv[i].startsWith('--config=') ? argv[i].slice('--config='.length) : argv[i + 1];
+    // `baton run INSTANCE` (or a path) names its config without -c
+    const given = i >= 0 ? (argv[i].startsWith('--config=') ? argv[i].slice('--config='.length) : argv[i + 1]) : instanceFile(argv[run + 1] ?? '');
     if (!given || path.resolve(cwd, given) !== file) continue;
     unix ??= unixSockets();
     out.push({ pid, sockets: socketInodes(pid).flatMap((ino) => (unix!.get(ino)?.endsWith('/control.sock') ? [unix!.get(ino)!] : [])) });

@@ -25,7 +25,7 @@ export function progressLine(what: Watched, s: StatusReply, since: number): stri
     if (next) parts.push(`generation ${next.id}: ${ready(next)}`);
   }
   if (what === 'upgrade') parts.push(`${s.upgrade.state}${s.upgrade.successorPid ? ` (pid ${s.upgrade.successorPid})` : ''}`);
-  if (s.soak) parts.push(`soaking until ${s.soak.endsAt.slice(11, 19)}`);
+  if (s.soak) parts.push(`soaking for ${Math.max(0, Math.ceil((Date.parse(s.soak.endsAt) - Date.now()) / 1000))} s more`);
   for (const g of s.generations.filter((x) => x.state === 'draining' || (what === 'stop' && x.state !== 'failed'))) {
     const left = g.workers.filter((w) => w.state !== 'exited').length;
     const conns = openConnections(g);

@@ -114,7 +114,7 @@ export async function topCommand(file: string, o: ClientOptions): Promise<number
   const first = await Promise.race([fetchStatus(loc, o), quitting]);
   if (first === 'quit') return 0;
   if (!('ok' in first)) {
-    process.stderr.write(`baton: ${terminalSafe(first.error)}\n`);
+    process.stderr.write(`baton: ${terminalSafe(first.error, true)}\n`);
     return first.code;
   }
   const tty = process.stdout.isTTY === true ? takeTerminal(quit) : undefined;
@@ -123,7 +123,7 @@ export async function topCommand(file: string, o: ClientOptions): Promise<number
     let lines: string[] = [];
     const show = () => {
       const width = tty ? process.stdout.columns || 80 : Infinity;
-      lines = 'ok' in frame ? topLines(frame, Date.now(), width) : [`baton ${VERSION}: ${terminalSafe(frame.error)}; trying again every ${REFRESH_MS / 1000} s`];
+      lines = 'ok' in frame ? topLines(frame, Date.now(), width) : [`baton ${VERSION}: ${terminalSafe(frame.error.split('\n')[0])}; trying again every ${REFRESH_MS / 1000} s`];
       if (tty) tty.draw(lines);
       else process.stdout.write(`${lines.join('\n')}\n\n`);
     };

@@ -46,8 +46,10 @@ export function parseConfig(text: string, abs: string): Config {
     let got: string[];
     try {
       got = found();
-    } catch {
-      // data the schema refused, which this pass cannot read: the schema has said so
+    } catch (e) {
+      // data the schema refused, which this pass cannot read: the schema has said so; on data
+      // it passed, a check that throws is a fault to show, never a check skipped
+      if (schemaProblems.length === 0) throw e;
       return;
     }
     problems.push(...got.filter((p) => !schemaProblems.some((s) => p.startsWith(s.slice(0, s.indexOf(':') + 1)))));
@@ -57,10 +59,11 @@ export function parseConfig(text: string, abs: string): Config {
   let cfg: Config | undefined;
   try {
     cfg = resolve(valid, abs);
-  } catch {
-    cfg = undefined;
+  } catch (e) {
+    if (problems.length === 0) throw e;
+    throw new ConfigError(abs, problems);
   }
-  if (!cfg || typeof valid.workers !== 'object' || valid.workers === null) throw new ConfigError(abs, problems);
+  if (typeof valid.workers !== 'object' || valid.workers === null) throw new ConfigError(abs, problems);
   const c = cfg;
   more(() => {
     const id = resolveIdentity(valid.workers.user, valid.workers.group);

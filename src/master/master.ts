@@ -99,6 +99,9 @@ export class Master implements Handlers {
   private metrics?: MetricsServer;
   /** An open or close of the metrics endpoint under way (they run in turn). */
   private metricsChange: Promise<void> = Promise.resolve();
+  /** The master stops: an open still binding closes its server as soon as it has one. */
+  private metricsClosed = false;
+  private readonly metricsCpu = new CpuMeter();
   /** What the operations (Reload, Upgrade, Stop, Succession) use of the master: each takes its context's part. */
   private readonly ctx: ReloadContext & UpgradeContext & StopContext & SuccessionContext;
   private unlisten?: () => void;
@@ -215,8 +218,12 @@ export class Master implements Handlers {
   /** metrics.listen: the endpoint's code loaded now, and listening (it throws what stops a start). */
   private async openMetrics(spec: ListenerSpec): Promise<void> {
     const [{ MetricsServer }, { families }] = await Promise.all([import('../metrics/server'), import('../metrics/families')]);
-    this.metrics = await MetricsServer.open(spec, () => families(this.statusNow(), this.counters), (m) => this.log.warn(m));
-    this.log.info(`metrics: http://${this.metrics.address}/metrics`.replace('http:///', `unix ${spec.text} `));
+    // its own CPU meter: a scrape must not move the baseline of status's and top's percentages
+    const m = await MetricsServer.open(spec, () => families(this.statusNow(this.metricsCpu), this.counters), (w) => this.log.warn(w));
+    // stopped (or handed over) while it was binding: it goes at once
+    if (this.metricsClosed) return void m.close();
+    this.metrics = m;
+    this.log.info(spec.kind === 'unix' ? `metrics: unix socket ${spec.path}, GET /metrics` : `metrics: http://${m.address}/metrics`);
   }
 
   /** The endpoint follows metrics.listen: after a reload's commit, a successor's confirmation; off at the hand-over and the stop. */
@@ -577,7 +584,7 @@ export class Master implements Handlers {
     const u = this.upgrading!;
     if (!u.handedOver) {
       this.rollBack(u, 'the master is stopping');
-      this.log.warn('upgrade rolled back: the master is stopping');
+      this.log.warn('upgrade rolled back: the master is stopping', { kind: 'upgrade-rolled-back', successor: u.successor?.pid });
     }
     this.beginStop(e.fast, e.source, 0, u.handedOver);
     e.reply?.({ ok: true, pid: process.pid });
@@ -614,6 +621,7 @@ export class Master implements Handlers {
 
   private cleanUp(): void {
     this.tidy.stop();
+    this.metricsClosed = true;
     this.metrics?.close();
     this.unlisten?.();
     this.systemd.stopExtending();
@@ -660,8 +668,8 @@ export class Master implements Handlers {
     e.reply(this.statusNow());
   }
 
-  /** What `status` answers now (the metrics endpoint reads it too). */
-  private statusNow(): StatusReply {
+  /** What `status` answers now (the metrics endpoint reads it too, with a CPU meter of its own). */
+  private statusNow(cpu = this.cpu): StatusReply {
     return statusReply({
         cfg: this.cfg,
         phase: this.loop.phase,
@@ -678,7 +686,7 @@ export class Master implements Handlers {
         notifyDropped: this.receiver?.dropped,
         log: this.log.sinkStatus(),
         sampler: this.sampler,
-        cpu: this.cpu,
+        cpu,
       }, this.clock.now());
   }
 

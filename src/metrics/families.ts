@@ -15,8 +15,17 @@ const counter = (name: string, help: string, samples: Family['samples']): Family
 
 export function families(s: StatusReply, c: Counters): Family[] {
   const workers = s.generations.flatMap((g) => g.workers.filter((w) => w.state !== 'exited').map((w) => ({ g, w })));
+  // one series per slot: during a recycle (or a TTOU then TTIN) a slot has two workers for a
+  // moment; the one that holds it (ready, not being recycled) speaks for it
+  const holders = new Map<string, (typeof workers)[number]>();
+  const rank = (w: (typeof workers)[number]['w']) => (w.state === 'ready' && !w.recycling ? 0 : w.state === 'ready' ? 1 : w.state === 'starting' ? 2 : 3);
+  for (const x of workers) {
+    const key = `${x.g.id}/${x.w.slot}`;
+    const held = holders.get(key);
+    if (!held || rank(x.w) < rank(held.w)) holders.set(key, x);
+  }
   const per = (pick: (w: (typeof workers)[number]['w']) => number | null | undefined) =>
-    workers.flatMap(({ g, w }) => {
+    [...holders.values()].flatMap(({ g, w }) => {
       const v = pick(w);
       return v === undefined || v === null ? [] : [{ labels: { generation: g.id, slot: w.slot }, value: v }];
     });

@@ -5,11 +5,15 @@
 // short-lived (timeouts, a cap), so a stranger cannot pile them up either.
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import { prepareFolder } from '../system/folders';
 import type { ListenerSpec } from '../config/types';
 import { unixSocketAnswers } from '../sockets/probe';
 import { render, type Family } from './exposition';
 
 const MAX_CONNECTIONS = 16;
+/** An answer is built at most this often (it samples /proc): scrapers, however many and fast, share it. */
+const FRESH_MS = 1000;
 /** A request must arrive whole within this; an idle keep-alive connection is closed after it. */
 const TIMEOUT_MS = 10_000;
 /** A successor binds the address its predecessor just closed (at the hand-over): it retries this long. */
@@ -19,13 +23,17 @@ export class MetricsServer {
   private readonly server: http.Server;
   /** Scrapes answered, for the log at close. */
   scrapes = 0;
+  private cached?: { at: number; body: string };
+  /** The unix socket file this server bound (its device and inode): close() removes only that. */
+  private bound?: { dev: number; ino: number };
 
   private constructor(
     readonly spec: ListenerSpec,
     families: () => Family[],
     private readonly warn: (m: string) => void,
   ) {
-    this.server = http.createServer((req, res) => {
+    // Node checks headersTimeout and requestTimeout only this often (30 s by default)
+    this.server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { Allow: 'GET, HEAD' }).end();
         return;
@@ -37,7 +45,8 @@ export class MetricsServer {
       }
       let body: string;
       try {
-        body = render(families());
+        if (!this.cached || Date.now() - this.cached.at >= FRESH_MS) this.cached = { at: Date.now(), body: render(families()) };
+        body = this.cached.body;
       } catch (e) {
         this.warn(`metrics: cannot build the answer: ${(e as Error).message}`);
         res.writeHead(500).end();
@@ -72,15 +81,32 @@ export class MetricsServer {
   private listen(): Promise<void> {
     const spec = this.spec;
     return new Promise((resolve, reject) => {
-      const failed = (e: Error) => reject(e);
-      this.server.once('error', failed);
+      // each attempt's listeners go with it: retries must not pile them up
+      const failed = (e: Error) => {
+        this.server.off('listening', done);
+        reject(e);
+      };
       const done = () => {
         this.server.off('error', failed);
+        if (spec.kind === 'unix') {
+          const st = fs.lstatSync(spec.path);
+          this.bound = { dev: st.dev, ino: st.ino };
+        }
         resolve();
       };
-      if (spec.kind === 'tcp') return void this.server.listen({ host: spec.host, port: spec.port, exclusive: true, ipv6Only: false }, done);
+      if (spec.kind === 'tcp') {
+        this.server.once('error', failed).once('listening', done);
+        return void this.server.listen({ host: spec.host, port: spec.port, exclusive: true, ipv6Only: false });
+      }
+      // as a unix listener's: a missing folder is made (0755), a symlink on the way followed only if root's or baton's user's
+      try {
+        prepareFolder(path.dirname(spec.path), { leafMode: 0o755, ownLeaf: false, anyFolder: true });
+      } catch (e) {
+        return reject(e);
+      }
       void unixSocketAnswers(spec.path).then((answers) => {
         if (answers) return reject(Object.assign(new Error(`${spec.path}: another process answers on it`), { code: 'EADDRINUSE' }));
+        this.server.once('error', failed).once('listening', done);
         // a socket file nobody answers on (a master that was killed) is in the way: replaced
         try {
           if (fs.lstatSync(spec.path).isSocket()) fs.unlinkSync(spec.path);
@@ -91,7 +117,7 @@ export class MetricsServer {
         // name swapped meanwhile (a primary's listen() binds synchronously)
         const umask = process.umask(0o117);
         try {
-          this.server.listen({ path: spec.path, exclusive: true }, done);
+          this.server.listen({ path: spec.path, exclusive: true });
         } finally {
           process.umask(umask);
         }
@@ -110,9 +136,11 @@ export class MetricsServer {
   close(): void {
     this.server.close();
     this.server.closeIdleConnections?.();
-    if (this.spec.kind === 'unix') {
+    // only the file it bound: after a hand-over the name may be the successor's socket
+    if (this.spec.kind === 'unix' && this.bound) {
       try {
-        fs.unlinkSync(this.spec.path);
+        const st = fs.lstatSync(this.spec.path);
+        if (st.dev === this.bound.dev && st.ino === this.bound.ino) fs.unlinkSync(this.spec.path);
       } catch {
         /* gone */
       }

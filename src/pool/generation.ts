@@ -337,12 +337,13 @@ export class Generation {
     this.ctx.exits.set(w.slot, exit);
     const what = `${this.name(w)} ${describeExit(e)}${w.hung ? ' (watchdog)' : ''}`;
     const replacement = this.recycler.exited(w, describeExit(e));
+    const ev = this.event(crashed ? 'worker-crashed' : 'worker-exited', w);
     if (replacement === 'replacement') {
-      this.ctx.log.info(`${what} (the replacement of a recycle)`);
+      this.ctx.log.info(`${what} (the replacement of a recycle)`, ev);
     } else if (replacement) {
       // the old worker of a recycle is gone before its replacement was ready: no restart, the replacement takes the slot
       this.slots.set(w.slot, replacement);
-      this.ctx.log[crashed ? 'error' : 'info'](`${what}; its replacement (pid ${replacement.pid}), still starting, holds slot ${w.slot} now`);
+      this.ctx.log[crashed ? 'error' : 'info'](`${what}; its replacement (pid ${replacement.pid}), still starting, holds slot ${w.slot} now`, ev);
     } else if (this.state === 'starting' && w.restarts === 0 && killedByMasterSignal(e.signal)) {
       // libuv resets every signal to its default in the forked child; the shim's preloaded
       // guard ignores the master's signals only once sh is loaded. A burst such as systemctl
@@ -356,7 +357,7 @@ export class Generation {
       this.scheduleRestart(w, what, exit);
       this.ctx.emit({ kind: 'worker-failed', id: this.id, slot: w.slot, reason: what });
     } else {
-      this.ctx.log.info(what, this.event('worker-exited', w));
+      this.ctx.log[crashed ? 'error' : 'info'](what, ev);
     }
     this.ctx.emit({ kind: 'workers-changed' });
     this.forgetIfGone();

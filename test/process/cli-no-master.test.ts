@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { instanceFile } from '../../src/cli/main';
+import { instanceFile } from '../../src/cli/instance';
 import { baton, cleanup, forAnyone, IS_ROOT, NOBODY, nodeWorker, ready, startMaster, tmpdir, writeConfig, type Master } from '../helpers/proc';
 
 /** The process group of `pid` (/proc/PID/stat), or undefined once it is gone. */

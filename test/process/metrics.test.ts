@@ -48,7 +48,11 @@ describe('metrics (metrics.listen)', () => {
   (noPromtool ? test.skip : test)(named('promtool check metrics finds nothing wrong in the answer (after a reload: counters, a histogram, per-worker series)', noPromtool), async () => {
     const { cfg, scrape } = await serving();
     expect(baton(['reload', '-c', cfg]).code).toBe(0);
-    const text = await scrape();
+    // the old workers exit after the reload's answer; an answer is built at most once a second
+    const text = await waitFor('the old workers\' exits counted', async () => {
+      const t = await scrape();
+      return sample(t, 'baton_worker_exits_total{reason="reload"}') === 2 ? t : undefined;
+    });
     const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect({ status: r.status, out: r.stdout + r.stderr }).toEqual({ status: 0, out: '' });
     expect(sample(text, 'baton_reloads_total{result="ok"}')).toBe(1);
