@@ -78,6 +78,8 @@ export function parseConfig(text: string, abs: string): Config {
   }
   more(() =>
     (Array.isArray(valid.listeners) ? valid.listeners : []).flatMap((l, i) => {
+      // a listener already faulted (user on a tcp listener, say): its owner is not looked up as well
+      if (problems.some((p) => p.startsWith(`/listeners/${i}/`) || p.startsWith(`/listeners/${i}:`))) return [];
       const owner = resolveSocketOwner(l.user, l.group, `/listeners/${i}`);
       if (Array.isArray(owner)) return owner;
       c.listeners![i].owner = owner;
