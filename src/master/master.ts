@@ -380,7 +380,7 @@ export class Master implements Handlers {
     this.listeners = listeners;
     this.cfg = cfg;
     this.fdStore.sync(listeners, this.fdStore.on(cfg));
-    if (!this.succession) this.moveMetrics(cfg.metrics?.listen);
+    this.moveMetrics(cfg.metrics?.listen);
     old?.drain(false, 'reload');
     this.pool.capDraining(cfg.reload.maxDraining);
     this.reloaded(r.done());

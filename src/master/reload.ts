@@ -7,6 +7,7 @@ import type { Clock, Timer } from '../system/clock';
 import { applyRetunes, closeListener, planListeners, type Listener, type ListenerPlan } from '../sockets/listeners';
 import type { MasterEvent, Reply } from './events';
 import { Roll } from './roll';
+import { intoSoak } from './soak';
 
 export interface ReloadContext {
   log: Logger;
@@ -134,7 +135,7 @@ export class Reload {
   whyReverted(reason: string): string {
     const soakMs = this.cfg!.reload.soakMs;
     if (this.soakUntil === undefined) return `${reason}, during the rolling reload (${this.roll!.describe()})`;
-    return `${reason}, ${Math.max(0, soakMs - (this.soakUntil - this.ctx.clock.now()))} ms into the ${soakMs} ms soak`;
+    return intoSoak(reason, soakMs, this.soakUntil, this.ctx.clock.now());
   }
 
   /** A generation's report must be of the generation this reload started. */

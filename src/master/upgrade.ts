@@ -9,6 +9,7 @@ import type { LaunchSuccessor, SuccessorHandle } from '../upgrade/successor';
 import { killedByMasterSignal } from '../contract/master-signals';
 import type { ControlReply, LastUpgrade } from '../contract/control';
 import type { MasterEvent, Reply } from './events';
+import { intoSoak } from './soak';
 
 export interface UpgradeContext {
   log: Logger;
@@ -134,8 +135,7 @@ export class Upgrade {
     void s.faulted.then((reason) =>
       this.ctx.run(() => {
         if (this.over || this.handedOver) return;
-        const into = Math.max(0, ms - (this.soakUntil! - this.ctx.clock.now()));
-        this.ctx.post({ kind: 'upgrade-failed', reason: `the successor (pid ${s.pid}) in its soak: ${reason}, ${into} ms into the ${ms} ms soak`, reverted: true });
+        this.ctx.post({ kind: 'upgrade-failed', reason: `the successor (pid ${s.pid}) in its soak: ${intoSoak(reason, ms, this.soakUntil!, this.ctx.clock.now())}`, reverted: true });
       }),
     );
     this.ctx.log.info(`successor pid ${s.pid} ready: it serves beside this master for ${ms} ms (reload.soakMs) before the hand-over`);

@@ -8,7 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { prepareFolder } from '../system/folders';
 import type { ListenerSpec } from '../config/types';
-import { unixSocketAnswers } from '../sockets/probe';
+import { clearStaleSocket } from '../sockets/probe';
 import { render, type Family } from './exposition';
 
 const MAX_CONNECTIONS = 16;
@@ -104,15 +104,10 @@ export class MetricsServer {
       } catch (e) {
         return reject(e);
       }
-      void unixSocketAnswers(spec.path).then((answers) => {
-        if (answers) return reject(Object.assign(new Error(`${spec.path}: another process answers on it`), { code: 'EADDRINUSE' }));
+      // a socket file nobody answers on (a master that was killed) is in the way: replaced
+      void clearStaleSocket(spec.path).then((found) => {
+        if (found === 'live') return reject(Object.assign(new Error(`${spec.path}: another process answers on it`), { code: 'EADDRINUSE' }));
         this.server.once('error', failed).once('listening', done);
-        // a socket file nobody answers on (a master that was killed) is in the way: replaced
-        try {
-          if (fs.lstatSync(spec.path).isSocket()) fs.unlinkSync(spec.path);
-        } catch {
-          /* not there */
-        }
         // bind() makes the file with the umask's mode: 0660, and no chmod that could follow a
         // name swapped meanwhile (a primary's listen() binds synchronously)
         const umask = process.umask(0o117);

@@ -8,7 +8,7 @@ import { maxBacklog, notAListener, type InheritedFd } from '../contract/listen-f
 import type { ListenerStatus, SocketOptionsStatus } from '../contract/control';
 import { applyOptions, fileProblems, octal, readOptions, retuneHeld, socketFile } from './options';
 import type { ListenerSource } from '../contract/upgrade-env';
-import { unixSocketAnswers } from './probe';
+import { clearStaleSocket } from './probe';
 import { prepareFolder, UnsafeFolderError } from '../system/folders';
 
 /** One named listener: one or more sockets (systemd gives one fd per Listen*= line of a unit). */
@@ -323,15 +323,9 @@ function tryBind(name: string, spec: ListenerSpec, bind: () => number): number {
 
 /** A socket file nobody listens on any more (a crashed master's) is removed; a live one is an error. */
 async function removeStaleSocket(name: string, p: string): Promise<void> {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(p);
-  } catch {
-    return;
-  }
-  if (!st.isSocket()) throw new ListenerError(`listener '${name}': ${p} exists and is not a socket`);
-  if (await unixSocketAnswers(p)) throw new ListenerError(`listener '${name}': cannot bind ${p}: another process is listening there`);
-  fs.unlinkSync(p);
+  const found = await clearStaleSocket(p);
+  if (found === 'not a socket') throw new ListenerError(`listener '${name}': ${p} exists and is not a socket`);
+  if (found === 'live') throw new ListenerError(`listener '${name}': cannot bind ${p}: another process is listening there`);
 }
 
 export function closeListener(l: Listener): void {

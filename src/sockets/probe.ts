@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import net from 'node:net';
 
 /**
@@ -13,4 +14,22 @@ export function unixSocketAnswers(path: string): Promise<boolean> {
     });
     c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EAGAIN'));
   });
+}
+
+/**
+ * Makes way for a bind at `path`: nothing there, or a socket file nobody answers on (left by a
+ * process that died), which is removed. 'live' when a process answers on it; 'not a socket' when
+ * something else is there (both left alone). A stale file that cannot be removed throws.
+ */
+export async function clearStaleSocket(path: string): Promise<'clear' | 'live' | 'not a socket'> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(path);
+  } catch {
+    return 'clear';
+  }
+  if (!st.isSocket()) return 'not a socket';
+  if (await unixSocketAnswers(path)) return 'live';
+  fs.unlinkSync(path);
+  return 'clear';
 }
